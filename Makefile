@@ -1,0 +1,59 @@
+# Two commands for a fresh machine:  `make book`  and  `make test`.
+# Both create .venv from requirements.txt (and install ntklib editable) when it
+# is missing or older than requirements.txt / pyproject.toml.
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+export NTKLIB_PROFILE ?= quick
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION = 1
+
+NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
+
+.PHONY: book test unit notebooks site site-test chromium env clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "==> Setting up $(VENV) from requirements.txt (first run: about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build .
+	@echo
+	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP) chromium
+	@echo "==> 1/3 unit tests, doctests, notebook hygiene, and every notebook in _toc.yml under nbval"
+	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
+		--nbval-lax --nbval-current-env $(NOTEBOOKS)
+	@echo "==> 2/3 site build with warnings as errors"
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "==> 3/3 every page of the site in headless Chromium"
+	NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -q $(NOTEBOOKS)
+
+site-test: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/test_site.py -q
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; else \
+		echo "==> Installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+		|| { echo "Could not install chromium; install it yourself or set CHROMIUM=/path/to/chromium"; exit 1; }; \
+	fi
+
+clean:
+	rm -rf _build

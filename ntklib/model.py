@@ -1,0 +1,95 @@
+r"""The two-layer ReLU network of Du et al. (2019).
+
+.. math::
+
+    f(W, x) = \frac{1}{\sqrt m} \sum_{r=1}^m a_r\, \mathrm{relu}(w_r \cdot x),
+    \qquad w_r(0) \sim N(0, I_d),\quad a_r \sim \mathrm{Unif}\{-1, +1\}.
+
+Only :math:`W` (the ``m x d`` matrix with rows :math:`w_r`) is trained; the
+output signs :math:`a` are a fixed buffer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._validate import check_int, check_matrix, check_vector
+
+__all__ = ["TwoLayerReLU"]
+
+
+class TwoLayerReLU(nn.Module):
+    r"""``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x)`` with trainable ``W`` and fixed ``a``.
+
+    ``d`` is the input dimension and ``m`` the width (number of hidden units).
+    ``seed`` seeds the CPU generator that draws :math:`W(0)` and :math:`a`, so a
+    seed gives the same network on every device; ``dtype`` and ``device`` are
+    those of the parameter and the buffer.
+
+    >>> net = TwoLayerReLU(d=3, m=1000, seed=0)
+    >>> net.W.shape, net.a.shape, net(torch.eye(3, dtype=torch.float64)).shape
+    (torch.Size([1000, 3]), torch.Size([1000]), torch.Size([3]))
+    """
+
+    def __init__(self, d: int, m: int, *, seed: int = 0,
+                 dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.d = check_int(d, "d")
+        self.m = check_int(m, "m")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        gen = torch.Generator().manual_seed(seed)
+        W = torch.randn(self.m, self.d, generator=gen, dtype=torch.float64)
+        a = torch.randint(0, 2, (self.m,), generator=gen, dtype=torch.float64) * 2 - 1
+        self.W = nn.Parameter(W.to(dtype=dtype, device=device))
+        self.register_buffer("a", a.to(dtype=dtype, device=device))
+
+    def extra_repr(self) -> str:
+        return f"d={self.d}, m={self.m}"
+
+    def _inputs(self, X) -> torch.Tensor:
+        return check_matrix(X, "X", columns=self.d, dtype=self.W.dtype, device=self.W.device)
+
+    def forward(self, X) -> torch.Tensor:
+        """Network outputs ``f(W, x_i)`` for the rows of ``X`` (shape ``(n,)``)."""
+        X = self._inputs(X)
+        return torch.relu(X @ self.W.T) @ self.a / self.m ** 0.5
+
+    def activations(self, X) -> torch.Tensor:
+        r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` as a float ``(n, m)`` tensor."""
+        X = self._inputs(X)
+        return (X @ self.W.detach().T >= 0).to(self.W.dtype)
+
+    @torch.no_grad()
+    def error_and_gradient(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Error :math:`\Delta = f - y` and :math:`\nabla_W L` of :math:`L = \frac12\|\Delta\|^2`, in closed form.
+
+        .. math::
+
+            \nabla_{w_r} L = \frac{a_r}{\sqrt m} \sum_i \Delta_i\, 1[w_r\cdot x_i \ge 0]\, x_i,
+            \quad\text{i.e.}\quad
+            \nabla_W L = \frac{1}{\sqrt m}\,\mathrm{diag}(a)\,(S \odot \Delta 1^\top)^\top X .
+
+        One forward GEMM and one backward GEMM; no autograd graph.
+
+        >>> net = TwoLayerReLU(3, 50)
+        >>> X = torch.eye(3, dtype=torch.float64); y = torch.zeros(3, dtype=torch.float64)
+        >>> delta, G = net.error_and_gradient(X, y)
+        >>> G.shape
+        torch.Size([50, 3])
+        """
+        X = self._inputs(X)
+        y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
+        return self._error_and_gradient(X, y)
+
+    def _error_and_gradient(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = self.m ** -0.5
+        Z = X @ self.W.detach().T                       # (n, m) pre-activations
+        delta = torch.relu(Z) @ self.a * scale - y      # (n,)
+        # rows weighted by the error, columns by a_r / sqrt(m), masked by the pattern
+        B = torch.where(Z > 0, torch.outer(delta, self.a * scale), 0.0)
+        return delta, B.T @ X

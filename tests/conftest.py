@@ -1,0 +1,11 @@
+"""Shared fixtures: the device fixture runs unit tests on CUDA too when present."""
+
+import pytest
+import torch
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return torch.device(request.param)
