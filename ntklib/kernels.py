@@ -39,8 +39,8 @@ def relu_ntk(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     :math:`H = (X X^\top) \odot (S S^\top)/m`, :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`.
     No validation: the fast path used inside training loops.
     """
-    S = (X @ W.T >= 0).to(X.dtype)
-    return (X @ X.T) * (S @ S.T) / W.shape[0]
+    S = torch.mm(X, W.T).ge_(0)          # in place: the pattern as 0./1. floats, no extra (n, m) buffer
+    return torch.mm(X, X.T).mul_(torch.mm(S, S.T)).div_(W.shape[0])
 
 
 def _scalar_outputs(out: torch.Tensor, n: int) -> torch.Tensor:

@@ -88,8 +88,9 @@ class TwoLayerReLU(nn.Module):
 
     def _error_and_gradient(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.m ** -0.5
-        Z = X @ self.W.detach().T                       # (n, m) pre-activations
-        delta = torch.relu(Z) @ self.a * scale - y      # (n,)
-        # rows weighted by the error, columns by a_r / sqrt(m), masked by the pattern
-        B = torch.where(Z > 0, torch.outer(delta, self.a * scale), 0.0)
-        return delta, B.T @ X
+        Zt = self.W.detach() @ X.T                      # (m, n) pre-activations, one row per unit
+        Zt.clamp_(min=0)                                # relu in place
+        delta = Zt.T @ self.a * scale - y               # (n,)
+        S = Zt.sign_()                                  # in place: 1[w_r . x_i > 0] (relu'(0) = 0, as autograd)
+        # grad_{w_r} = (a_r/sqrt m) sum_i Delta_i S_ri x_i: one GEMM, no (n, m) temporaries
+        return delta, (S @ (delta[:, None] * scale * X)) * self.a[:, None]
