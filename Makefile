@@ -25,7 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 env: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build .
+	$(BIN)/jupyter-book build --all .   # --all: an incremental build leaves the bibliography stale
 	@echo
 	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
 
@@ -34,7 +34,7 @@ test: $(STAMP) chromium
 	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
 	@echo "==> 2/3 site build with warnings as errors"
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build --all . -W -n --keep-going
 	@echo "==> 3/3 every page of the site in headless Chromium"
 	NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q
 

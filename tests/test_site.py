@@ -89,8 +89,12 @@ def test_page_in_chromium(page, site, browser):
     raw = (HTML / page).read_text(errors="replace")
     has_math = bool(re.search(r'class="[^"]*\bmath\b', raw))
     if has_math:
-        tab.wait_for_selector("mjx-container", timeout=30_000)
-        assert tab.locator("mjx-container").count() > 0
+        # wait for the local MathJax to finish typesetting (hidden dropdowns included)
+        tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+        tab.evaluate("() => MathJax.startup.promise")
+        n_math = tab.locator("span.math, div.math").count()
+        n_typeset = tab.locator("span.math mjx-container, div.math mjx-container").count()
+        assert n_math > 0 and n_typeset == n_math, f"{page}: {n_typeset} of {n_math} formulas typeset"
         assert tab.locator("mjx-merror").count() == 0, f"{page}: MathJax reported a TeX error"
     body = tab.inner_text("body")
     assert "Traceback (most recent call last)" not in body, f"{page} shows a traceback"
