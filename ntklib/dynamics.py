@@ -29,6 +29,7 @@ __all__ = [
     "gradient_flow", "heavy_ball_flow", "nesterov_flow",
     "squared_loss", "pseudo_loss", "hbf_lyapunov", "nag_lyapunov", "nag_lyapunov_rate",
     "gd_iterates", "heavy_ball_iterates", "nesterov_iterates", "nesterov_sc_iterates",
+    "heavy_ball_residual",
 ]
 
 
@@ -344,3 +345,39 @@ def nesterov_sc_iterates(H, delta0, steps: int, lr: float, momentum: float) -> t
     lam, Q, c, steps, lr = _linear_setup(H, delta0, steps, lr)
     beta = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
     return _momentum_iterates(lam, Q, c, steps, lr, lambda k: beta, nesterov=True)
+
+
+def heavy_ball_residual(delta, kernel_delta, lr: float, momentum: float) -> torch.Tensor:
+    r"""The discrete remainder of the HBF error equation along a heavy-ball run.
+
+    With :math:`h = \sqrt\eta` and :math:`b = (1-\beta)/h`, rows ``k = 1..K-2`` of
+
+    .. math::
+
+        r_k = \frac{\Delta_{k+1} - 2\Delta_k + \Delta_{k-1}}{h^2}
+              + b\,\frac{\Delta_k - \Delta_{k-1}}{h} + H_k\Delta_k ,
+
+    the discrete form of :math:`\ddot\Delta + b\dot\Delta + H\Delta = J'W'`.
+    ``delta`` and ``kernel_delta`` (:math:`H(W_k)\Delta_k`) are recorded at
+    *every* step, shape ``(K, n)``. For a model linear in its weights the
+    residual is exactly zero; for a network it measures the non-linearity.
+
+    >>> H = torch.eye(2) * 0.5
+    >>> d = heavy_ball_iterates(H, torch.ones(2), 5, 0.01, 0.9)
+    >>> float(heavy_ball_residual(d, d @ H, 0.01, 0.9).abs().max()) < 1e-5
+    True
+    """
+    delta = as_tensor(delta, "delta")
+    kernel_delta = as_tensor(kernel_delta, "kernel_delta", dtype=delta.dtype, device=delta.device)
+    if delta.ndim != 2 or delta.shape[0] < 3:
+        raise ValueError(f"delta must be (K, n) with K >= 3 steps, got shape {tuple(delta.shape)}")
+    if kernel_delta.shape != delta.shape:
+        raise ValueError(f"kernel_delta must have the shape of delta {tuple(delta.shape)}, "
+                         f"got {tuple(kernel_delta.shape)}")
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    beta = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    h = math.sqrt(lr)
+    b = (1 - beta) / h
+    acc = (delta[2:] - 2 * delta[1:-1] + delta[:-2]) / h ** 2
+    vel = (delta[1:-1] - delta[:-2]) / h
+    return acc + b * vel + kernel_delta[1:-1]

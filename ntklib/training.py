@@ -16,6 +16,7 @@ record                      meaning
 ``max_neuron_distance``     :math:`\max_r\|w_r(t) - w_r(0)\|` (``TwoLayerReLU`` only)
 ``flipped_fraction``        fraction of :math:`(i, r)` with :math:`1[w_r\cdot x_i\ge0]` changed (``TwoLayerReLU`` only)
 ``grad_norm_sq``            :math:`\|\nabla_W L\|^2` (equals :math:`2\hat L`)
+``kernel_delta``            :math:`H(t)\Delta(t)`, the gradient of the pseudo-loss (``(records, n)``)
 ==========================  ===================================================================
 
 Continuous time is :math:`t = k\eta` for plain gradient descent and
@@ -45,8 +46,8 @@ from .optim import GD, HeavyBall, Nesterov, NesterovSC, time_per_step as _time_p
 __all__ = ["train", "Run", "DivergenceError", "RECORDS", "stable_lr"]
 
 RECORDS = ("loss", "delta", "velocity", "pseudo_loss", "lambda_min", "kernel_drift",
-           "weight_distance", "max_neuron_distance", "flipped_fraction", "grad_norm_sq")
-_KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift"}
+           "weight_distance", "max_neuron_distance", "flipped_fraction", "grad_norm_sq", "kernel_delta")
+_KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift", "kernel_delta"}
 _RELU_ONLY = {"max_neuron_distance", "flipped_fraction"}
 
 
@@ -235,7 +236,8 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
     dev, dt = ref.device, ref.dtype
     rec: dict[str, torch.Tensor] = {}
     for name in record:
-        rec[name] = torch.empty((R, n) if name in ("delta", "velocity") else (R,), dtype=dt, device=dev)
+        rec[name] = torch.empty((R, n) if name in ("delta", "velocity", "kernel_delta") else (R,),
+                                dtype=dt, device=dev)
     H0 = kernel() if (_KERNEL_RECORDS & set(record)) else None
     S0 = (X @ model.W.detach().T >= 0) if "flipped_fraction" in record else None
 
@@ -290,6 +292,8 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
                 elif name == "flipped_fraction":
                     S = X @ model.W.detach().T >= 0
                     rec[name][idx] = (S != S0).to(dt).mean()
+                elif name == "kernel_delta":
+                    rec[name][idx] = H @ delta
                 elif name == "grad_norm_sq":
                     rec[name][idx] = sum((g * g).sum() for g in grads)
             idx += 1

@@ -202,3 +202,33 @@ def test_recursions_match_optimizers_on_linear_model():
             opt.step()
             deltas.append((J @ w - y).detach())
         assert torch.allclose(torch.stack(deltas), ref(H, -y, 30, **kw), atol=1e-12), cls
+
+
+def test_heavy_ball_residual_zero_for_linear_model_and_small_for_wide_net():
+    from ntklib import TwoLayerReLU, empirical_ntk, train
+    from ntklib.dynamics import heavy_ball_residual
+    from ntklib.optim import HeavyBall
+    g = torch.Generator().manual_seed(1)
+    J = torch.randn(6, 20, generator=g, dtype=torch.float64) / 3
+    y = torch.randn(6, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(20, dtype=torch.float64))
+    opt = HeavyBall([w], lr=0.01, momentum=0.9)
+    deltas = []
+    for _ in range(30):
+        opt.zero_grad()
+        d = J @ w - y
+        deltas.append(d.detach().clone())
+        (0.5 * (d ** 2).sum()).backward()
+        opt.step()
+    D = torch.stack(deltas)
+    r = heavy_ball_residual(D, D @ (J @ J.T), 0.01, 0.9)
+    assert r.abs().max() < 1e-10
+    X, yy = sphere_data(10, 4, seed=1)
+    res = []
+    for m in (256, 16384):
+        net = TwoLayerReLU(4, m, seed=0)
+        run = train(net, X, yy, HeavyBall(net.parameters(), lr=0.01, momentum=0.9), 200,
+                    record=("delta", "kernel_delta"))
+        rr = heavy_ball_residual(run.delta, run.kernel_delta, 0.01, 0.9)
+        res.append((rr.norm(dim=1) / run.kernel_delta[1:-1].norm(dim=1)).mean().item())
+    assert res[1] < res[0] / 3
