@@ -216,6 +216,22 @@ def hbf_lyapunov(H, delta, velocity, lambda0: float) -> torch.Tensor:
     return pseudo_loss(H, delta) + squared_loss(math.sqrt(lam0 / 2) * delta + velocity)
 
 
+def _nag_args(H, delta, velocity, t, alpha, gamma):
+    """Validate the NAG Lyapunov arguments; return H, delta, velocity, t per row, u = Delta + 2t/c Delta', c."""
+    H, delta, velocity = _pair(H, delta, velocity)
+    gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+    alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
+    t = check_times(t, dtype=H.dtype, device=H.device)
+    if delta.ndim == 2 and t.numel() not in (1, delta.shape[0]):
+        raise ValueError(f"t must be a scalar or have {delta.shape[0]} entries, got {t.numel()}")
+    if delta.ndim == 2:
+        t_row, t_col = t.reshape(-1), t.reshape(-1, 1)
+    else:
+        t_row = t_col = t.reshape(())
+    c = 2 * gamma - alpha
+    return H, delta, velocity, t_row, delta + (2 * t_col / c) * velocity, c
+
+
 def nag_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
     r"""The NAG Lyapunov function of Bu, Xu & Chen (after Su, Boyd & Candès):
 
@@ -229,19 +245,8 @@ def nag_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Ten
     >>> float(nag_lyapunov(torch.eye(1), torch.tensor([1.0]), torch.tensor([0.0]), 1.0, 2.0, 3.0))
     2.5
     """
-    H, delta, velocity = _pair(H, delta, velocity)
-    gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-    alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
-    t = check_times(t, dtype=H.dtype, device=H.device)
-    if delta.ndim == 2 and t.numel() not in (1, delta.shape[0]):
-        raise ValueError(f"t must be a scalar or have {delta.shape[0]} entries, got {t.numel()}")
-    if delta.ndim == 2:
-        t_row, t_col = t.reshape(-1), t.reshape(-1, 1)
-    else:
-        t_row = t_col = t.reshape(())
-    c = 2 * gamma - alpha
-    inner = delta + (2 * t_col / c) * velocity
-    return t_row ** alpha * pseudo_loss(H, delta) + c * c * t_row ** (alpha - 2) / 8 * (inner * inner).sum(-1)
+    H, delta, velocity, t_row, u, c = _nag_args(H, delta, velocity, t, alpha, gamma)
+    return t_row ** alpha * pseudo_loss(H, delta) + c * c * t_row ** (alpha - 2) / 8 * (u * u).sum(-1)
 
 
 def nag_lyapunov_rate(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
@@ -265,16 +270,8 @@ def nag_lyapunov_rate(H, delta, velocity, t, alpha: float, gamma: float) -> torc
     >>> float(nag_lyapunov_rate(H, d, v, 1.0, 2.0, 3.0))    # -2 (3-2) * 1 * 1/2
     -1.0
     """
-    H, delta, velocity = _pair(H, delta, velocity)
-    gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-    alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
-    t = check_times(t, dtype=H.dtype, device=H.device)
-    if delta.ndim == 2:
-        t_row, t_col = t.reshape(-1), t.reshape(-1, 1)
-    else:
-        t_row = t_col = t.reshape(())
-    c = 2 * gamma - alpha
-    u = delta + (2 * t_col / c) * velocity
+    H, delta, velocity, t_row, u, c = _nag_args(H, delta, velocity, t, alpha, gamma)
+    gamma = float(gamma)
     return (-2 * (gamma - alpha) * t_row ** (alpha - 1) * pseudo_loss(H, delta)
             + (alpha - 2) * c * c / 8 * t_row ** (alpha - 3) * (delta * u).sum(-1))
 

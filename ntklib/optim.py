@@ -78,57 +78,15 @@ class GD(_FullBatch):
         return loss
 
 
-class HeavyBall(_FullBatch):
-    r"""Polyak's heavy ball :math:`W_{k+1} = W_k - \eta g_k + \beta(W_k - W_{k-1})`, :math:`W_{-1} = W_0`.
-
-    Implemented with a velocity buffer :math:`b_0 = g_0`, :math:`b_k = \beta b_{k-1} + g_k`,
-    :math:`W_{k+1} = W_k - \eta b_k`, exactly as ``torch.optim.SGD(momentum=beta)``.
-
-    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
-    >>> opt = HeavyBall([w], lr=0.1, momentum=0.5)
-    >>> for _ in range(2):
-    ...     opt.zero_grad(); (w ** 2 / 2).sum().backward(); opt.step()
-    >>> round(w.item(), 4)     # 0.9, then 0.9 - 0.09 + 0.5 * (0.9 - 1.0)
-    0.76
-    """
+class _ConstantMomentum(_FullBatch):
+    """Heavy ball and NAG-SC: a velocity buffer b_0 = g_0, b_k = beta b_{k-1} + g_k, as in torch.optim.SGD."""
 
     def __init__(self, params: Iterable, lr: float, momentum: float) -> None:
         super().__init__(params, {"lr": _check_lr(lr), "momentum": _check_momentum(momentum)})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = torch.clone(p.grad).detach()
-                else:
-                    buf.mul_(group["momentum"]).add_(p.grad)
-                p.add_(buf, alpha=-group["lr"])
-        return loss
-
-
-class NesterovSC(_FullBatch):
-    r"""Nesterov's method with constant momentum (NAG-SC).
-
-    :math:`V_{k+1} = W_k - \eta g_k`, :math:`W_{k+1} = V_{k+1} + \beta(V_{k+1} - V_k)`,
-    :math:`V_0 = W_0`. Implemented in ``torch.optim.SGD(nesterov=True)``'s form
-    (:math:`b_k = \beta b_{k-1} + g_k`, :math:`W_{k+1} = W_k - \eta(g_k + \beta b_k)`),
-    which produces the same :math:`W_k`. For a :math:`\mu`-strongly convex loss
-    the classical choice is :func:`nesterov_sc_momentum`.
-
-    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
-    >>> opt = NesterovSC([w], lr=0.1, momentum=0.5)
-    >>> (w ** 2 / 2).sum().backward(); opt.step(); round(w.item(), 4)  # 0.9 + 0.5 * (0.9 - 1)
-    0.85
-    """
-
-    def __init__(self, params: Iterable, lr: float, momentum: float) -> None:
-        super().__init__(params, {"lr": _check_lr(lr), "momentum": _check_momentum(momentum)})
+    @staticmethod
+    def _direction(grad: torch.Tensor, buf: torch.Tensor, beta: float) -> torch.Tensor:
+        raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -144,8 +102,47 @@ class NesterovSC(_FullBatch):
                     buf = state["momentum_buffer"] = torch.clone(p.grad).detach()
                 else:
                     buf.mul_(beta).add_(p.grad)
-                p.add_(p.grad.add(buf, alpha=beta), alpha=-group["lr"])
+                p.add_(self._direction(p.grad, buf, beta), alpha=-group["lr"])
         return loss
+
+
+class HeavyBall(_ConstantMomentum):
+    r"""Polyak's heavy ball :math:`W_{k+1} = W_k - \eta g_k + \beta(W_k - W_{k-1})`, :math:`W_{-1} = W_0`.
+
+    Implemented with a velocity buffer :math:`b_0 = g_0`, :math:`b_k = \beta b_{k-1} + g_k`,
+    :math:`W_{k+1} = W_k - \eta b_k`, exactly as ``torch.optim.SGD(momentum=beta)``.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> opt = HeavyBall([w], lr=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.zero_grad(); (w ** 2 / 2).sum().backward(); opt.step()
+    >>> round(w.item(), 4)     # 0.9, then 0.9 - 0.09 + 0.5 * (0.9 - 1.0)
+    0.76
+    """
+
+    @staticmethod
+    def _direction(grad, buf, beta):
+        return buf
+
+
+class NesterovSC(_ConstantMomentum):
+    r"""Nesterov's method with constant momentum (NAG-SC).
+
+    :math:`V_{k+1} = W_k - \eta g_k`, :math:`W_{k+1} = V_{k+1} + \beta(V_{k+1} - V_k)`,
+    :math:`V_0 = W_0`. Implemented in ``torch.optim.SGD(nesterov=True)``'s form
+    (:math:`b_k = \beta b_{k-1} + g_k`, :math:`W_{k+1} = W_k - \eta(g_k + \beta b_k)`),
+    which produces the same :math:`W_k`. For a :math:`\mu`-strongly convex loss
+    the classical choice is :func:`nesterov_sc_momentum`.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> opt = NesterovSC([w], lr=0.1, momentum=0.5)
+    >>> (w ** 2 / 2).sum().backward(); opt.step(); round(w.item(), 4)  # 0.9 + 0.5 * (0.9 - 1)
+    0.85
+    """
+
+    @staticmethod
+    def _direction(grad, buf, beta):
+        return grad.add(buf, alpha=beta)
 
 
 class Nesterov(_FullBatch):
