@@ -8,7 +8,6 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 export NTKLIB_PROFILE ?= quick
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
