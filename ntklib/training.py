@@ -27,7 +27,6 @@ For :class:`~ntklib.model.TwoLayerReLU` the gradient is computed in closed form
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Iterable
