@@ -217,7 +217,7 @@ def hbf_lyapunov(H, delta, velocity, lambda0: float) -> torch.Tensor:
 
 
 def _nag_args(H, delta, velocity, t, alpha, gamma):
-    """Validate the NAG Lyapunov arguments; return H, delta, velocity, t per row, u = Delta + 2t/c Delta', c."""
+    """Validate the NAG Lyapunov arguments; return H, delta, velocity, t per row, u = Delta + 2t/c Delta', alpha, gamma, c."""
     H, delta, velocity = _pair(H, delta, velocity)
     gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
     alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
@@ -229,7 +229,7 @@ def _nag_args(H, delta, velocity, t, alpha, gamma):
     else:
         t_row = t_col = t.reshape(())
     c = 2 * gamma - alpha
-    return H, delta, velocity, t_row, delta + (2 * t_col / c) * velocity, c
+    return H, delta, velocity, t_row, delta + (2 * t_col / c) * velocity, alpha, gamma, c
 
 
 def nag_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
@@ -245,7 +245,7 @@ def nag_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Ten
     >>> float(nag_lyapunov(torch.eye(1), torch.tensor([1.0]), torch.tensor([0.0]), 1.0, 2.0, 3.0))
     2.5
     """
-    H, delta, velocity, t_row, u, c = _nag_args(H, delta, velocity, t, alpha, gamma)
+    H, delta, velocity, t_row, u, alpha, gamma, c = _nag_args(H, delta, velocity, t, alpha, gamma)
     return t_row ** alpha * pseudo_loss(H, delta) + c * c * t_row ** (alpha - 2) / 8 * (u * u).sum(-1)
 
 
@@ -270,8 +270,7 @@ def nag_lyapunov_rate(H, delta, velocity, t, alpha: float, gamma: float) -> torc
     >>> float(nag_lyapunov_rate(H, d, v, 1.0, 2.0, 3.0))    # -2 (3-2) * 1 * 1/2
     -1.0
     """
-    H, delta, velocity, t_row, u, c = _nag_args(H, delta, velocity, t, alpha, gamma)
-    gamma = float(gamma)
+    H, delta, velocity, t_row, u, alpha, gamma, c = _nag_args(H, delta, velocity, t, alpha, gamma)
     return (-2 * (gamma - alpha) * t_row ** (alpha - 1) * pseudo_loss(H, delta)
             + (alpha - 2) * c * c / 8 * t_row ** (alpha - 3) * (delta * u).sum(-1))
 

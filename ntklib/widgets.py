@@ -9,7 +9,6 @@ only when an explorer is created.
 
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import torch
 
