@@ -2,23 +2,62 @@
 
 Kernels, optimizers, exact dynamics and training runs for wide two-layer ReLU
 networks, following Bu, Xu & Chen (AISTATS 2021).
+
+One module per idea: ``data``, ``model``, ``kernels``, ``spectrum`` (a frozen
+kernel's eigendecomposition and every exact solution on it), ``dynamics``
+(flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
+steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
+``experiments``, ``profiles``, and, loaded only when used, ``plotting`` and
+``widgets`` (matplotlib, ipywidgets).
+
+Naming rule. The method families are ``gd`` (gradient descent / gradient
+flow), ``heavy_ball`` (Polyak; the flow is HBF), ``nesterov`` (momentum
+``(k-1)/(k+gamma-1)``; the ODE with friction ``gamma/t``) and ``nesterov_sc``
+(constant momentum). A function about one method is named
+``<family>_<quantity>``: ``heavy_ball_flow``, ``heavy_ball_iterates``,
+``heavy_ball_lyapunov``, ``heavy_ball_bound``, ``heavy_ball_stable_lr``,
+``heavy_ball_width``, ``heavy_ball_flow_loss_rate``; the optimizer classes are
+the same names in CamelCase (``GD``, ``HeavyBall``, ``Nesterov``, ``NesterovSC``).
+
+Conventions. The loss is ``L = 1/2 sum_i (f(x_i) - y_i)^2`` (a sum, not
+``nn.MSELoss``'s mean). Continuous time is ``t = k lr`` for GD and
+``t = k sqrt(lr)`` with momentum; ``train(..., t_end=...)`` converts.
+
+Device rule. A function that takes a model computes on the model's device and
+dtype and moves the data there; a function that takes tensors only follows its
+first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 """
 
-from . import dynamics, experiments, fitting, optim, plotting, theory, widgets
+import importlib
+
+from . import dynamics, experiments, fitting, optim, spectrum, theory
+from .assumptions import AssumptionWarning
 from .data import digits_sphere, project_to_sphere, sphere_data
 from .fitting import fit_exponential_rate, fit_power_law, upper_envelope
 from .kernels import empirical_ntk, infinite_ntk, lambda_max, lambda_min
 from .model import TwoLayerReLU
 from .profiles import Profile, default_device, profile
+from .spectrum import KernelSpectrum
 from .training import DivergenceError, Run, train
 
 __version__ = "0.1.0"
 
+_LAZY = ("plotting", "widgets", "bench")
+
 __all__ = [
-    "dynamics", "experiments", "fitting", "optim", "plotting", "theory", "widgets",
+    "dynamics", "experiments", "fitting", "optim", "spectrum", "theory", "plotting", "widgets",
     "sphere_data", "digits_sphere", "project_to_sphere",
     "TwoLayerReLU", "empirical_ntk", "infinite_ntk", "lambda_min", "lambda_max",
-    "train", "Run", "DivergenceError",
+    "KernelSpectrum", "train", "Run", "DivergenceError", "AssumptionWarning",
     "fit_exponential_rate", "fit_power_law", "upper_envelope",
     "profile", "Profile", "default_device",
 ]
+
+
+def __getattr__(name: str):
+    """Load ``plotting`` and ``widgets`` (matplotlib, ipywidgets) on first use only."""
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'ntklib' has no attribute {name!r}")

@@ -22,6 +22,11 @@ __all__ = [
     "check_kernel",
     "check_vector",
     "check_times",
+    "check_finite",
+    "check_lr",
+    "check_momentum",
+    "check_gamma",
+    "check_lambda0",
 ]
 
 
@@ -90,7 +95,8 @@ def check_real(value: Any, name: str, *, low: float | None = None,
     return v
 
 
-def _check_finite(t: torch.Tensor, name: str) -> None:
+def check_finite(t: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``t`` holds a NaN or an infinity."""
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
 
@@ -108,7 +114,7 @@ def check_matrix(value: Any, name: str, *, dtype: torch.dtype | None = None,
         raise ValueError(
             f"{name} must have {columns} columns (the feature dimension d), "
             f"got shape {tuple(t.shape)}")
-    _check_finite(t, name)
+    check_finite(t, name)
     return t
 
 
@@ -121,7 +127,7 @@ def check_vector(value: Any, name: str, *, length: int | None = None,
         raise ValueError(f"{name} must be a 1-D tensor, got shape {tuple(t.shape)}")
     if length is not None and t.shape[0] != length:
         raise ValueError(f"{name} must have length {length}, got length {t.shape[0]}")
-    _check_finite(t, name)
+    check_finite(t, name)
     return t
 
 
@@ -130,7 +136,7 @@ def check_kernel(value: Any, name: str = "H", *, rtol: float = 1e-6) -> torch.Te
     t = as_tensor(value, name)
     if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
         raise ValueError(f"{name} must be a square (n, n) matrix, got shape {tuple(t.shape)}")
-    _check_finite(t, name)
+    check_finite(t, name)
     scale = float(t.abs().max()) or 1.0
     asym = float((t - t.T).abs().max())
     if asym > rtol * scale:
@@ -148,7 +154,30 @@ def check_times(value: Any, name: str = "t", *, dtype: torch.dtype | None = None
         t = t.reshape(1)
     if t.ndim != 1:
         raise ValueError(f"{name} must be a scalar or 1-D tensor of times, got shape {tuple(t.shape)}")
-    _check_finite(t, name)
+    check_finite(t, name)
     if bool((t < 0).any()):
         raise ValueError(f"{name} must be non-negative times, got minimum {float(t.min()):g}")
     return t
+
+
+# The ranges the methods share, checked in one place.
+
+
+def check_lr(value: Any, name: str = "lr") -> float:
+    """A step size: a finite real number ``> 0``."""
+    return check_real(value, name, low=0.0, low_open=True)
+
+
+def check_momentum(value: Any, name: str = "momentum") -> float:
+    """A constant momentum ``beta`` in ``[0, 1)``."""
+    return check_real(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def check_gamma(value: Any, name: str = "gamma") -> float:
+    """Nesterov's friction constant ``gamma > 0`` (momentum ``(k-1)/(k+gamma-1)``)."""
+    return check_real(value, name, low=0.0, low_open=True)
+
+
+def check_lambda0(value: Any, name: str = "lambda0") -> float:
+    """A smallest kernel eigenvalue ``lambda0 > 0``."""
+    return check_real(value, name, low=0.0, low_open=True)

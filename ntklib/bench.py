@@ -25,7 +25,7 @@ import torch
 from torch.utils import benchmark
 
 from .data import sphere_data
-from .dynamics import gradient_flow, heavy_ball_flow, nesterov_flow
+from .dynamics import gd_flow, heavy_ball_flow, nesterov_flow
 from .kernels import empirical_ntk, infinite_ntk
 from .model import TwoLayerReLU
 from .optim import HeavyBall
@@ -113,7 +113,7 @@ def bench_flows(min_run_time: float, n=64, d=16, T=200) -> list[tuple]:
     gamma = 5.0
     rows = []
     cases = [
-        ("gradient flow", lambda: gradient_flow(H, d0, torch.tensor(t)),
+        ("gradient flow", lambda: gd_flow(H, d0, torch.tensor(t)),
          lambda s, x: -Hn @ x, d0.numpy()),
         ("heavy-ball flow", lambda: heavy_ball_flow(H, d0, torch.tensor(t), b),
          lambda s, z: np.concatenate([z[n:], -b * z[n:] - Hn @ z[:n]]), np.concatenate([d0.numpy(), np.zeros(n)])),

@@ -25,10 +25,10 @@ import math
 import torch
 from torch import nn
 
-from ._validate import as_tensor, check_kernel, check_matrix
-from .model import TwoLayerReLU
+from ._validate import as_tensor, check_finite, check_kernel, check_matrix
+from .model import TwoLayerReLU, activation_pattern
 
-__all__ = ["empirical_ntk", "infinite_ntk", "lambda_min", "lambda_max", "relu_ntk"]
+__all__ = ["empirical_ntk", "infinite_ntk", "lambda_min", "lambda_max", "relu_ntk", "model_inputs"]
 
 _METHODS = ("auto", "closed-form", "jacobian", "ntk-vp")
 
@@ -39,7 +39,7 @@ def relu_ntk(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     :math:`H = (X X^\top) \odot (S S^\top)/m`, :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`.
     No validation: the fast path used inside training loops.
     """
-    S = torch.mm(X, W.T).ge_(0)          # in place: the pattern as 0./1. floats, no extra (n, m) buffer
+    S = activation_pattern(X, W)
     return torch.mm(X, X.T).mul_(torch.mm(S, S.T)).div_(W.shape[0])
 
 
@@ -47,7 +47,7 @@ def _scalar_outputs(out: torch.Tensor, n: int) -> torch.Tensor:
     out = out.reshape(-1) if out.ndim == 2 and out.shape[1] == 1 else out
     if out.ndim != 1 or out.shape[0] != n:
         raise ValueError(
-            f"model must map (n, d) inputs to n scalar outputs; got output shape "
+            f"model must map n inputs to n scalar outputs (shape (n,) or (n, 1)); got output shape "
             f"{tuple(out.shape)} for n={n}")
     return out
 
@@ -79,8 +79,32 @@ def _generic_ntk(model: nn.Module, X: torch.Tensor, method: str) -> torch.Tensor
     return vmap(column)(basis)
 
 
+def model_inputs(model: nn.Module, X) -> torch.Tensor:
+    """``X`` validated and moved to ``model``'s device and dtype (the device rule: the model wins).
+
+    ``(n, d)`` with ``d = model.d`` for a ``TwoLayerReLU``; any shape with ``n >= 1``
+    inputs along the first axis for other models.
+
+    >>> model_inputs(TwoLayerReLU(2, 8), [[1, 0], [0, 1]]).dtype
+    torch.float64
+    """
+    ref = next(iter(model.parameters()), None)
+    dtype, device = (None, None) if ref is None else (ref.dtype, ref.device)
+    if isinstance(model, TwoLayerReLU):
+        return check_matrix(X, "X", dtype=dtype, device=device, columns=model.d)
+    X = as_tensor(X, "X", dtype=dtype, device=device)
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(f"X must hold n >= 1 inputs along its first axis, got shape {tuple(X.shape)}")
+    check_finite(X, "X")
+    return X
+
+
 def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
-    r"""The empirical tangent kernel :math:`H = J J^\top` (``n x n``) of ``model`` on the rows of ``X``.
+    r"""The empirical tangent kernel :math:`H = J J^\top` (``n x n``) of ``model`` on the inputs ``X``.
+
+    ``X`` holds ``n`` inputs along its first axis, of any shape the model takes:
+    ``(n, d)`` for the two-layer net, ``(n, C, H, W)`` for a CNN, and so on.
+    ``model`` must return one scalar per input (shape ``(n,)`` or ``(n, 1)``).
 
     ``method``:
 
@@ -90,7 +114,8 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
     * ``"auto"``: closed form when available, else the Jacobian if it fits in
       256 MB, else NTK-vector products.
 
-    ``X`` is moved to the model's device and dtype.
+    Device rule (as everywhere in ntklib): a function that takes a model computes
+    on the model's device and dtype, and moves ``X`` there.
 
     >>> net = TwoLayerReLU(d=2, m=4096, seed=0)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
@@ -104,12 +129,8 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    ref = next(iter(model.parameters()), None)
-    X = check_matrix(X, "X", dtype=None if ref is None else ref.dtype,
-                     device=None if ref is None else ref.device)
+    X = model_inputs(model, X)
     is_relu = isinstance(model, TwoLayerReLU)
-    if is_relu and X.shape[1] != model.d:
-        raise ValueError(f"X must have {model.d} columns (the model's d), got shape {tuple(X.shape)}")
     if method == "closed-form" and not is_relu:
         raise ValueError("method='closed-form' needs a TwoLayerReLU model; use 'jacobian' or 'ntk-vp'")
     if method == "auto":

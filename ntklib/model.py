@@ -14,9 +14,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_int, check_matrix, check_vector
+from ._validate import as_tensor, check_finite, check_int, check_matrix, check_vector
 
-__all__ = ["TwoLayerReLU"]
+__all__ = ["TwoLayerReLU", "activation_pattern"]
+
+
+def _is_traced(t: torch.Tensor) -> bool:
+    """Whether ``t`` is being traced (torch.func transform, torch.compile, jit): no value checks then."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return True
+    functorch = getattr(torch._C, "_functorch", None)
+    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
+    return bool(wrapped and wrapped(t))
+
+
+def activation_pattern(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    r"""Activation pattern :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`: 0./1. floats, shape ``(n, m)``.
+
+    One GEMM, compared in place (no boolean temporary). No validation: the fast
+    path shared by the kernel, the training records and :meth:`TwoLayerReLU.activations`.
+
+    >>> activation_pattern(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+    tensor([[1., 0.]])
+    """
+    return torch.mm(X, W.T).ge_(0)
 
 
 class TwoLayerReLU(nn.Module):
@@ -52,17 +73,37 @@ class TwoLayerReLU(nn.Module):
         return f"d={self.d}, m={self.m}"
 
     def _inputs(self, X) -> torch.Tensor:
-        return check_matrix(X, "X", columns=self.d, dtype=self.W.dtype, device=self.W.device)
+        """``X`` as a ``(n, d)`` tensor on the weights' device and dtype.
+
+        Only static checks (type, shape), so that ``forward`` stays traceable by
+        ``torch.func`` (``vmap``, ``jacrev``, ``jvp``) and ``torch.compile``: no
+        ``.item()``, no branch on tensor values.
+        """
+        if not isinstance(X, torch.Tensor):
+            X = as_tensor(X, "X")
+        if X.ndim not in (1, 2) or X.shape[-1] != self.d:
+            raise ValueError(f"X must have shape (n, {self.d}) or ({self.d},) (d = {self.d}), "
+                             f"got shape {tuple(X.shape)}")
+        if not _is_traced(X):           # value checks only on concrete tensors
+            check_finite(X, "X")
+        return X.to(dtype=self.W.dtype, device=self.W.device)
 
     def forward(self, X) -> torch.Tensor:
-        """Network outputs ``f(W, x_i)`` for the rows of ``X`` (shape ``(n,)``)."""
+        """Network outputs ``f(W, x_i)`` for the rows of ``X``: shape ``(n,)``, or ``()`` for one input ``(d,)``.
+
+        Works under ``torch.func`` transforms (``functional_call``, ``vmap``, ``jacrev``).
+        """
         X = self._inputs(X)
         return torch.relu(X @ self.W.T) @ self.a / self.m ** 0.5
 
     def activations(self, X) -> torch.Tensor:
-        r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` as a float ``(n, m)`` tensor."""
-        X = self._inputs(X)
-        return (X @ self.W.detach().T >= 0).to(self.W.dtype)
+        r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` as a 0/1 ``(n, m)`` tensor of the weights' dtype.
+
+        >>> net = TwoLayerReLU(2, 3, seed=0)
+        >>> net.activations(torch.eye(2, dtype=torch.float64)).shape
+        torch.Size([2, 3])
+        """
+        return activation_pattern(self._inputs(X), self.W.detach())
 
     @torch.no_grad()
     def error_and_gradient(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +123,7 @@ class TwoLayerReLU(nn.Module):
         >>> G.shape
         torch.Size([50, 3])
         """
-        X = self._inputs(X)
+        X = check_matrix(X, "X", columns=self.d, dtype=self.W.dtype, device=self.W.device)
         y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
         return self._error_and_gradient(X, y)
 

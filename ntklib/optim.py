@@ -11,47 +11,91 @@ All four take full-batch gradients from ``param.grad`` and work on any model
 
 ``GD``, ``HeavyBall`` and ``NesterovSC`` produce the iterates of
 ``torch.optim.SGD`` (plain, ``momentum=beta``, ``momentum=beta, nesterov=True``)
-and perform the same floating-point operations in the same order.
+and perform the same floating-point operations in the same order. They honour
+``torch.optim``'s contracts: ``step(closure)`` runs the closure with gradients
+enabled, and ``state_dict()`` / ``load_state_dict()`` resume a run exactly.
+
+Conventions (read these before choosing a step size):
+
+* The book's loss is :math:`L = \frac12\sum_i (f(x_i) - y_i)^2`, a *sum*, not
+  ``nn.MSELoss``'s mean. With ``MSELoss`` the gradient is :math:`2/n` times
+  ours, so the book's step sizes must be multiplied by :math:`n/2` to match.
+* Two clocks: without momentum one step is continuous time :math:`\eta`, with
+  momentum :math:`\sqrt\eta` (:func:`time_per_step`; :func:`steps_for` turns a
+  horizon ``t_end`` into a step count, and ``ntklib.train(..., t_end=...)`` uses it).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch.optim import Optimizer
 
-from ._validate import check_int, check_real
+from . import theory
+from ._validate import check_gamma, check_int, check_lr, check_momentum, check_real
 
 __all__ = [
     "GD", "HeavyBall", "Nesterov", "NesterovSC",
-    "momentum_from_friction", "friction_from_momentum",
-    "nesterov_sc_momentum", "time_per_step", "continuous_time",
+    "momentum_from_friction", "friction_from_momentum", "nesterov_sc_momentum",
+    "time_per_step", "steps_for", "continuous_time",
+    "stable_lr", "register_stable_lr",
 ]
 
-
-def _check_lr(lr) -> float:
-    return check_real(lr, "lr", low=0.0, low_open=True)
+_MISSING = object()
 
 
-def _check_momentum(momentum) -> float:
-    return check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+def _required(value, cls: str, name: str, hint: str):
+    if value is _MISSING:
+        raise TypeError(f"{cls} needs {name}: {hint}")
+    return value
 
 
 class _FullBatch(Optimizer):
-    """Common base: validation and the continuous-time scale of one step."""
+    """What the book's optimizers share: ``step(closure)``, the clock, the stable step.
+
+    A subclass defines ``_update(p, grad, state, group)`` (one parameter's
+    step), ``stable_lr(lambda_max)`` and ``linearised_iterates(H, delta0,
+    steps)``: adding an optimizer touches its own class only.
+    """
 
     #: exponent p in t = k * lr**p
     time_exponent: float = 0.5
-
-    def __init__(self, params: Iterable, defaults: dict) -> None:
-        super().__init__(params, defaults)
 
     @property
     def time_per_step(self) -> float:
         """Continuous time elapsed per step: ``lr`` for GD, ``sqrt(lr)`` with momentum."""
         return self.param_groups[0]["lr"] ** self.time_exponent
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+        """One step; ``closure`` (re-evaluates the loss and calls ``backward``) runs
+        with gradients enabled, as in ``torch.optim``. Returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad, self.state[p], group)
+        return loss
+
+    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        """Largest stable step of the linearised method for a kernel with ``lambda_max``: ``(value, formula)``."""
+        raise NotImplementedError
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        """This method's iterates on the linear model with frozen kernel ``H`` (matrix or spectrum)."""
+        raise NotImplementedError
+
+    def _spectrum(self, H):
+        from .spectrum import as_spectrum
+        return as_spectrum(H)
 
 
 class GD(_FullBatch):
@@ -65,45 +109,44 @@ class GD(_FullBatch):
 
     time_exponent = 1.0
 
-    def __init__(self, params: Iterable, lr: float) -> None:
-        super().__init__(params, {"lr": _check_lr(lr)})
+    def __init__(self, params: Iterable, lr: float = _MISSING) -> None:
+        lr = _required(lr, "GD", "a step size", "GD(params, lr=0.1)")
+        super().__init__(params, {"lr": check_lr(lr)})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(p.grad, alpha=-group["lr"])
-        return loss
+    def _update(self, p, grad, state, group):
+        p.add_(grad, alpha=-group["lr"])
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        return theory.gd_stable_lr(lambda_max), "2/lambda_max"
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        return self._spectrum(H).gd_iterates(delta0, steps, self.param_groups[0]["lr"])
 
 
 class _ConstantMomentum(_FullBatch):
     """Heavy ball and NAG-SC: a velocity buffer b_0 = g_0, b_k = beta b_{k-1} + g_k, as in torch.optim.SGD."""
 
-    def __init__(self, params: Iterable, lr: float, momentum: float) -> None:
-        super().__init__(params, {"lr": _check_lr(lr), "momentum": _check_momentum(momentum)})
+    def __init__(self, params: Iterable, lr, momentum) -> None:
+        name = type(self).__name__
+        lr = _required(lr, name, "a step size", f"{name}(params, lr=0.01, momentum=0.9)")
+        momentum = _required(
+            momentum, name, "a momentum beta in [0, 1)",
+            f"{name}(params, lr=0.01, momentum=0.9), or from a friction b: "
+            "momentum=ntklib.optim.momentum_from_friction(b, lr)")
+        super().__init__(params, {"lr": check_lr(lr), "momentum": check_momentum(momentum)})
+
+    def _update(self, p, grad, state, group):
+        beta = group["momentum"]
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = torch.clone(grad).detach()
+        else:
+            buf.mul_(beta).add_(grad)
+        p.add_(self._direction(grad, buf, beta), alpha=-group["lr"])
 
     @staticmethod
     def _direction(grad: torch.Tensor, buf: torch.Tensor, beta: float) -> torch.Tensor:
         raise NotImplementedError
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            beta = group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = torch.clone(p.grad).detach()
-                else:
-                    buf.mul_(beta).add_(p.grad)
-                p.add_(self._direction(p.grad, buf, beta), alpha=-group["lr"])
-        return loss
 
 
 class HeavyBall(_ConstantMomentum):
@@ -111,6 +154,7 @@ class HeavyBall(_ConstantMomentum):
 
     Implemented with a velocity buffer :math:`b_0 = g_0`, :math:`b_k = \beta b_{k-1} + g_k`,
     :math:`W_{k+1} = W_k - \eta b_k`, exactly as ``torch.optim.SGD(momentum=beta)``.
+    One step is time :math:`\sqrt\eta`; friction :math:`b = (1-\beta)/\sqrt\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = HeavyBall([w], lr=0.1, momentum=0.5)
@@ -120,9 +164,20 @@ class HeavyBall(_ConstantMomentum):
     0.76
     """
 
+    def __init__(self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING) -> None:
+        super().__init__(params, lr, momentum)
+
     @staticmethod
     def _direction(grad, buf, beta):
         return buf
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        beta = self.param_groups[0]["momentum"]
+        return theory.heavy_ball_stable_lr(lambda_max, beta), "2(1+beta)/lambda_max"
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        return self._spectrum(H).heavy_ball_iterates(delta0, steps, g["lr"], g["momentum"])
 
 
 class NesterovSC(_ConstantMomentum):
@@ -132,7 +187,7 @@ class NesterovSC(_ConstantMomentum):
     :math:`V_0 = W_0`. Implemented in ``torch.optim.SGD(nesterov=True)``'s form
     (:math:`b_k = \beta b_{k-1} + g_k`, :math:`W_{k+1} = W_k - \eta(g_k + \beta b_k)`),
     which produces the same :math:`W_k`. For a :math:`\mu`-strongly convex loss
-    the classical choice is :func:`nesterov_sc_momentum`.
+    the classical choice is :func:`nesterov_sc_momentum`. One step is time :math:`\sqrt\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = NesterovSC([w], lr=0.1, momentum=0.5)
@@ -140,15 +195,28 @@ class NesterovSC(_ConstantMomentum):
     0.85
     """
 
+    def __init__(self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING) -> None:
+        super().__init__(params, lr, momentum)
+
     @staticmethod
     def _direction(grad, buf, beta):
         return grad.add(buf, alpha=beta)
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        beta = self.param_groups[0]["momentum"]
+        return (theory.nesterov_sc_stable_lr(lambda_max, beta),
+                "2(1+beta)/((1+2beta) lambda_max)")
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        return self._spectrum(H).nesterov_sc_iterates(delta0, steps, g["lr"], g["momentum"])
 
 
 class Nesterov(_FullBatch):
     r"""Nesterov's accelerated gradient with momentum :math:`(k-1)/(k+\gamma-1)`.
 
-    Step :math:`k = 1, 2, \dots` (counted per call of :meth:`step`):
+    Step :math:`k = 1, 2, \dots` (counted per call of :meth:`step`, kept in the
+    state, so ``state_dict`` resumes a run exactly):
 
     .. math::
 
@@ -159,6 +227,7 @@ class Nesterov(_FullBatch):
     holds :math:`V_k`. :math:`\gamma = 3` is Nesterov's classical
     :math:`(k-1)/(k+2)`. Its limit as :math:`\eta\to 0` with :math:`t = k\sqrt\eta`
     is :math:`\ddot W + (\gamma/t)\dot W + \nabla L(W) = 0` (Su, Boyd & Candès).
+    For a constant momentum use :class:`NesterovSC`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = Nesterov([w], lr=0.1, gamma=3.0)
@@ -168,9 +237,15 @@ class Nesterov(_FullBatch):
     0.7875
     """
 
-    def __init__(self, params: Iterable, lr: float, gamma: float = 3.0) -> None:
-        super().__init__(params, {"lr": _check_lr(lr),
-                                  "gamma": check_real(gamma, "gamma", low=0.0, low_open=True)})
+    def __init__(self, params: Iterable, lr: float = _MISSING, gamma: float = 3.0, *,
+                 momentum=None) -> None:
+        if momentum is not None:
+            raise TypeError(
+                "Nesterov takes no constant momentum: its momentum is (k-1)/(k+gamma-1), set "
+                f"by gamma (default 3). For a constant momentum {momentum!r} use "
+                f"NesterovSC(params, lr, momentum={momentum!r}).")
+        lr = _required(lr, "Nesterov", "a step size", "Nesterov(params, lr=0.01, gamma=3.0)")
+        super().__init__(params, {"lr": check_lr(lr), "gamma": check_gamma(gamma)})
 
     @staticmethod
     def momentum(k: int, gamma: float) -> float:
@@ -180,26 +255,84 @@ class Nesterov(_FullBatch):
         (0.0, 0.4)
         """
         k = check_int(k, "k", minimum=1)
-        gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-        return (k - 1) / (k + gamma - 1)
+        return (k - 1) / (k + check_gamma(gamma) - 1)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "V" not in state:
-                    state["V"] = p.detach().clone()
-                    state["step"] = 0
-                state["step"] += 1
-                mu = self.momentum(state["step"], group["gamma"])
-                V_new = p - group["lr"] * p.grad
-                p.copy_(V_new + mu * (V_new - state["V"]))
-                state["V"] = V_new
-        return loss
+    def _update(self, p, grad, state, group):
+        if "V" not in state:
+            state["V"] = p.detach().clone()
+            state["step"] = 0
+        state["step"] += 1
+        mu = self.momentum(state["step"], group["gamma"])
+        V_new = p - group["lr"] * grad
+        p.copy_(V_new + mu * (V_new - state["V"]))
+        state["V"] = V_new
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        return theory.nesterov_stable_lr(lambda_max), "4/(3 lambda_max)"
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        return self._spectrum(H).nesterov_iterates(delta0, steps, g["lr"], g["gamma"])
+
+
+# Stable step sizes of optimizers that are not ours (torch.optim's), by class.
+_STABLE_LR_RULES: dict[type, Callable[[Optimizer, float], tuple[float | None, str]]] = {}
+
+
+def register_stable_lr(cls: type,
+                       rule: Callable[[Optimizer, float], tuple[float | None, str]]) -> None:
+    """Teach :func:`stable_lr` (and so :class:`~ntklib.training.DivergenceError`) an optimizer class.
+
+    ``rule(optimizer, lambda_max)`` returns ``(value, formula)``; ``(None, reason)``
+    when the optimizer's settings have no known stable step.
+
+    >>> register_stable_lr(torch.optim.SGD, _sgd_stable_lr)   # already registered
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise TypeError(f"cls must be a torch.optim.Optimizer subclass, got {cls!r}")
+    if not callable(rule):
+        raise TypeError(f"rule must be callable, got {type(rule).__name__}")
+    _STABLE_LR_RULES[cls] = rule
+
+
+def _sgd_stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
+    group = optimizer.param_groups[0]
+    beta = group.get("momentum", 0.0)
+    if group.get("weight_decay", 0.0) or group.get("dampening", 0.0):
+        return None, "SGD with weight decay or dampening has no stable step rule here"
+    if beta == 0:
+        return theory.gd_stable_lr(lambda_max), "2/lambda_max"
+    if group.get("nesterov", False):
+        return theory.nesterov_sc_stable_lr(lambda_max, beta), "2(1+beta)/((1+2beta) lambda_max)"
+    return theory.heavy_ball_stable_lr(lambda_max, beta), "2(1+beta)/lambda_max"
+
+
+register_stable_lr(torch.optim.SGD, _sgd_stable_lr)
+
+
+def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
+    r"""Largest stable step of ``optimizer``'s linearised iteration for a kernel with :math:`\lambda_{\max}`.
+
+    Returns ``(value, formula)``. The book's optimizers answer themselves;
+    others are looked up among the rules of :func:`register_stable_lr`
+    (``torch.optim.SGD`` is registered). An unknown optimizer gives
+    ``(None, reason)``, the reason naming it.
+
+    >>> w = torch.nn.Parameter(torch.zeros(1))
+    >>> stable_lr(HeavyBall([w], lr=0.1, momentum=0.5), 2.0)
+    (1.5, '2(1+beta)/lambda_max')
+    >>> stable_lr(torch.optim.Adam([w]), 2.0)[0] is None
+    True
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if isinstance(optimizer, _FullBatch):
+        return optimizer.stable_lr(lambda_max)
+    for cls in type(optimizer).__mro__:
+        if cls in _STABLE_LR_RULES:
+            return _STABLE_LR_RULES[cls](optimizer, lambda_max)
+    return None, (f"ntklib knows no stable step size for {type(optimizer).__name__} "
+                  "(teach it with ntklib.optim.register_stable_lr)")
 
 
 def momentum_from_friction(friction: float, lr: float) -> float:
@@ -209,7 +342,7 @@ def momentum_from_friction(friction: float, lr: float) -> float:
     0.9
     """
     b = check_real(friction, "friction", low=0.0)
-    eta = _check_lr(lr)
+    eta = check_lr(lr)
     beta = 1.0 - b * math.sqrt(eta)
     if not 0.0 <= beta < 1.0:
         raise ValueError(
@@ -224,7 +357,7 @@ def friction_from_momentum(momentum: float, lr: float) -> float:
     >>> round(friction_from_momentum(0.9, 0.01), 12)
     1.0
     """
-    return (1.0 - _check_momentum(momentum)) / math.sqrt(_check_lr(lr))
+    return (1.0 - check_momentum(momentum)) / math.sqrt(check_lr(lr))
 
 
 def nesterov_sc_momentum(mu: float, lr: float) -> float:
@@ -236,7 +369,7 @@ def nesterov_sc_momentum(mu: float, lr: float) -> float:
     0.818182
     """
     mu = check_real(mu, "mu", low=0.0, low_open=True)
-    eta = _check_lr(lr)
+    eta = check_lr(lr)
     s = math.sqrt(mu * eta)
     if s >= 1.0:
         raise ValueError(f"mu * lr must be < 1 for a momentum in [0, 1), got {mu * eta:g}")
@@ -261,13 +394,27 @@ def time_per_step(optimizer: Optimizer) -> float:
     return math.sqrt(lr) if group.get("momentum", 0.0) else lr
 
 
+def steps_for(optimizer: Optimizer, t_end: float) -> int:
+    r"""Number of steps that reach continuous time ``t_end``: ``round(t_end / time_per_step)``.
+
+    The one place where the two clocks (:math:`t = k\eta` without momentum,
+    :math:`t = k\sqrt\eta` with) turn into a step count.
+
+    >>> w = torch.nn.Parameter(torch.zeros(1))
+    >>> steps_for(GD([w], lr=0.01), 3.0), steps_for(HeavyBall([w], lr=0.01, momentum=0.9), 3.0)
+    (300, 30)
+    """
+    t_end = check_real(t_end, "t_end", low=0.0)
+    return round(t_end / time_per_step(optimizer))
+
+
 def continuous_time(steps, lr: float, *, momentum: bool) -> torch.Tensor:
     r"""Continuous time of step counts: :math:`t = k\eta` (GD) or :math:`t = k\sqrt\eta` (momentum).
 
     >>> continuous_time(torch.arange(3), 0.25, momentum=True)
     tensor([0.0000, 0.5000, 1.0000])
     """
-    eta = _check_lr(lr)
+    eta = check_lr(lr)
     k = torch.as_tensor(steps)
     if bool((k < 0).any()):
         raise ValueError("steps must be non-negative step counts")

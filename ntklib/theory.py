@@ -12,20 +12,20 @@ import math
 import numpy as np
 import torch
 
-from ._validate import as_tensor, check_int, check_real, check_times
+from ._validate import as_tensor, check_gamma, check_int, check_lambda0, check_momentum, check_real, check_times
+from .assumptions import warn_if_outside_nesterov_range
 
 __all__ = [
-    "gd_bound", "hb_bound", "nag_bound", "nag_admissible",
-    "hbf_friction", "critical_friction",
-    "gd_flow_loss_rate", "hbf_flow_loss_rate", "nag_flow_loss_exponent",
-    "stable_lr_gd", "stable_lr_heavy_ball", "stable_lr_nesterov_sc", "stable_lr_nesterov",
+    "gd_bound", "heavy_ball_bound", "nesterov_bound", "nesterov_admissible",
+    "heavy_ball_friction", "critical_friction",
+    "gd_flow_loss_rate", "heavy_ball_flow_loss_rate", "nesterov_flow_loss_exponent",
+    "gd_stable_lr", "heavy_ball_stable_lr", "nesterov_sc_stable_lr", "nesterov_stable_lr",
     "heavy_ball_spectral_radius",
-    "width_gd", "width_hb", "width_nag",
+    "gd_width", "heavy_ball_width", "nesterov_width",
 ]
 
 
-def _lam0(lambda0):
-    return check_real(lambda0, "lambda0", low=0.0, low_open=True)
+_lam0 = check_lambda0
 
 
 def gd_bound(t, lambda0: float, loss0: float) -> torch.Tensor:
@@ -38,10 +38,10 @@ def gd_bound(t, lambda0: float, loss0: float) -> torch.Tensor:
     return check_real(loss0, "loss0", low=0.0) * torch.exp(-_lam0(lambda0) * t)
 
 
-def hb_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
+def heavy_ball_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
     r"""Bu, Xu & Chen (HB): :math:`L(t) \le \frac{4}{\lambda_0} e^{-\sqrt{\lambda_0/2}\,t}\,\hat L(0)`.
 
-    >>> hb_bound([0.0], 0.5, 1.0)
+    >>> heavy_ball_bound([0.0], 0.5, 1.0)
     tensor([8.], dtype=torch.float64)
     """
     t = check_times(t)
@@ -49,37 +49,38 @@ def hb_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
     return 4 / lam0 * check_real(pseudo_loss0, "pseudo_loss0", low=0.0) * torch.exp(-math.sqrt(lam0 / 2) * t)
 
 
-def nag_admissible(alpha: float, gamma: float) -> bool:
+def nesterov_admissible(alpha: float, gamma: float) -> bool:
     r"""Whether :math:`(\alpha, \gamma)` satisfies the NAG theorem: :math:`\gamma > 6`, :math:`4 < \alpha \le 2\gamma/3`.
 
-    >>> nag_admissible(5.0, 9.0), nag_admissible(5.0, 6.0)
+    >>> nesterov_admissible(5.0, 9.0), nesterov_admissible(5.0, 6.0)
     (True, False)
     """
     alpha = check_real(alpha, "alpha")
-    gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+    gamma = check_gamma(gamma)
     return gamma > 6 and 4 < alpha <= 2 * gamma / 3
 
 
-def nag_bound(t, alpha: float, gamma: float, loss0: float, constant: float = 1.0) -> torch.Tensor:
-    r"""The NAG theorem's shape :math:`A\,t^{-\alpha}\,L(0)` (the paper leaves :math:`A(\alpha,\gamma,\lambda_0)` implicit).
+def nesterov_bound(t, alpha: float, gamma: float, loss0: float, constant: float = 1.0) -> torch.Tensor:
+    r"""The Nesterov theorem's shape :math:`A\,t^{-\alpha}\,L(0)` (the paper leaves :math:`A(\alpha,\gamma,\lambda_0)` implicit).
 
-    Raises ``ValueError`` when :math:`(\alpha,\gamma)` is outside the theorem's range.
+    Outside the theorem's range (:func:`nesterov_admissible`) the curve is
+    still returned, with an :class:`~ntklib.assumptions.AssumptionWarning`.
 
-    >>> nag_bound([1.0, 2.0], 5.0, 9.0, 1.0)
+    >>> nesterov_bound([1.0, 2.0], 5.0, 9.0, 1.0)
     tensor([1.0000, 0.0312], dtype=torch.float64)
     """
-    if not nag_admissible(alpha, gamma):
-        raise ValueError(f"(alpha, gamma) = ({alpha}, {gamma}) is outside the theorem's range "
-                         "gamma > 6, 4 < alpha <= 2 gamma / 3")
+    alpha = check_real(alpha, "alpha", low=0.0, low_open=True)
+    gamma = check_gamma(gamma)
+    warn_if_outside_nesterov_range(alpha, gamma)
     t = check_times(t)
     A = check_real(constant, "constant", low=0.0, low_open=True)
     return A * check_real(loss0, "loss0", low=0.0) * t ** (-alpha)
 
 
-def hbf_friction(lambda0: float) -> float:
+def heavy_ball_friction(lambda0: float) -> float:
     r"""The paper's friction :math:`b = \sqrt{2\lambda_0}` (:math:`= 2\sqrt\mu`, :math:`\mu = \lambda_0/2`).
 
-    >>> hbf_friction(0.5)
+    >>> heavy_ball_friction(0.5)
     1.0
     """
     return math.sqrt(2 * _lam0(lambda0))
@@ -104,16 +105,17 @@ def gd_flow_loss_rate(eigenvalues) -> float:
     return 2 * float(lam.min())
 
 
-def hbf_flow_loss_rate(eigenvalues, friction: float) -> float:
+def heavy_ball_flow_loss_rate(eigenvalues, friction: float) -> float:
     r"""Asymptotic loss decay rate of HBF with a constant kernel.
 
     Mode :math:`\lambda` has roots :math:`-b/2 \pm \sqrt{b^2/4-\lambda}`; its
     amplitude decays at :math:`b/2 - \sqrt{\max(b^2/4-\lambda, 0)}` and the loss
     at twice the slowest of these. With :math:`b=\sqrt{2\lambda_0}` and
-    :math:`\lambda_{\min}\ge\lambda_0/2` every mode is under-damped and the rate is
+    :math:`\lambda_{\min}\ge\lambda_0/2` every mode is under-damped (critically
+    damped at :math:`\lambda = \lambda_0/2`) and the rate is
     :math:`b = \sqrt{2\lambda_0}`: twice the theorem's exponent :math:`\sqrt{\lambda_0/2}`.
 
-    >>> hbf_flow_loss_rate([0.5, 1.0], friction=1.0)
+    >>> heavy_ball_flow_loss_rate([0.5, 1.0], friction=1.0)
     1.0
     """
     lam = as_tensor(eigenvalues, "eigenvalues")
@@ -122,55 +124,55 @@ def hbf_flow_loss_rate(eigenvalues, friction: float) -> float:
     return 2 * float(amp.min())
 
 
-def nag_flow_loss_exponent(gamma: float) -> float:
+def nesterov_flow_loss_exponent(gamma: float) -> float:
     r"""Power-law exponent of the loss envelope of the exact NAG flow: :math:`L \sim t^{-\gamma}`.
 
-    >>> nag_flow_loss_exponent(5.0)
+    >>> nesterov_flow_loss_exponent(5.0)
     5.0
     """
-    return check_real(gamma, "gamma", low=0.0, low_open=True)
+    return check_gamma(gamma)
 
 
 def _lmax(lambda_max):
     return check_real(lambda_max, "lambda_max", low=0.0, low_open=True)
 
 
-def stable_lr_gd(lambda_max: float) -> float:
+def gd_stable_lr(lambda_max: float) -> float:
     r"""GD on a quadratic is stable iff :math:`\eta < 2/\lambda_{\max}`.
 
-    >>> stable_lr_gd(4.0)
+    >>> gd_stable_lr(4.0)
     0.5
     """
     return 2 / _lmax(lambda_max)
 
 
-def stable_lr_heavy_ball(lambda_max: float, momentum: float) -> float:
+def heavy_ball_stable_lr(lambda_max: float, momentum: float) -> float:
     r"""Heavy ball is stable iff :math:`0\le\beta<1` and :math:`\eta < 2(1+\beta)/\lambda_{\max}` (Polyak).
 
-    >>> stable_lr_heavy_ball(4.0, 0.5)
+    >>> heavy_ball_stable_lr(4.0, 0.5)
     0.75
     """
-    beta = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    beta = check_momentum(momentum)
     return 2 * (1 + beta) / _lmax(lambda_max)
 
 
-def stable_lr_nesterov_sc(lambda_max: float, momentum: float) -> float:
+def nesterov_sc_stable_lr(lambda_max: float, momentum: float) -> float:
     r"""Constant-momentum Nesterov is stable iff :math:`\eta\lambda_{\max} < 2(1+\beta)/(1+2\beta)`.
 
     From the per-mode recursion :math:`x_{k+1} = (1+\beta)(1-a)x_k - \beta(1-a)x_{k-1}`,
     :math:`a = \eta\lambda`, and the Jury conditions.
 
-    >>> stable_lr_nesterov_sc(1.0, 0.0), round(stable_lr_nesterov_sc(1.0, 0.5), 4)
+    >>> nesterov_sc_stable_lr(1.0, 0.0), round(nesterov_sc_stable_lr(1.0, 0.5), 4)
     (2.0, 1.5)
     """
-    beta = check_real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    beta = check_momentum(momentum)
     return 2 * (1 + beta) / ((1 + 2 * beta) * _lmax(lambda_max))
 
 
-def stable_lr_nesterov(lambda_max: float) -> float:
+def nesterov_stable_lr(lambda_max: float) -> float:
     r"""Nesterov with momentum :math:`(k-1)/(k+\gamma-1)\to 1`: the limit :math:`\eta < 4/(3\lambda_{\max})`.
 
-    >>> stable_lr_nesterov(1.0)
+    >>> nesterov_stable_lr(1.0)
     1.3333333333333333
     """
     return 4 / (3 * _lmax(lambda_max))
@@ -203,31 +205,31 @@ def _width_args(n, delta, lambda0):
     return n, delta, _lam0(lambda0)
 
 
-def width_gd(n: int, delta: float, lambda0: float) -> float:
+def gd_width(n: int, delta: float, lambda0: float) -> float:
     r"""Du et al.'s width :math:`m = \Omega(n^6/(\lambda_0^4\delta^3))` (constant 1).
 
-    >>> round(width_gd(10, 0.1, 0.1))
+    >>> round(gd_width(10, 0.1, 0.1))
     10000000000000
     """
     n, delta, lam0 = _width_args(n, delta, lambda0)
     return n ** 6 / (lam0 ** 4 * delta ** 3)
 
 
-def width_hb(n: int, delta: float, lambda0: float) -> float:
+def heavy_ball_width(n: int, delta: float, lambda0: float) -> float:
     r"""The HB theorem's width :math:`m = \Omega(n^6/(\delta^3\lambda_0^4))` (constant 1), as for GD.
 
-    >>> width_hb(10, 0.1, 0.1) == width_gd(10, 0.1, 0.1)
+    >>> heavy_ball_width(10, 0.1, 0.1) == gd_width(10, 0.1, 0.1)
     True
     """
-    return width_gd(n, delta, lambda0)
+    return gd_width(n, delta, lambda0)
 
 
-def width_nag(n: int, delta: float, lambda0: float, alpha: float) -> float:
+def nesterov_width(n: int, delta: float, lambda0: float, alpha: float) -> float:
     r"""The NAG theorem's width :math:`m=\Omega(n^{5\alpha/2-4}/(\delta^{3\alpha/2-3}\lambda_0^{3\alpha/2-2}))`.
 
     Grows with :math:`\alpha > 4`; at :math:`\alpha=4` it is :math:`n^6/(\delta^3\lambda_0^4)`, the HB width.
 
-    >>> width_nag(10, 0.1, 0.1, 4.0) == width_hb(10, 0.1, 0.1)
+    >>> nesterov_width(10, 0.1, 0.1, 4.0) == heavy_ball_width(10, 0.1, 0.1)
     True
     """
     n, delta, lam0 = _width_args(n, delta, lambda0)

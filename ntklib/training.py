@@ -19,93 +19,61 @@ record                      meaning
 ``kernel_delta``            :math:`H(t)\Delta(t)`, the gradient of the pseudo-loss (``(records, n)``)
 ==========================  ===================================================================
 
-Continuous time is :math:`t = k\eta` for plain gradient descent and
-:math:`t = k\sqrt\eta` for the momentum methods (:func:`ntklib.optim.time_per_step`).
+Conventions: the loss is :math:`L = \frac12\sum_i (f(x_i) - y_i)^2`, a sum (not
+``nn.MSELoss``'s mean, whose gradient is :math:`2/n` times ours). Continuous
+time is :math:`t = k\eta` for plain gradient descent and :math:`t = k\sqrt\eta`
+for the momentum methods (:func:`ntklib.optim.time_per_step`); pass
+``t_end=`` instead of ``steps=`` and :func:`train` does the conversion.
 For :class:`~ntklib.model.TwoLayerReLU` the gradient is computed in closed form
-(two GEMMs, no autograd graph); other models use autograd.
+(two GEMMs, no autograd graph); other models use autograd. The model's device
+and dtype win: ``X`` and ``y`` are moved to them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from . import theory
-from ._validate import check_int, check_matrix, check_real, check_vector
-from .dynamics import squared_loss
-from .kernels import empirical_ntk, relu_ntk
-from .model import TwoLayerReLU
-from .optim import GD, HeavyBall, Nesterov, NesterovSC, time_per_step as _time_per_step
+from ._validate import check_int, check_real, check_vector
+from .assumptions import warn_if_narrow, warn_if_off_sphere
+from .dynamics import heavy_ball_energy, nesterov_energy
+from .kernels import empirical_ntk, infinite_ntk, model_inputs, relu_ntk
+from .model import TwoLayerReLU, activation_pattern
+from .optim import stable_lr, time_per_step as _time_per_step
 
-__all__ = ["train", "Run", "DivergenceError", "RECORDS", "stable_lr"]
-
-RECORDS = ("loss", "delta", "velocity", "pseudo_loss", "lambda_min", "kernel_drift",
-           "weight_distance", "max_neuron_distance", "flipped_fraction", "grad_norm_sq", "kernel_delta")
-_KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift", "kernel_delta"}
-_RELU_ONLY = {"max_neuron_distance", "flipped_fraction"}
+__all__ = ["train", "Run", "DivergenceError", "RECORDS"]
 
 
 class DivergenceError(RuntimeError):
     """Training diverged: the loss became non-finite or exploded.
 
     Attributes ``step``, ``loss``, ``lr`` and ``stable_lr`` (the largest stable
-    step size of the linearised method for the initial kernel, or ``None``).
+    step size of the linearised method for the initial kernel, or ``None``
+    when none is known, in which case the message says why).
     """
 
     def __init__(self, step: int, loss: float, lr: float, stable_lr: float | None, rule: str) -> None:
         self.step, self.loss, self.lr, self.stable_lr = step, loss, lr, stable_lr
         where = f"training diverged at step {step} (loss = {loss:.3g})"
         if stable_lr is None:
-            msg = f"{where} with lr = {lr:g}; reduce the step size"
+            msg = f"{where} with lr = {lr:g}; reduce the step size ({rule})"
         else:
             msg = (f"{where}: lr = {lr:g} exceeds the stable step size {rule} = {stable_lr:.6g} "
                    f"for the initial kernel; use lr < {stable_lr:.6g}")
         super().__init__(msg)
 
 
-def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
-    r"""Largest stable step of ``optimizer``'s linearised iteration for a kernel with :math:`\lambda_{\max}`.
-
-    Returns ``(value, formula)``; ``(None, "")`` for an optimizer it does not know.
-
-    >>> w = torch.nn.Parameter(torch.zeros(1))
-    >>> stable_lr(HeavyBall([w], lr=0.1, momentum=0.5), 2.0)
-    (1.5, '2(1+beta)/lambda_max')
-    """
-    group = optimizer.param_groups[0]
-    if isinstance(optimizer, GD):
-        return theory.stable_lr_gd(lambda_max), "2/lambda_max"
-    if isinstance(optimizer, HeavyBall):
-        return theory.stable_lr_heavy_ball(lambda_max, group["momentum"]), "2(1+beta)/lambda_max"
-    if isinstance(optimizer, NesterovSC):
-        return (theory.stable_lr_nesterov_sc(lambda_max, group["momentum"]),
-                "2(1+beta)/((1+2beta) lambda_max)")
-    if isinstance(optimizer, Nesterov):
-        return theory.stable_lr_nesterov(lambda_max), "4/(3 lambda_max)"
-    if isinstance(optimizer, torch.optim.SGD):
-        beta = group.get("momentum", 0.0)
-        if group.get("weight_decay", 0.0) or group.get("dampening", 0.0):
-            return None, ""
-        if beta == 0:
-            return theory.stable_lr_gd(lambda_max), "2/lambda_max"
-        if group.get("nesterov", False):
-            return (theory.stable_lr_nesterov_sc(lambda_max, beta),
-                    "2(1+beta)/((1+2beta) lambda_max)")
-        return theory.stable_lr_heavy_ball(lambda_max, beta), "2(1+beta)/lambda_max"
-    return None, ""
-
-
 @dataclass
 class Run:
-    """What :func:`train` recorded. ``run.loss`` is ``run.records["loss"]``, and so on.
+    r"""What :func:`train` recorded. ``run.loss`` is ``run.records["loss"]``, and so on.
 
     ``step`` holds the recorded step indices and ``time`` the continuous
-    times :math:`t = k\\cdot` ``time_per_step``; ``kernel0`` is :math:`H(0)`
+    times :math:`t = k\cdot` ``time_per_step``; ``kernel0`` is :math:`H(0)`
     when a kernel record was asked for.
     """
 
@@ -133,26 +101,75 @@ class Run:
         return (f"Run(optimizer={self.optimizer}, lr={self.lr:g}, steps={int(self.step[-1])}, "
                 f"t_end={float(self.time[-1]):.4g}, records={list(self.records)})")
 
-    def hbf_lyapunov(self, lambda0: float) -> torch.Tensor:
+    def heavy_ball_lyapunov(self, lambda0: float) -> torch.Tensor:
         r"""Siegel's :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\Delta + \dot\Delta\|^2` along the run.
 
-        Needs the records ``pseudo_loss``, ``delta`` and ``velocity``.
+        Uses the recorded kernel :math:`H(t)` through ``pseudo_loss``; needs the
+        records ``pseudo_loss``, ``delta`` and ``velocity``.
         """
-        lam0 = check_real(lambda0, "lambda0", low=0.0, low_open=True)
-        return self.pseudo_loss + squared_loss(math.sqrt(lam0 / 2) * self.delta + self.velocity)
+        return heavy_ball_energy(self.pseudo_loss, self.delta, self.velocity, lambda0)
 
-    def nag_lyapunov(self, alpha: float, gamma: float) -> torch.Tensor:
-        r""":math:`V(t;\alpha,\gamma) = t^\alpha\hat L + \frac{(2\gamma-\alpha)^2t^{\alpha-2}}{8}\|\Delta + \frac{2t}{2\gamma-\alpha}\dot\Delta\|^2` along the run.
+    def nesterov_lyapunov(self, alpha: float, gamma: float) -> torch.Tensor:
+        r""":math:`V(t;\alpha,\gamma)` of :func:`ntklib.dynamics.nesterov_lyapunov` along the run, with :math:`H(t)`.
 
         Needs ``pseudo_loss``, ``delta`` and ``velocity``; the value at ``t = 0`` is
         ``nan`` when :math:`\alpha < 2`.
         """
-        gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-        alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
-        c = 2 * gamma - alpha
-        t = self.time
-        inner = self.delta + (2 * t / c)[:, None] * self.velocity
-        return t ** alpha * self.pseudo_loss + c * c * t ** (alpha - 2) / 8 * (inner * inner).sum(-1)
+        return nesterov_energy(self.pseudo_loss, self.delta, self.velocity, self.time, alpha, gamma)
+
+
+# -- recorders: one small function per record, reading the state of the run ---------------
+
+@dataclass
+class _State:
+    model: nn.Module
+    X: torch.Tensor
+    params: list
+    initial: list
+    H0: torch.Tensor | None = None
+    S0: torch.Tensor | None = None
+    delta: torch.Tensor | None = None
+    loss: float = 0.0
+    grads: list | None = None
+    _H: torch.Tensor | None = None
+
+    def kernel(self) -> torch.Tensor:
+        """H at the current weights, computed at most once per recorded step."""
+        if self._H is None:
+            self._H = _kernel(self.model, self.X)
+        return self._H
+
+
+def _kernel(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    if isinstance(model, TwoLayerReLU):
+        return relu_ntk(X, model.W.detach())
+    return empirical_ntk(model, X)
+
+
+def _pattern(s: _State) -> torch.Tensor:
+    return activation_pattern(s.X, s.model.W.detach())
+
+
+_RECORDERS: dict[str, Callable[[_State], torch.Tensor | float]] = {
+    "loss": lambda s: s.loss,
+    "delta": lambda s: s.delta,
+    "pseudo_loss": lambda s: 0.5 * s.delta @ s.kernel() @ s.delta,
+    "lambda_min": lambda s: torch.linalg.eigvalsh(s.kernel())[0],
+    "kernel_drift": lambda s: torch.linalg.matrix_norm(s.kernel() - s.H0, ord=2),
+    "weight_distance": lambda s: torch.sqrt(sum(((p.detach() - p0) ** 2).sum()
+                                                for p, p0 in zip(s.params, s.initial))),
+    "max_neuron_distance": lambda s: (s.model.W.detach() - s.initial[0]).norm(dim=1).max(),
+    "flipped_fraction": lambda s: (_pattern(s) != s.S0).to(s.delta.dtype).mean(),
+    "grad_norm_sq": lambda s: sum((g * g).sum() for g in s.grads),
+    "kernel_delta": lambda s: s.kernel() @ s.delta,
+}
+
+RECORDS = ("loss", "delta", "velocity", "pseudo_loss", "lambda_min", "kernel_drift",
+           "weight_distance", "max_neuron_distance", "flipped_fraction", "grad_norm_sq",
+           "kernel_delta")
+_VECTOR_RECORDS = {"delta", "velocity", "kernel_delta"}
+_KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift", "kernel_delta"}
+_RELU_ONLY = {"max_neuron_distance", "flipped_fraction"}
 
 
 def _record_steps(steps: int, every: int) -> list[int]:
@@ -162,60 +179,106 @@ def _record_steps(steps: int, every: int) -> list[int]:
     return ks
 
 
-def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
-          record: Iterable[str] = ("loss",), every: int = 1, progress: bool | None = None,
-          time_per_step: float | None = None, divergence_factor: float = 1e6) -> Run:
-    r"""Train ``model`` on :math:`L = \frac12\|f(X) - y\|^2` for ``steps`` full-batch steps of ``optimizer``.
-
-    Records the quantities named in ``record`` (see the module docstring) at
-    steps ``0, every, 2*every, ..., steps``. Raises :class:`DivergenceError`
-    when the loss is non-finite or exceeds ``divergence_factor`` times
-    :math:`\max(L(0), 1)`, naming the step and the stable step size.
-    ``progress``: ``True``/``False`` forces a ``tqdm.auto`` bar on or off;
-    ``None`` shows it for runs of 20,000 steps or more.
-
-    >>> from ntklib import TwoLayerReLU, sphere_data
-    >>> from ntklib.optim import GD
-    >>> X, y = sphere_data(8, 3)
-    >>> net = TwoLayerReLU(3, 512)
-    >>> run = train(net, X, y, GD(net.parameters(), lr=0.5), steps=200)
-    >>> bool(run.loss[-1] < 1e-3 * run.loss[0]), float(run.time[-1])
-    (True, 100.0)
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    steps = check_int(steps, "steps", minimum=0)
-    every = check_int(every, "every", minimum=1)
-    divergence_factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+def _check_record(record, is_relu: bool) -> tuple[str, ...]:
     if isinstance(record, str):
         record = (record,)
     record = tuple(dict.fromkeys(record))
     unknown = [r for r in record if r not in RECORDS]
     if unknown:
         raise ValueError(f"record has unknown names {unknown}; choose from {RECORDS}")
-    is_relu = isinstance(model, TwoLayerReLU)
     if not is_relu and _RELU_ONLY & set(record):
         raise ValueError(f"records {sorted(_RELU_ONLY & set(record))} need a TwoLayerReLU model")
+    return record
+
+
+def _optimizer_params(model: nn.Module, optimizer: Optimizer) -> list:
+    """The optimizer's parameters, after checking that each belongs to ``model`` (no silent no-op)."""
+    own = {id(p) for p in model.parameters()}
+    opt_params = [p for g in optimizer.param_groups for p in g["params"]]
+    foreign = [p for p in opt_params if id(p) not in own]
+    if foreign or not opt_params:
+        raise ValueError(
+            f"optimizer must be built on this model's parameters: {len(foreign)} of its "
+            f"{len(opt_params)} parameters are not model.parameters() (was it made for another "
+            "model? build it as Optimizer(model.parameters(), ...))")
+    return opt_params
+
+
+def _check_assumptions(model: TwoLayerReLU, X: torch.Tensor) -> None:
+    if warn_if_off_sphere(X, stacklevel=4) or X.shape[0] > 2048:
+        return
+    lam0 = float(torch.linalg.eigvalsh(infinite_ntk(X))[0])
+    lam_h0 = float(torch.linalg.eigvalsh(relu_ntk(X, model.W.detach()))[0])
+    warn_if_narrow(lam_h0, lam0, model.m, stacklevel=4)
+
+
+def _horizon(optimizer, steps, t_end) -> int:
+    if (steps is None) == (t_end is None):
+        raise TypeError("train needs exactly one of steps= (a step count) or t_end= "
+                        "(a continuous time, converted with the optimizer's clock)")
+    if steps is not None:
+        return check_int(steps, "steps", minimum=0)
+    t_end = check_real(t_end, "t_end", low=0.0)
+    return round(t_end / _time_per_step(optimizer))
+
+
+def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None, *,
+          t_end: float | None = None, record: Iterable[str] = ("loss",),
+          every: int | None = None, records: int | None = None, progress: bool | None = None,
+          time_per_step: float | None = None, divergence_factor: float = 1e6,
+          check_assumptions: bool = True) -> Run:
+    r"""Train ``model`` on :math:`L = \frac12\|f(X) - y\|^2` with full-batch steps of ``optimizer``.
+
+    The horizon is ``steps`` (a count) or ``t_end`` (a continuous time: ``t_end
+    / lr`` steps for GD, ``t_end / sqrt(lr)`` with momentum). The quantities
+    named in ``record`` (see the module docstring) are recorded at steps ``0,
+    every, 2*every, ..., steps``; ``records=N`` instead picks ``every`` to give
+    about ``N`` records. Raises :class:`DivergenceError` when the loss is
+    non-finite or exceeds ``divergence_factor`` times :math:`\max(L(0), 1)`,
+    naming the step and the stable step size, and restores the initial weights.
+    ``optimizer`` must hold this model's parameters. For a ``TwoLayerReLU``,
+    ``check_assumptions`` warns (:class:`~ntklib.assumptions.AssumptionWarning`)
+    when the inputs are off the unit sphere or the width is too small for the
+    kernel regime. ``progress``: ``True``/``False`` forces a ``tqdm.auto`` bar
+    on or off; ``None`` shows it for runs of 20,000 steps or more.
+
+    >>> from ntklib import TwoLayerReLU, sphere_data
+    >>> from ntklib.optim import GD
+    >>> X, y = sphere_data(8, 3)
+    >>> net = TwoLayerReLU(3, 512)
+    >>> run = train(net, X, y, GD(net.parameters(), lr=0.5), t_end=100.0)
+    >>> bool(run.loss[-1] < 1e-3 * run.loss[0]), int(run.step[-1]), float(run.time[-1])
+    (True, 200, 100.0)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    steps = _horizon(optimizer, steps, t_end)
+    if every is not None and records is not None:
+        raise TypeError("give at most one of every= and records=")
+    if records is not None:
+        every = max(1, steps // check_int(records, "records"))
+    every = check_int(every if every is not None else 1, "every")
+    divergence_factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+    is_relu = isinstance(model, TwoLayerReLU)
+    record = _check_record(record, is_relu)
     ref = next(iter(model.parameters()), None)
     if ref is None:
         raise ValueError("model has no parameters to train")
-    X = check_matrix(X, "X", dtype=ref.dtype, device=ref.device,
-                     columns=model.d if is_relu else None)
+    opt_params = _optimizer_params(model, optimizer)
+    X = model_inputs(model, X)
     n = X.shape[0]
     y = check_vector(y, "y", length=n, dtype=ref.dtype, device=ref.device)
     h = _time_per_step(optimizer) if time_per_step is None else \
         check_real(time_per_step, "time_per_step", low=0.0, low_open=True)
     lr = float(optimizer.param_groups[0]["lr"])
+    if is_relu and check_assumptions:
+        _check_assumptions(model, X)
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt_params = [p for g in optimizer.param_groups for p in g["params"]]
     fast = is_relu and len(opt_params) == 1 and opt_params[0] is model.W
-    initial = [p.detach().clone() for p in params]
-
-    def kernel() -> torch.Tensor:
-        return relu_ntk(X, model.W.detach()) if is_relu else empirical_ntk(model, X)
+    state = _State(model, X, params, [p.detach().clone() for p in params])
 
     def evaluate() -> tuple[torch.Tensor, list[torch.Tensor]]:
         if fast:
@@ -232,13 +295,13 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
 
     ks = _record_steps(steps, every)
     R = len(ks)
-    dev, dt = ref.device, ref.dtype
-    rec: dict[str, torch.Tensor] = {}
-    for name in record:
-        rec[name] = torch.empty((R, n) if name in ("delta", "velocity", "kernel_delta") else (R,),
-                                dtype=dt, device=dev)
-    H0 = kernel() if (_KERNEL_RECORDS & set(record)) else None
-    S0 = (X @ model.W.detach().T >= 0) if "flipped_fraction" in record else None
+    rec = {name: torch.empty((R, n) if name in _VECTOR_RECORDS else (R,),
+                             dtype=ref.dtype, device=ref.device) for name in record}
+    if _KERNEL_RECORDS & set(record):
+        state.H0 = state.kernel()
+    if "flipped_fraction" in record:
+        state.S0 = _pattern(state)
+    scalar_records = [r for r in record if r != "velocity"]
 
     bar = None
     if progress or (progress is None and steps >= 20_000):
@@ -246,55 +309,27 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
         bar = tqdm(total=steps, desc=type(optimizer).__name__, leave=False)
 
     loss0 = None
-    prev = prev2 = None
-    pending = None
+    prev = prev2 = pending = None
     idx = 0
     for k in range(steps + 1):
         delta, grads = evaluate()
         loss = float(0.5 * (delta * delta).sum())
         if loss0 is None:
-            loss0 = loss
-            prev = delta
+            loss0, prev = loss, delta
         if not math.isfinite(loss) or loss > divergence_factor * max(loss0, 1.0):
-            for p, p0 in zip(params, initial):
-                with torch.no_grad():
-                    p.copy_(p0)
-            lmax = float(torch.linalg.eigvalsh(kernel())[-1])
-            value, rule = stable_lr(optimizer, lmax)
-            raise DivergenceError(k, loss, lr, value, rule)
-        if pending is not None:
+            _diverged(model, optimizer, X, params, state.initial, k, loss, lr)
+        if pending is not None:                 # central difference, once Delta_{k} is known
             rec["velocity"][pending] = (delta - prev2) / (2 * h)
             pending = None
         if idx < R and ks[idx] == k:
-            H = kernel() if (_KERNEL_RECORDS & set(record)) else None
-            for name in record:
-                if name == "loss":
-                    rec[name][idx] = loss
-                elif name == "delta":
-                    rec[name][idx] = delta
-                elif name == "velocity":
-                    if k == steps:
-                        rec[name][idx] = (delta - prev) / h
-                    else:
-                        pending = idx
-                elif name == "pseudo_loss":
-                    rec[name][idx] = 0.5 * delta @ H @ delta
-                elif name == "lambda_min":
-                    rec[name][idx] = torch.linalg.eigvalsh(H)[0]
-                elif name == "kernel_drift":
-                    rec[name][idx] = torch.linalg.matrix_norm(H - H0, ord=2)
-                elif name == "weight_distance":
-                    rec[name][idx] = torch.sqrt(sum(((p.detach() - p0) ** 2).sum()
-                                                    for p, p0 in zip(params, initial)))
-                elif name == "max_neuron_distance":
-                    rec[name][idx] = (model.W.detach() - initial[0]).norm(dim=1).max()
-                elif name == "flipped_fraction":
-                    S = X @ model.W.detach().T >= 0
-                    rec[name][idx] = (S != S0).to(dt).mean()
-                elif name == "kernel_delta":
-                    rec[name][idx] = H @ delta
-                elif name == "grad_norm_sq":
-                    rec[name][idx] = sum((g * g).sum() for g in grads)
+            state.delta, state.loss, state.grads, state._H = delta, loss, grads, None
+            for name in scalar_records:
+                rec[name][idx] = _RECORDERS[name](state)
+            if "velocity" in record:
+                if k == steps:
+                    rec["velocity"][idx] = (delta - prev) / h
+                else:
+                    pending = idx
             idx += 1
         if k == steps:
             break
@@ -308,6 +343,16 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int, *,
         bar.close()
     if fast:
         model.W.grad = None
-    step = torch.tensor(ks, dtype=torch.long)
-    return Run(step=step, time=torch.tensor(ks, dtype=dt, device=dev) * h, records=rec,
-               optimizer=type(optimizer).__name__, lr=lr, time_per_step=h, kernel0=H0)
+    return Run(step=torch.tensor(ks, dtype=torch.long),
+               time=torch.tensor(ks, dtype=ref.dtype, device=ref.device) * h, records=rec,
+               optimizer=type(optimizer).__name__, lr=lr, time_per_step=h, kernel0=state.H0)
+
+
+def _diverged(model, optimizer, X, params, initial, k, loss, lr):
+    """Restore the initial weights and raise :class:`DivergenceError` with the stable step."""
+    with torch.no_grad():
+        for p, p0 in zip(params, initial):
+            p.copy_(p0)
+    lmax = float(torch.linalg.eigvalsh(_kernel(model, X))[-1])
+    value, rule = stable_lr(optimizer, lmax)
+    raise DivergenceError(k, loss, lr, value, rule)

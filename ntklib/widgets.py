@@ -40,7 +40,7 @@ def draw_gd_run(X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0
     net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
     H0 = empirical_ntk(net, X)
     delta0 = net(X).detach() - y
-    lr = lr_fraction * theory.stable_lr_gd(lambda_max(H0))
+    lr = lr_fraction * theory.gd_stable_lr(lambda_max(H0))
     lam0 = lambda_min(infinite_ntk(X))
     if axes is None:
         _, axes = figure(2)
@@ -51,7 +51,7 @@ def draw_gd_run(X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0
         axes[0].text(0.05, 0.5, f"diverged at step {err.step}\nlr = {lr:.3g} > 2/lambda_max",
                      transform=axes[0].transAxes)
         return err
-    flow = dynamics.squared_loss(dynamics.gradient_flow(H0, delta0, run.time))
+    flow = dynamics.squared_loss(dynamics.gd_flow(H0, delta0, run.time))
     plot_loss(axes[0], run.time, run.loss, label=f"GD, m={m}",
               theory={"gradient flow with $H(0)$": flow,
                       r"bound $e^{-\lambda_0 t}L(0)$": theory.gd_bound(run.time.cpu(), lam0,

@@ -8,8 +8,8 @@ import torch
 from scipy.integrate import solve_ivp
 
 from ntklib import fit_power_law, infinite_ntk, lambda_min, sphere_data
-from ntklib.dynamics import (gd_iterates, gradient_flow, hbf_lyapunov, heavy_ball_flow,
-                             heavy_ball_iterates, nag_lyapunov, nag_lyapunov_rate, nesterov_flow, nesterov_iterates,
+from ntklib.dynamics import (gd_iterates, gd_flow, heavy_ball_lyapunov, heavy_ball_flow,
+                             heavy_ball_iterates, nesterov_lyapunov, nesterov_lyapunov_rate, nesterov_flow, nesterov_iterates,
                              nesterov_sc_iterates, pseudo_loss, squared_loss)
 
 TOL = dict(rtol=1e-13, atol=1e-14)
@@ -33,7 +33,7 @@ def test_gradient_flow_equals_solve_ivp(problem, device):
     H, d0 = problem
     t = np.linspace(0, 20, 41)
     ref = _ivp(lambda s, x: -H.numpy() @ x, d0.numpy(), t)
-    ours = gradient_flow(H.to(device), d0.to(device), torch.tensor(t, device=device))
+    ours = gd_flow(H.to(device), d0.to(device), torch.tensor(t, device=device))
     assert ours.device.type == device.type
     assert np.allclose(ours.cpu().numpy(), ref, rtol=1e-8, atol=1e-10)
 
@@ -120,7 +120,7 @@ def test_hbf_lyapunov_non_increasing_along_exact_flow(problem):
     b = math.sqrt(2 * lam0)
     t = torch.linspace(0, 100, 2001, dtype=torch.float64)
     delta, vel = heavy_ball_flow(H, d0, t, b, return_velocity=True)
-    V = hbf_lyapunov(H, delta, vel, lam0)
+    V = heavy_ball_lyapunov(H, delta, vel, lam0)
     assert (V[1:] - V[:-1] <= 1e-14 * V[0]).all()
     assert (V <= torch.exp(-math.sqrt(lam0 / 2) * t) * V[0] * (1 + 1e-12)).all()
 
@@ -131,7 +131,7 @@ def test_nag_lyapunov_alpha_two_is_monotone(problem):
     for gamma in (3.0, 9.0):
         t = torch.linspace(0.0, 200, 4001, dtype=torch.float64)
         delta, vel = nesterov_flow(H, d0, t, gamma, return_velocity=True)
-        V = nag_lyapunov(H, delta, vel, t, 2.0, gamma)
+        V = nesterov_lyapunov(H, delta, vel, t, 2.0, gamma)
         assert (V[1:] - V[:-1] <= 1e-12 * V.max()).all()
 
 
@@ -140,8 +140,8 @@ def test_nag_lyapunov_rate_identity_and_eventual_monotonicity(problem):
     gamma, alpha = 9.0, 5.0
     t = torch.linspace(1.0, 200, 40000, dtype=torch.float64)
     delta, vel = nesterov_flow(H, d0, t, gamma, return_velocity=True)
-    V = nag_lyapunov(H, delta, vel, t, alpha, gamma)
-    rate = nag_lyapunov_rate(H, delta, vel, t, alpha, gamma)
+    V = nesterov_lyapunov(H, delta, vel, t, alpha, gamma)
+    rate = nesterov_lyapunov_rate(H, delta, vel, t, alpha, gamma)
     fd = torch.gradient(V, spacing=(t,))[0]
     assert ((fd - rate).abs()[1:-1] <= 1e-3 * rate.abs().max()).all()
     # V rises at first (the sign-free term), then decreases for t >~ 1/sqrt(lambda_min)
@@ -167,7 +167,7 @@ def test_discrete_recursions_converge_to_flows(problem):
     errs = []
     for eta in (1e-2, 2.5e-3):
         gd = gd_iterates(H, d0, int(T / eta), eta)[-1]
-        errs.append((gd - gradient_flow(H, d0, [T])[0]).norm().item())
+        errs.append((gd - gd_flow(H, d0, [T])[0]).norm().item())
     assert errs[1] < errs[0] / 3          # first order in eta
     errs = []
     for eta in (1e-2, 2.5e-3):

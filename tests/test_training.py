@@ -8,7 +8,7 @@ import torch
 
 import ntklib
 from ntklib import DivergenceError, TwoLayerReLU, empirical_ntk, lambda_max, sphere_data, train
-from ntklib.dynamics import gradient_flow, heavy_ball_flow, pseudo_loss
+from ntklib.dynamics import gd_flow, heavy_ball_flow, pseudo_loss
 from ntklib.optim import GD, HeavyBall, Nesterov, NesterovSC, momentum_from_friction
 
 
@@ -17,7 +17,7 @@ def _gd_run(m, seed=0, lr=0.1, t_end=10.0, device="cpu"):
     net = TwoLayerReLU(4, m, seed=seed, device=device)
     H0 = empirical_ntk(net, X)
     run = train(net, X, y, GD(net.parameters(), lr=lr), int(t_end / lr), record=("delta", "loss"))
-    pred = gradient_flow(H0, run.delta[0], run.time)
+    pred = gd_flow(H0, run.delta[0], run.time)
     return (run.delta - pred).norm(dim=1).max() / run.delta[0].norm()
 
 
@@ -73,11 +73,11 @@ def test_lyapunov_methods_match_dynamics_functions():
     run = train(net, X, y, Nesterov(net.parameters(), lr=0.05, gamma=9.0), 30,
                 record=("delta", "velocity", "pseudo_loss"))
     H = run.kernel0
-    V = run.hbf_lyapunov(0.1)
+    V = run.heavy_ball_lyapunov(0.1)
     assert V.shape == run.time.shape
-    nag = run.nag_lyapunov(5.0, 9.0)
+    nag = run.nesterov_lyapunov(5.0, 9.0)
     k = 10
-    ref = ntklib.dynamics.nag_lyapunov(H, run.delta[k], run.velocity[k], run.time[k], 5.0, 9.0)
+    ref = ntklib.dynamics.nesterov_lyapunov(H, run.delta[k], run.velocity[k], run.time[k], 5.0, 9.0)
     # differs only through H(t) vs H(0) in the pseudo-loss
     assert nag[k].item() == pytest.approx(ref.item(), rel=1e-2)
 

@@ -23,8 +23,8 @@ D = -Y
     (lambda: ntklib.digits_sphere(5000), ValueError, "n must be at most 1797"),
     (lambda: TwoLayerReLU(3, 0), ValueError, "m must be an integer >= 1"),
     (lambda: TwoLayerReLU(3, 10, dtype=torch.int64), TypeError, "dtype must be a floating"),
-    (lambda: TwoLayerReLU(3, 10)(torch.zeros(4, 5)), ValueError, "X must have 3 columns"),
-    (lambda: TwoLayerReLU(3, 10)(torch.zeros(4)), ValueError, "X must be a 2-D"),
+    (lambda: TwoLayerReLU(3, 10)(torch.zeros(4, 5)), ValueError, "X must have shape (n, 3)"),
+    (lambda: TwoLayerReLU(3, 10)(torch.zeros(4)), ValueError, "X must have shape (n, 3) or (3,)"),
     (lambda: TwoLayerReLU(3, 10)(torch.full((2, 3), float("nan"))), ValueError, "X must contain only finite"),
     (lambda: TwoLayerReLU(3, 10)("abc"), TypeError, "X must be a torch.Tensor"),
     (lambda: ntklib.empirical_ntk(TwoLayerReLU(3, 10), torch.zeros(4, 2)), ValueError, "X must have 3 columns"),
@@ -40,21 +40,20 @@ D = -Y
     (lambda: NesterovSC([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=-0.1), ValueError, "momentum must lie"),
     (lambda: Nesterov([torch.nn.Parameter(torch.zeros(1))], lr=0.1, gamma=0.0), ValueError, "gamma must lie in (0, inf]"),
     (lambda: momentum_from_friction(2.0, 1.0), ValueError, "outside [0, 1)"),
-    (lambda: dyn.gradient_flow(H, D, [-1.0]), ValueError, "t must be non-negative"),
-    (lambda: dyn.gradient_flow(H, D[:3], [1.0]), ValueError, "delta0 must have length 4"),
-    (lambda: dyn.gradient_flow(H[:3], D, [1.0]), ValueError, "H must be a square"),
+    (lambda: dyn.gd_flow(H, D, [-1.0]), ValueError, "t must be non-negative"),
+    (lambda: dyn.gd_flow(H, D[:3], [1.0]), ValueError, "delta0 must have length 4"),
+    (lambda: dyn.gd_flow(H[:3], D, [1.0]), ValueError, "H must be a square"),
     (lambda: dyn.heavy_ball_flow(H, D, [1.0], friction=-1.0), ValueError, "friction must lie in [0, inf]"),
     (lambda: dyn.heavy_ball_flow(H, D, [1.0], 1.0, velocity0=torch.zeros(3)), ValueError, "velocity0 must have length 4"),
     (lambda: dyn.nesterov_flow(H, D, [1.0], gamma=-3.0), ValueError, "gamma must lie in (0, inf]"),
     (lambda: dyn.pseudo_loss(H, torch.zeros(3)), ValueError, "delta must have last dimension 4"),
-    (lambda: dyn.hbf_lyapunov(H, D, torch.zeros(3), 0.1), ValueError, "same shape"),
-    (lambda: dyn.hbf_lyapunov(H, D, D, 0.0), ValueError, "lambda0 must lie in (0, inf]"),
-    (lambda: dyn.nag_lyapunov(H, D, D, 1.0, 7.0, 3.0), ValueError, "alpha must lie in [0, 6)"),
+    (lambda: dyn.heavy_ball_lyapunov(H, D, torch.zeros(3), 0.1), ValueError, "same shape"),
+    (lambda: dyn.heavy_ball_lyapunov(H, D, D, 0.0), ValueError, "lambda0 must lie in (0, inf]"),
+    (lambda: dyn.nesterov_lyapunov(H, D, D, 1.0, 7.0, 3.0), ValueError, "alpha must lie in [0, 6)"),
     (lambda: dyn.gd_iterates(H, D, -1, 0.1), ValueError, "steps must be an integer >= 0"),
     (lambda: dyn.heavy_ball_iterates(H, D, 5, 0.1, 1.5), ValueError, "momentum must lie"),
-    (lambda: theory.nag_bound([1.0], 5.0, 6.0, 1.0), ValueError, "outside the theorem's range"),
-    (lambda: theory.stable_lr_gd(0.0), ValueError, "lambda_max must lie in (0, inf]"),
-    (lambda: theory.width_nag(10, 1.5, 0.1, 5.0), ValueError, "delta must lie in (0, 1)"),
+    (lambda: theory.gd_stable_lr(0.0), ValueError, "lambda_max must lie in (0, inf]"),
+    (lambda: theory.nesterov_width(10, 1.5, 0.1, 5.0), ValueError, "delta must lie in (0, 1)"),
     (lambda: theory.heavy_ball_spectral_radius(0.1, 1.0, 1.0), ValueError, "momentum < 1"),
     (lambda: ntklib.fit_exponential_rate([1.0, 2.0], [1.0]), ValueError, "same length"),
     (lambda: ntklib.fit_power_law([0.0, 1.0], [1.0, 2.0]), ValueError, "x must be positive"),
@@ -94,7 +93,7 @@ def test_numpy_inputs_are_accepted():
     Xn, yn = X.numpy(), Y.numpy()
     H1 = ntklib.infinite_ntk(Xn)
     assert torch.allclose(H1, H)
-    assert dyn.gradient_flow(H.numpy(), yn, np.array([0.0, 1.0])).shape == (2, 4)
+    assert dyn.gd_flow(H.numpy(), yn, np.array([0.0, 1.0])).shape == (2, 4)
 
 
 def test_relu_only_records_rejected_for_generic_model():

@@ -1,0 +1,117 @@
+r"""How a discrete method approaches its ODE as the step shrinks (Chapters 2, 4 and 5).
+
+One study serves every method: at a fixed continuous time ``t_end``, compare the
+linearised iterates (frozen kernel) with the exact flow at the time the
+iteration actually reached, for several step sizes, and fit the error's order
+in the time per step :math:`h` (:math:`h = \eta` for GD, :math:`h = \sqrt\eta`
+with momentum). Optionally a network trained with the same optimizer is
+compared with the same flow: its error has a discretisation part that shrinks
+with :math:`h` and a finite-width part that does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+
+from .._validate import check_int, check_real
+from ..fitting import Fit, fit_power_law
+from ..model import TwoLayerReLU
+from ..optim import GD, HeavyBall, Nesterov, momentum_from_friction, steps_for
+from ..spectrum import as_spectrum
+from ..training import train
+
+__all__ = ["OrderStudy", "discretisation_order", "METHODS"]
+
+METHODS = ("gd", "heavy_ball", "nesterov")
+
+
+@dataclass(frozen=True)
+class OrderStudy:
+    """Errors against the exact flow at ``t_end`` for each step size, and the fitted order in ``h``.
+
+    ``h`` is the time per step; ``linearised`` the error of the linearised
+    iterates; ``network`` that of the trained network (``None`` if not run);
+    ``fit`` the log-log fit of ``linearised`` against ``h``, whose slope is ``order``.
+    """
+
+    lrs: torch.Tensor
+    h: torch.Tensor
+    linearised: torch.Tensor
+    network: torch.Tensor | None
+    fit: Fit
+
+    @property
+    def order(self) -> float:
+        """The error's order in ``h``: the log-log slope of ``linearised`` against ``h``."""
+        return -self.fit.value
+
+
+def _optimizer(method: str, params, lr: float, friction: float | None, gamma: float | None):
+    if method == "gd":
+        return GD(params, lr=lr)
+    if method == "heavy_ball":
+        return HeavyBall(params, lr=lr, momentum=momentum_from_friction(friction, lr))
+    return Nesterov(params, lr=lr, gamma=gamma)
+
+
+def _flow(spec, method, delta0, t, friction, gamma):
+    if method == "gd":
+        return spec.gd_flow(delta0, [t])[0]
+    if method == "heavy_ball":
+        return spec.heavy_ball_flow(delta0, [t], friction)[0]
+    return spec.nesterov_flow(delta0, [t], gamma)[0]
+
+
+def discretisation_order(method: str, H, delta0, lrs: Iterable[float], t_end: float, *,
+                         friction: float | None = None, gamma: float | None = None,
+                         network: tuple | None = None) -> OrderStudy:
+    r"""Error of ``method``'s iterates against its exact flow at time ``t_end``, for each step size.
+
+    ``method`` is ``"gd"`` (gradient flow), ``"heavy_ball"`` (needs ``friction``
+    :math:`b`; momentum :math:`1 - b\sqrt\eta`) or ``"nesterov"`` (needs
+    ``gamma``). ``H`` is the frozen kernel (matrix or
+    :class:`~ntklib.spectrum.KernelSpectrum`). ``network=(X, y, m, seed)``
+    also trains a ``TwoLayerReLU`` of width ``m`` (whose initial error must be
+    ``delta0``) with the same optimizer. The order is the log-log slope of the
+    linearised error against :math:`h`: 1 for all three methods.
+
+    >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
+    >>> study = discretisation_order("gd", H, torch.ones(2, dtype=torch.float64),
+    ...                              [0.2, 0.1, 0.05], 3.0)
+    >>> round(study.order, 1)
+    1.0
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "heavy_ball":
+        friction = check_real(friction, "friction", low=0.0, low_open=True)
+    if method == "nesterov":
+        gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    spec = as_spectrum(H)
+    lrs = [check_real(lr, "lrs", low=0.0, low_open=True) for lr in lrs]
+    if len(lrs) < 2:
+        raise ValueError(f"lrs must hold at least two step sizes, got {len(lrs)}")
+    if network is not None:
+        X, y, m, seed = network
+        check_int(m, "m")
+    hs, lin, net_err = [], [], []
+    for lr in lrs:
+        probe = _optimizer(method, [torch.zeros(1, requires_grad=True)], lr, friction, gamma)
+        h, k = probe.time_per_step, steps_for(probe, t_end)
+        target = _flow(spec, method, delta0, k * h, friction, gamma)   # the time reached
+        lin.append((probe.linearised_iterates(spec, delta0, k)[-1] - target).norm().item())
+        hs.append(h)
+        if network is not None:
+            net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+            opt = _optimizer(method, net.parameters(), lr, friction, gamma)
+            run = train(net, X, y, opt, k, record=("delta",), every=k, check_assumptions=False)
+            net_err.append((run.delta[-1] - target).norm().item())
+    h_t = torch.tensor(hs, dtype=torch.float64)
+    lin_t = torch.tensor(lin, dtype=torch.float64)
+    return OrderStudy(lrs=torch.tensor(lrs, dtype=torch.float64), h=h_t, linearised=lin_t,
+                      network=torch.tensor(net_err, dtype=torch.float64) if net_err else None,
+                      fit=fit_power_law(h_t, lin_t))
