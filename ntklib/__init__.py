@@ -7,8 +7,8 @@ One module per idea: ``data``, ``model``, ``kernels``, ``spectrum`` (a frozen
 kernel's eigendecomposition and every exact solution on it), ``dynamics``
 (flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
 steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
-``experiments``, ``profiles``, and, loaded only when used, ``plotting`` and
-``widgets`` (matplotlib, ipywidgets).
+``profiles``, and, loaded only when used, ``experiments``, ``plotting`` and
+``widgets`` (they bring matplotlib and ipywidgets).
 
 Naming rule. The method families are ``gd`` (gradient descent / gradient
 flow), ``heavy_ball`` (Polyak; the flow is HBF), ``nesterov`` (momentum
@@ -30,7 +30,7 @@ first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 
 import importlib
 
-from . import dynamics, experiments, fitting, optim, spectrum, theory
+from . import dynamics, fitting, optim, spectrum, theory
 from .assumptions import AssumptionWarning
 from .data import digits_sphere, project_to_sphere, sphere_data
 from .fitting import fit_exponential_rate, fit_power_law, upper_envelope
@@ -42,20 +42,41 @@ from .training import DivergenceError, Run, train
 
 __version__ = "0.1.0"
 
-_LAZY = ("plotting", "widgets", "bench")
+_LAZY = ("experiments", "plotting", "widgets", "bench")
 
 __all__ = [
-    "dynamics", "experiments", "fitting", "optim", "spectrum", "theory", "plotting", "widgets",
-    "sphere_data", "digits_sphere", "project_to_sphere",
-    "TwoLayerReLU", "empirical_ntk", "infinite_ntk", "lambda_min", "lambda_max",
-    "KernelSpectrum", "train", "Run", "DivergenceError", "AssumptionWarning",
-    "fit_exponential_rate", "fit_power_law", "upper_envelope",
-    "profile", "Profile", "default_device",
+    "dynamics",
+    "experiments",
+    "fitting",
+    "optim",
+    "spectrum",
+    "theory",
+    "plotting",
+    "widgets",
+    "sphere_data",
+    "digits_sphere",
+    "project_to_sphere",
+    "TwoLayerReLU",
+    "empirical_ntk",
+    "infinite_ntk",
+    "lambda_min",
+    "lambda_max",
+    "KernelSpectrum",
+    "train",
+    "Run",
+    "DivergenceError",
+    "AssumptionWarning",
+    "fit_exponential_rate",
+    "fit_power_law",
+    "upper_envelope",
+    "profile",
+    "Profile",
+    "default_device",
 ]
 
 
 def __getattr__(name: str):
-    """Load ``plotting`` and ``widgets`` (matplotlib, ipywidgets) on first use only."""
+    """Load ``experiments``, ``plotting`` and ``widgets`` on first use only."""
     if name in _LAZY:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module

@@ -38,8 +38,13 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None,
-              device: torch.device | str | None = None) -> torch.Tensor:
+def as_tensor(
+    value: Any,
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Convert ``value`` (tensor, array, sequence or number) to a floating tensor.
 
     Integer inputs become ``float64``; an explicit ``dtype``/``device`` wins,
@@ -47,14 +52,17 @@ def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None,
     """
     if isinstance(value, torch.Tensor):
         t = value
-    elif isinstance(value, (np.ndarray, list, tuple, Real)) and not isinstance(value, bool):
+    elif isinstance(value, (np.ndarray, list, tuple, Real)) and not isinstance(
+        value, bool
+    ):
         try:
             t = torch.as_tensor(np.asarray(value))
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be numeric, got {_describe(value)}") from exc
     else:
         raise TypeError(
-            f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+            f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}"
+        )
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must be real-valued, got dtype {t.dtype}")
     if not t.is_floating_point():
@@ -73,9 +81,15 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_real(value: Any, name: str, *, low: float | None = None,
-               high: float | None = None, low_open: bool = False,
-               high_open: bool = False) -> float:
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Return ``value`` as a finite float inside the stated interval."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
@@ -101,26 +115,39 @@ def check_finite(t: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
 
 
-def check_matrix(value: Any, name: str, *, dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None,
-                 columns: int | None = None) -> torch.Tensor:
+def check_matrix(
+    value: Any,
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    columns: int | None = None,
+) -> torch.Tensor:
     """A finite 2-D tensor, optionally with ``columns`` columns."""
     t = as_tensor(value, name, dtype=dtype, device=device)
     if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n, d) tensor, got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a 2-D (n, d) tensor, got shape {tuple(t.shape)}"
+        )
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(t.shape)}")
     if columns is not None and t.shape[1] != columns:
         raise ValueError(
             f"{name} must have {columns} columns (the feature dimension d), "
-            f"got shape {tuple(t.shape)}")
+            f"got shape {tuple(t.shape)}"
+        )
     check_finite(t, name)
     return t
 
 
-def check_vector(value: Any, name: str, *, length: int | None = None,
-                 dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def check_vector(
+    value: Any,
+    name: str,
+    *,
+    length: int | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """A finite 1-D tensor, optionally of the given ``length``."""
     t = as_tensor(value, name, dtype=dtype, device=device)
     if t.ndim != 1:
@@ -135,28 +162,40 @@ def check_kernel(value: Any, name: str = "H", *, rtol: float = 1e-6) -> torch.Te
     """A finite, square, symmetric matrix (a kernel / Gram matrix)."""
     t = as_tensor(value, name)
     if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
-        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a square (n, n) matrix, got shape {tuple(t.shape)}"
+        )
     check_finite(t, name)
     scale = float(t.abs().max()) or 1.0
     asym = float((t - t.T).abs().max())
     if asym > rtol * scale:
         raise ValueError(
             f"{name} must be symmetric; max |{name} - {name}^T| = {asym:.3g} "
-            f"exceeds {rtol:g} x max|{name}|")
+            f"exceeds {rtol:g} x max|{name}|"
+        )
     return t
 
 
-def check_times(value: Any, name: str = "t", *, dtype: torch.dtype | None = None,
-                device: torch.device | str | None = None) -> torch.Tensor:
+def check_times(
+    value: Any,
+    name: str = "t",
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """A finite 1-D tensor of non-negative times (a scalar becomes length 1)."""
     t = as_tensor(value, name, dtype=dtype, device=device)
     if t.ndim == 0:
         t = t.reshape(1)
     if t.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or 1-D tensor of times, got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a scalar or 1-D tensor of times, got shape {tuple(t.shape)}"
+        )
     check_finite(t, name)
     if bool((t < 0).any()):
-        raise ValueError(f"{name} must be non-negative times, got minimum {float(t.min()):g}")
+        raise ValueError(
+            f"{name} must be non-negative times, got minimum {float(t.min()):g}"
+        )
     return t
 
 

@@ -15,14 +15,21 @@ import warnings
 
 import torch
 
-__all__ = ["AssumptionWarning", "warn_if_off_sphere", "warn_if_narrow", "warn_if_outside_nesterov_range"]
+__all__ = [
+    "AssumptionWarning",
+    "warn_if_off_sphere",
+    "warn_if_narrow",
+    "warn_if_outside_nesterov_range",
+]
 
 
 class AssumptionWarning(UserWarning):
     """A theorem's assumption does not hold for these inputs; results may not follow the theory."""
 
 
-def warn_if_off_sphere(X: torch.Tensor, *, tol: float = 1e-6, stacklevel: int = 3) -> bool:
+def warn_if_off_sphere(
+    X: torch.Tensor, *, tol: float = 1e-6, stacklevel: int = 3
+) -> bool:
     r"""Warn when some row of ``X`` is not of unit norm; return whether it warned.
 
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -38,12 +45,16 @@ def warn_if_off_sphere(X: torch.Tensor, *, tol: float = 1e-6, stacklevel: int = 
         warnings.warn(
             f"inputs are off the unit sphere (max | ||x_i|| - 1 | = {off:.3g}); the kernel "
             "theory assumes ||x_i|| = 1: use ntklib.project_to_sphere(X)",
-            AssumptionWarning, stacklevel=stacklevel)
+            AssumptionWarning,
+            stacklevel=stacklevel,
+        )
         return True
     return False
 
 
-def warn_if_narrow(lambda_min_h0: float, lambda0: float, m: int, *, stacklevel: int = 3) -> bool:
+def warn_if_narrow(
+    lambda_min_h0: float, lambda0: float, m: int, *, stacklevel: int = 3
+) -> bool:
     r"""Warn when :math:`\lambda_{\min}(H(0)) < \lambda_0/2`: the width ``m`` is too small for the kernel regime.
 
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -57,12 +68,17 @@ def warn_if_narrow(lambda_min_h0: float, lambda0: float, m: int, *, stacklevel: 
         warnings.warn(
             f"width m = {m} is too small for the kernel regime: lambda_min(H(0)) = "
             f"{lambda_min_h0:.3g} < lambda_0 / 2 = {lambda0 / 2:.3g}, so the theorems' premise "
-            "fails; use a wider network", AssumptionWarning, stacklevel=stacklevel)
+            "fails; use a wider network",
+            AssumptionWarning,
+            stacklevel=stacklevel,
+        )
         return True
     return False
 
 
-def warn_if_outside_nesterov_range(alpha: float, gamma: float, *, stacklevel: int = 3) -> bool:
+def warn_if_outside_nesterov_range(
+    alpha: float, gamma: float, *, stacklevel: int = 3
+) -> bool:
     r"""Warn when :math:`(\alpha,\gamma)` is outside the Nesterov theorem's :math:`\gamma > 6`, :math:`4 < \alpha \le 2\gamma/3`.
 
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -74,6 +90,9 @@ def warn_if_outside_nesterov_range(alpha: float, gamma: float, *, stacklevel: in
         warnings.warn(
             f"(alpha, gamma) = ({alpha:g}, {gamma:g}) is outside the Nesterov theorem's range "
             "gamma > 6, 4 < alpha <= 2 gamma / 3: the bound is not proved there "
-            "(e.g. gamma = 9, alpha = 5)", AssumptionWarning, stacklevel=stacklevel)
+            "(e.g. gamma = 9, alpha = 5)",
+            AssumptionWarning,
+            stacklevel=stacklevel,
+        )
         return True
     return False

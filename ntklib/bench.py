@@ -48,7 +48,7 @@ def bench_kernel(device: str, min_run_time: float, n=512, d=32, m=8192) -> list[
     A = torch.randn(n, m, device=device)
     t_ours = _time(lambda: empirical_ntk(net, X), min_run_time)
     t_gemm = _time(lambda: A @ A.T, min_run_time)
-    start = time.perf_counter()            # tens of seconds on a CPU: timed once
+    start = time.perf_counter()  # tens of seconds on a CPU: timed once
     H_func = _jacobian_ntk(net, X)
     if X.is_cuda:
         torch.cuda.synchronize()
@@ -56,13 +56,30 @@ def bench_kernel(device: str, min_run_time: float, n=512, d=32, m=8192) -> list[
     err = (empirical_ntk(net, X).double() - H_func.double()).abs().max().item()
     del H_func
     return [
-        ("NTK n=512 d=32 m=8192 fp32", "ntklib closed form", t_ours, f"max |diff| vs torch.func {err:.1e}"),
-        ("", "torch.func Jacobian J J^T", t_func, f"ntklib is {t_func / t_ours:.0f}x faster (target >= 40x)"),
-        ("", "bare GEMM (512x8192)(8192x512)", t_gemm, f"ntklib / GEMM = {t_ours / t_gemm:.2f} (target <= 1.3)"),
+        (
+            "NTK n=512 d=32 m=8192 fp32",
+            "ntklib closed form",
+            t_ours,
+            f"max |diff| vs torch.func {err:.1e}",
+        ),
+        (
+            "",
+            "torch.func Jacobian J J^T",
+            t_func,
+            f"ntklib is {t_func / t_ours:.0f}x faster (target >= 40x)",
+        ),
+        (
+            "",
+            "bare GEMM (512x8192)(8192x512)",
+            t_gemm,
+            f"ntklib / GEMM = {t_ours / t_gemm:.2f} (target <= 1.3)",
+        ),
     ]
 
 
-def bench_heavy_ball(device: str, min_run_time: float, n=512, d=32, m=8192) -> list[tuple]:
+def bench_heavy_ball(
+    device: str, min_run_time: float, n=512, d=32, m=8192
+) -> list[tuple]:
     X, y = sphere_data(n, d, seed=0, dtype=torch.float32, device=device)
     lr, beta = 1e-3, 0.9
     ours_net = TwoLayerReLU(d, m, seed=0, dtype=torch.float32, device=device)
@@ -83,7 +100,10 @@ def bench_heavy_ball(device: str, min_run_time: float, n=512, d=32, m=8192) -> l
     a = TwoLayerReLU(d, m, seed=1, device=device)
     b = TwoLayerReLU(d, m, seed=1, device=device)
     X64, y64 = X.double(), y.double()
-    oa, ob = HeavyBall(a.parameters(), lr=lr, momentum=beta), torch.optim.SGD(b.parameters(), lr=lr, momentum=beta)
+    oa, ob = (
+        HeavyBall(a.parameters(), lr=lr, momentum=beta),
+        torch.optim.SGD(b.parameters(), lr=lr, momentum=beta),
+    )
     for _ in range(20):
         _, a.W.grad = a.error_and_gradient(X64, y64)
         oa.step()
@@ -94,8 +114,12 @@ def bench_heavy_ball(device: str, min_run_time: float, n=512, d=32, m=8192) -> l
     t_ours = _time(step_ours, min_run_time)
     t_ref = _time(step_ref, min_run_time)
     return [
-        ("heavy-ball step, same net", "ntklib closed-form grad + HeavyBall", t_ours,
-         f"{t_ref / t_ours:.2f}x faster; 20-step fp64 max |W diff| = {diff:.1e}"),
+        (
+            "heavy-ball step, same net",
+            "ntklib closed-form grad + HeavyBall",
+            t_ours,
+            f"{t_ref / t_ours:.2f}x faster; 20-step fp64 max |W diff| = {diff:.1e}",
+        ),
         ("", "autograd + torch.optim.SGD(momentum)", t_ref, ""),
     ]
 
@@ -113,33 +137,83 @@ def bench_flows(min_run_time: float, n=64, d=16, T=200) -> list[tuple]:
     gamma = 5.0
     rows = []
     cases = [
-        ("gradient flow", lambda: gd_flow(H, d0, torch.tensor(t)),
-         lambda s, x: -Hn @ x, d0.numpy()),
-        ("heavy-ball flow", lambda: heavy_ball_flow(H, d0, torch.tensor(t), b),
-         lambda s, z: np.concatenate([z[n:], -b * z[n:] - Hn @ z[:n]]), np.concatenate([d0.numpy(), np.zeros(n)])),
+        (
+            "gradient flow",
+            lambda: gd_flow(H, d0, torch.tensor(t)),
+            lambda s, x: -Hn @ x,
+            d0.numpy(),
+        ),
+        (
+            "heavy-ball flow",
+            lambda: heavy_ball_flow(H, d0, torch.tensor(t), b),
+            lambda s, z: np.concatenate([z[n:], -b * z[n:] - Hn @ z[:n]]),
+            np.concatenate([d0.numpy(), np.zeros(n)]),
+        ),
     ]
     for name, ours, rhs, z0 in cases:
         t_ours = _time(ours, min_run_time)
         start = time.perf_counter()
-        sol = solve_ivp(rhs, (0.0, t[-1]), z0, t_eval=np.concatenate([[0.0], t])[1:], method="DOP853",
-                        rtol=1e-12, atol=1e-14)
+        sol = solve_ivp(
+            rhs,
+            (0.0, t[-1]),
+            z0,
+            t_eval=np.concatenate([[0.0], t])[1:],
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-14,
+        )
         t_ivp = time.perf_counter() - start
         err = np.abs(ours().numpy() - sol.y.T[:, :n]).max()
-        rows.append((f"{name}, n={n}, {T} times", "ntklib exact (eigh)", t_ours, f"max |diff| vs solve_ivp {err:.1e}"))
-        rows.append(("", "solve_ivp DOP853 rtol=1e-12", t_ivp, f"ntklib {t_ivp / t_ours:.0f}x faster"))
+        rows.append(
+            (
+                f"{name}, n={n}, {T} times",
+                "ntklib exact (eigh)",
+                t_ours,
+                f"max |diff| vs solve_ivp {err:.1e}",
+            )
+        )
+        rows.append(
+            (
+                "",
+                "solve_ivp DOP853 rtol=1e-12",
+                t_ivp,
+                f"ntklib {t_ivp / t_ours:.0f}x faster",
+            )
+        )
     # Nesterov: start solve_ivp just after the singular point from the exact values
     t0 = 1e-3
     dz, vz = nesterov_flow(H, d0, [t0], gamma, return_velocity=True)
     t_ours = _time(lambda: nesterov_flow(H, d0, torch.tensor(t), gamma), min_run_time)
     start = time.perf_counter()
-    sol = solve_ivp(lambda s, z: np.concatenate([z[n:], -gamma / s * z[n:] - Hn @ z[:n]]), (t0, t[-1]),
-                    np.concatenate([dz[0].numpy(), vz[0].numpy()]), t_eval=t, method="DOP853",
-                    rtol=1e-12, atol=1e-14)
+    sol = solve_ivp(
+        lambda s, z: np.concatenate([z[n:], -gamma / s * z[n:] - Hn @ z[:n]]),
+        (t0, t[-1]),
+        np.concatenate([dz[0].numpy(), vz[0].numpy()]),
+        t_eval=t,
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-14,
+    )
     t_ivp = time.perf_counter() - start
-    err = np.abs(nesterov_flow(H, d0, torch.tensor(t), gamma).numpy() - sol.y.T[:, :n]).max()
-    rows.append((f"Nesterov flow (Bessel), gamma={gamma:g}", "ntklib exact (eigh + scipy.special.jv)", t_ours,
-                 f"max |diff| vs solve_ivp {err:.1e}"))
-    rows.append(("", "solve_ivp DOP853 rtol=1e-12", t_ivp, f"ntklib {t_ivp / t_ours:.0f}x faster"))
+    err = np.abs(
+        nesterov_flow(H, d0, torch.tensor(t), gamma).numpy() - sol.y.T[:, :n]
+    ).max()
+    rows.append(
+        (
+            f"Nesterov flow (Bessel), gamma={gamma:g}",
+            "ntklib exact (eigh + scipy.special.jv)",
+            t_ours,
+            f"max |diff| vs solve_ivp {err:.1e}",
+        )
+    )
+    rows.append(
+        (
+            "",
+            "solve_ivp DOP853 rtol=1e-12",
+            t_ivp,
+            f"ntklib {t_ivp / t_ours:.0f}x faster",
+        )
+    )
     return rows
 
 
@@ -150,13 +224,20 @@ def _fmt(seconds: float) -> str:
 def main(argv=None) -> list[tuple]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
+    parser.add_argument(
+        "--min-run-time", type=float, default=1.0, help="seconds per timing"
+    )
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
-    rows = bench_kernel(args.device, args.min_run_time) + bench_heavy_ball(args.device, args.min_run_time) \
+    rows = (
+        bench_kernel(args.device, args.min_run_time)
+        + bench_heavy_ball(args.device, args.min_run_time)
         + bench_flows(args.min_run_time)
-    print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}\n")
+    )
+    print(
+        f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}\n"
+    )
     print("| benchmark | method | time | note |")
     print("|---|---|---|---|")
     for what, method, seconds, note in rows:

@@ -29,9 +29,15 @@ def project_to_sphere(X) -> torch.Tensor:
     return X / norms
 
 
-def sphere_data(n: int, d: int, *, seed: int = 0, target: str = "teacher",
-                dtype: torch.dtype = torch.float64,
-                device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sphere_data(
+    n: int,
+    d: int,
+    *,
+    seed: int = 0,
+    target: str = "teacher",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``n`` points uniform on the unit sphere :math:`S^{d-1}` and their labels.
 
     Points are :math:`x_i = g_i/\|g_i\|` with :math:`g_i \sim N(0, I_d)`.
@@ -63,7 +69,7 @@ def sphere_data(n: int, d: int, *, seed: int = 0, target: str = "teacher",
     if target == "teacher":
         U = torch.randn(5, d, generator=gen, dtype=torch.float64)
         v = torch.randint(0, 2, (5,), generator=gen, dtype=torch.float64) * 2 - 1
-        y = torch.relu(X @ U.T) @ v / 5 ** 0.5
+        y = torch.relu(X @ U.T) @ v / 5**0.5
         y = y - y.mean()
         y = y / y.abs().max().clamp_min(1e-12)
     elif target == "smooth":
@@ -75,9 +81,14 @@ def sphere_data(n: int, d: int, *, seed: int = 0, target: str = "teacher",
     return X.to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)
 
 
-def digits_sphere(n: int = 200, *, d: int | None = 16, seed: int = 0,
-                  dtype: torch.dtype = torch.float64,
-                  device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_sphere(
+    n: int = 200,
+    *,
+    d: int | None = 16,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A real data set on the sphere: scikit-learn's 8x8 handwritten digits.
 
     ``n`` images are drawn without replacement (seeded), centred, reduced to
@@ -97,10 +108,14 @@ def digits_sphere(n: int = 200, *, d: int | None = 16, seed: int = 0,
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:  # pragma: no cover - dependency of the book
-        raise ImportError("digits_sphere needs scikit-learn (pip install scikit-learn)") from exc
+        raise ImportError(
+            "digits_sphere needs scikit-learn (pip install scikit-learn)"
+        ) from exc
     images, labels = load_digits(return_X_y=True)
     if n > len(labels):
-        raise ValueError(f"n must be at most {len(labels)} (the size of the digits set), got {n}")
+        raise ValueError(
+            f"n must be at most {len(labels)} (the size of the digits set), got {n}"
+        )
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(labels), generator=gen)[:n]
     X = torch.as_tensor(images, dtype=torch.float64)[idx]
@@ -110,4 +125,6 @@ def digits_sphere(n: int = 200, *, d: int | None = 16, seed: int = 0,
         X = X @ Vh[:d].T
     y = torch.as_tensor(labels, dtype=torch.float64)[idx]
     y = 1.0 - 2.0 * (y % 2)
-    return project_to_sphere(X).to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)
+    return project_to_sphere(X).to(dtype=dtype, device=device), y.to(
+        dtype=dtype, device=device
+    )

@@ -34,12 +34,24 @@ from ._validate import (
 from .spectrum import KernelSpectrum, as_spectrum
 
 __all__ = [
-    "gd_flow", "heavy_ball_flow", "nesterov_flow",
-    "gd_iterates", "heavy_ball_iterates", "nesterov_iterates", "nesterov_sc_iterates",
-    "squared_loss", "pseudo_loss",
-    "heavy_ball_lyapunov", "nesterov_lyapunov", "nesterov_lyapunov_rate",
-    "heavy_ball_energy", "nesterov_energy", "heavy_ball_residual", "KernelSpectrum",
+    "gd_flow",
+    "heavy_ball_flow",
+    "nesterov_flow",
+    "gd_iterates",
+    "heavy_ball_iterates",
+    "nesterov_iterates",
+    "nesterov_sc_iterates",
+    "squared_loss",
+    "pseudo_loss",
+    "heavy_ball_lyapunov",
+    "nesterov_lyapunov",
+    "nesterov_lyapunov_rate",
+    "heavy_ball_energy",
+    "nesterov_energy",
+    "heavy_ball_residual",
+    "KernelSpectrum",
 ]
+
 
 def gd_flow(H, delta0, t) -> torch.Tensor:
     r"""Gradient flow :math:`\Delta(t) = e^{-Ht}\Delta(0)` at the times ``t``; shape ``(len(t), n)``.
@@ -53,8 +65,9 @@ def gd_flow(H, delta0, t) -> torch.Tensor:
     return as_spectrum(H).gd_flow(delta0, t)
 
 
-def heavy_ball_flow(H, delta0, t, friction: float, velocity0=None, *,
-                    return_velocity: bool = False):
+def heavy_ball_flow(
+    H, delta0, t, friction: float, velocity0=None, *, return_velocity: bool = False
+):
     r"""Exact solution of :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0` (heavy ball with friction).
 
     See :meth:`ntklib.spectrum.KernelSpectrum.heavy_ball_flow` for the per-mode
@@ -66,8 +79,9 @@ def heavy_ball_flow(H, delta0, t, friction: float, velocity0=None, *,
     >>> round(d.item(), 6) == round(2 * math.exp(-1), 6)     # (1 + t) e^{-t}
     True
     """
-    return as_spectrum(H).heavy_ball_flow(delta0, t, friction, velocity0,
-                                          return_velocity=return_velocity)
+    return as_spectrum(H).heavy_ball_flow(
+        delta0, t, friction, velocity0, return_velocity=return_velocity
+    )
 
 
 def nesterov_flow(H, delta0, t, gamma: float = 3.0, *, return_velocity: bool = False):
@@ -82,7 +96,9 @@ def nesterov_flow(H, delta0, t, gamma: float = 3.0, *, return_velocity: bool = F
     >>> round(d.item(), 10) == round(math.sin(2.0) / 2.0, 10)
     True
     """
-    return as_spectrum(H).nesterov_flow(delta0, t, gamma, return_velocity=return_velocity)
+    return as_spectrum(H).nesterov_flow(
+        delta0, t, gamma, return_velocity=return_velocity
+    )
 
 
 def gd_iterates(H, delta0, steps: int, lr: float) -> torch.Tensor:
@@ -94,7 +110,9 @@ def gd_iterates(H, delta0, steps: int, lr: float) -> torch.Tensor:
     return as_spectrum(H).gd_iterates(delta0, steps, lr)
 
 
-def heavy_ball_iterates(H, delta0, steps: int, lr: float, momentum: float) -> torch.Tensor:
+def heavy_ball_iterates(
+    H, delta0, steps: int, lr: float, momentum: float
+) -> torch.Tensor:
     r"""Linearised heavy ball :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
 
     >>> heavy_ball_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1, 0.5).flatten()
@@ -103,7 +121,9 @@ def heavy_ball_iterates(H, delta0, steps: int, lr: float, momentum: float) -> to
     return as_spectrum(H).heavy_ball_iterates(delta0, steps, lr, momentum)
 
 
-def nesterov_iterates(H, delta0, steps: int, lr: float, gamma: float = 3.0) -> torch.Tensor:
+def nesterov_iterates(
+    H, delta0, steps: int, lr: float, gamma: float = 3.0
+) -> torch.Tensor:
     r"""Linearised NAG with momentum :math:`(k-1)/(k+\gamma-1)`; the :math:`W_k` of :class:`ntklib.optim.Nesterov`.
 
     >>> nesterov_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1).flatten()
@@ -112,7 +132,9 @@ def nesterov_iterates(H, delta0, steps: int, lr: float, gamma: float = 3.0) -> t
     return as_spectrum(H).nesterov_iterates(delta0, steps, lr, gamma)
 
 
-def nesterov_sc_iterates(H, delta0, steps: int, lr: float, momentum: float) -> torch.Tensor:
+def nesterov_sc_iterates(
+    H, delta0, steps: int, lr: float, momentum: float
+) -> torch.Tensor:
     r"""Linearised NAG-SC (constant momentum :math:`\beta`), started from :math:`V_0 = \Delta_0`.
 
     >>> nesterov_sc_iterates(torch.eye(1), torch.tensor([1.0]), 1, 0.1, 0.5).flatten()
@@ -142,8 +164,10 @@ def pseudo_loss(H, delta) -> torch.Tensor:
     H = check_kernel(H, "H")
     delta = as_tensor(delta, "delta", dtype=H.dtype, device=H.device)
     if delta.shape[-1] != H.shape[0]:
-        raise ValueError(f"delta must have last dimension {H.shape[0]} (H is {tuple(H.shape)}), "
-                         f"got shape {tuple(delta.shape)}")
+        raise ValueError(
+            f"delta must have last dimension {H.shape[0]} (H is {tuple(H.shape)}), "
+            f"got shape {tuple(delta.shape)}"
+        )
     return 0.5 * ((delta @ H) * delta).sum(-1)
 
 
@@ -152,13 +176,16 @@ def _pair(H, delta, velocity):
     delta = as_tensor(delta, "delta", dtype=H.dtype, device=H.device)
     velocity = as_tensor(velocity, "velocity", dtype=H.dtype, device=H.device)
     if delta.shape != velocity.shape:
-        raise ValueError(f"delta and velocity must have the same shape, got "
-                         f"{tuple(delta.shape)} and {tuple(velocity.shape)}")
+        raise ValueError(
+            f"delta and velocity must have the same shape, got "
+            f"{tuple(delta.shape)} and {tuple(velocity.shape)}"
+        )
     return H, delta, velocity
 
 
 # Each Lyapunov function is written once, from the pseudo-loss values; the public
 # functions below (constant H) and the Run methods (recorded H(t)) both call these.
+
 
 def heavy_ball_energy(pseudo, delta, velocity, lambda0: float) -> torch.Tensor:
     r"""Siegel's :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\|^2` from :math:`\hat L`.
@@ -173,7 +200,9 @@ def heavy_ball_energy(pseudo, delta, velocity, lambda0: float) -> torch.Tensor:
     return pseudo + squared_loss(math.sqrt(lam0 / 2) * delta + velocity)
 
 
-def nesterov_energy(pseudo, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
+def nesterov_energy(
+    pseudo, delta, velocity, t, alpha: float, gamma: float
+) -> torch.Tensor:
     r""":math:`V(t;\alpha,\gamma) = t^\alpha\hat L + \frac{(2\gamma-\alpha)^2t^{\alpha-2}}{8}\|\Delta + \frac{2t}{2\gamma-\alpha}\dot\Delta\|^2` from :math:`\hat L`.
 
     ``t`` is a scalar or has one entry per row of ``delta``; used by
@@ -183,7 +212,7 @@ def nesterov_energy(pseudo, delta, velocity, t, alpha: float, gamma: float) -> t
     2.5
     """
     t_row, u, alpha, gamma, c = _nesterov_terms(delta, velocity, t, alpha, gamma)
-    return t_row ** alpha * pseudo + c * c * t_row ** (alpha - 2) / 8 * (u * u).sum(-1)
+    return t_row**alpha * pseudo + c * c * t_row ** (alpha - 2) / 8 * (u * u).sum(-1)
 
 
 def _nesterov_terms(delta, velocity, t, alpha, gamma):
@@ -192,7 +221,9 @@ def _nesterov_terms(delta, velocity, t, alpha, gamma):
     alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
     t = check_times(t, dtype=delta.dtype, device=delta.device)
     if delta.ndim == 2 and t.numel() not in (1, delta.shape[0]):
-        raise ValueError(f"t must be a scalar or have {delta.shape[0]} entries, got {t.numel()}")
+        raise ValueError(
+            f"t must be a scalar or have {delta.shape[0]} entries, got {t.numel()}"
+        )
     if delta.ndim == 2:
         t_row, t_col = t.reshape(-1), t.reshape(-1, 1)
     else:
@@ -216,7 +247,9 @@ def heavy_ball_lyapunov(H, delta, velocity, lambda0: float) -> torch.Tensor:
     return heavy_ball_energy(pseudo_loss(H, delta), delta, velocity, lambda0)
 
 
-def nesterov_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
+def nesterov_lyapunov(
+    H, delta, velocity, t, alpha: float, gamma: float
+) -> torch.Tensor:
     r"""The Nesterov Lyapunov function of Bu, Xu & Chen (after Su, Boyd & Candès):
 
     .. math::
@@ -233,7 +266,9 @@ def nesterov_lyapunov(H, delta, velocity, t, alpha: float, gamma: float) -> torc
     return nesterov_energy(pseudo_loss(H, delta), delta, velocity, t, alpha, gamma)
 
 
-def nesterov_lyapunov_rate(H, delta, velocity, t, alpha: float, gamma: float) -> torch.Tensor:
+def nesterov_lyapunov_rate(
+    H, delta, velocity, t, alpha: float, gamma: float
+) -> torch.Tensor:
     r"""Exact :math:`\frac{d}{dt}V(t;\alpha,\gamma)` along :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0` (constant ``H``).
 
     Differentiating and substituting the ODE (with :math:`c = 2\gamma-\alpha`,
@@ -256,11 +291,14 @@ def nesterov_lyapunov_rate(H, delta, velocity, t, alpha: float, gamma: float) ->
     """
     H, delta, velocity = _pair(H, delta, velocity)
     t_row, u, alpha, gamma, c = _nesterov_terms(delta, velocity, t, alpha, gamma)
-    return (-2 * (gamma - alpha) * t_row ** (alpha - 1) * pseudo_loss(H, delta)
-            + (alpha - 2) * c * c / 8 * t_row ** (alpha - 3) * (delta * u).sum(-1))
+    return -2 * (gamma - alpha) * t_row ** (alpha - 1) * pseudo_loss(H, delta) + (
+        alpha - 2
+    ) * c * c / 8 * t_row ** (alpha - 3) * (delta * u).sum(-1)
 
 
-def heavy_ball_residual(delta, kernel_delta, lr: float, momentum: float) -> torch.Tensor:
+def heavy_ball_residual(
+    delta, kernel_delta, lr: float, momentum: float
+) -> torch.Tensor:
     r"""The discrete remainder of the HBF error equation along a heavy-ball run.
 
     With :math:`h = \sqrt\eta` and :math:`b = (1-\beta)/h`, rows ``k = 1..K-2`` of
@@ -281,15 +319,21 @@ def heavy_ball_residual(delta, kernel_delta, lr: float, momentum: float) -> torc
     True
     """
     delta = as_tensor(delta, "delta")
-    kernel_delta = as_tensor(kernel_delta, "kernel_delta", dtype=delta.dtype, device=delta.device)
+    kernel_delta = as_tensor(
+        kernel_delta, "kernel_delta", dtype=delta.dtype, device=delta.device
+    )
     if delta.ndim != 2 or delta.shape[0] < 3:
-        raise ValueError(f"delta must be (K, n) with K >= 3 steps, got shape {tuple(delta.shape)}")
+        raise ValueError(
+            f"delta must be (K, n) with K >= 3 steps, got shape {tuple(delta.shape)}"
+        )
     if kernel_delta.shape != delta.shape:
-        raise ValueError(f"kernel_delta must have the shape of delta {tuple(delta.shape)}, "
-                         f"got {tuple(kernel_delta.shape)}")
+        raise ValueError(
+            f"kernel_delta must have the shape of delta {tuple(delta.shape)}, "
+            f"got {tuple(kernel_delta.shape)}"
+        )
     lr, beta = check_lr(lr), check_momentum(momentum)
     h = math.sqrt(lr)
     b = (1 - beta) / h
-    acc = (delta[2:] - 2 * delta[1:-1] + delta[:-2]) / h ** 2
+    acc = (delta[2:] - 2 * delta[1:-1] + delta[:-2]) / h**2
     vel = (delta[1:-1] - delta[:-2]) / h
     return acc + b * vel + kernel_delta[1:-1]

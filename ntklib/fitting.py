@@ -30,7 +30,9 @@ def _window(x, v, lo, hi, name_x):
     x = as_tensor(x, name_x).double().cpu().reshape(-1)
     v = as_tensor(v, "values").double().cpu().reshape(-1)
     if x.shape != v.shape:
-        raise ValueError(f"{name_x} and values must have the same length, got {x.numel()} and {v.numel()}")
+        raise ValueError(
+            f"{name_x} and values must have the same length, got {x.numel()} and {v.numel()}"
+        )
     keep = torch.ones_like(x, dtype=torch.bool)
     if lo is not None:
         keep &= x >= lo
@@ -38,7 +40,9 @@ def _window(x, v, lo, hi, name_x):
         keep &= x <= hi
     keep &= torch.isfinite(v) & (v > 0)
     if int(keep.sum()) < 2:
-        raise ValueError(f"need at least two positive, finite values in the fitting window, got {int(keep.sum())}")
+        raise ValueError(
+            f"need at least two positive, finite values in the fitting window, got {int(keep.sum())}"
+        )
     return x[keep], v[keep]
 
 
@@ -47,11 +51,13 @@ def _line(u, w):
     coef = torch.linalg.lstsq(A, w[:, None]).solution.flatten()
     resid = w - A @ coef
     ss = float(((w - w.mean()) ** 2).sum())
-    r2 = 1.0 - float((resid ** 2).sum()) / ss if ss > 0 else 1.0
+    r2 = 1.0 - float((resid**2).sum()) / ss if ss > 0 else 1.0
     return float(coef[0]), float(coef[1]), r2
 
 
-def fit_exponential_rate(t, values, *, t_min: float | None = None, t_max: float | None = None) -> Fit:
+def fit_exponential_rate(
+    t, values, *, t_min: float | None = None, t_max: float | None = None
+) -> Fit:
     r"""Fit :math:`v(t) \approx C e^{-\text{rate}\cdot t}` on ``t_min <= t <= t_max``.
 
     >>> t = torch.linspace(0, 5, 50)
@@ -64,8 +70,14 @@ def fit_exponential_rate(t, values, *, t_min: float | None = None, t_max: float 
     return Fit(-slope, math.exp(intercept), r2)
 
 
-def fit_power_law(x, values, *, x_min: float | None = None, x_max: float | None = None,
-                  envelope: bool = False) -> Fit:
+def fit_power_law(
+    x,
+    values,
+    *,
+    x_min: float | None = None,
+    x_max: float | None = None,
+    envelope: bool = False,
+) -> Fit:
     r"""Fit :math:`v(x) \approx C x^{-\text{exponent}}` on ``x_min <= x <= x_max`` (log-log least squares).
 
     With ``envelope=True`` the fit is to :func:`upper_envelope` of ``values``:

@@ -28,7 +28,14 @@ from torch import nn
 from ._validate import as_tensor, check_finite, check_kernel, check_matrix
 from .model import TwoLayerReLU, activation_pattern
 
-__all__ = ["empirical_ntk", "infinite_ntk", "lambda_min", "lambda_max", "relu_ntk", "model_inputs"]
+__all__ = [
+    "empirical_ntk",
+    "infinite_ntk",
+    "lambda_min",
+    "lambda_max",
+    "relu_ntk",
+    "model_inputs",
+]
 
 _METHODS = ("auto", "closed-form", "jacobian", "ntk-vp")
 
@@ -48,7 +55,8 @@ def _scalar_outputs(out: torch.Tensor, n: int) -> torch.Tensor:
     if out.ndim != 1 or out.shape[0] != n:
         raise ValueError(
             f"model must map n inputs to n scalar outputs (shape (n,) or (n, 1)); got output shape "
-            f"{tuple(out.shape)} for n={n}")
+            f"{tuple(out.shape)} for n={n}"
+        )
     return out
 
 
@@ -57,7 +65,9 @@ def _generic_ntk(model: nn.Module, X: torch.Tensor, method: str) -> torch.Tensor
 
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     if not params:
-        raise ValueError("model has no trainable parameters, so its tangent kernel is zero")
+        raise ValueError(
+            "model has no trainable parameters, so its tangent kernel is zero"
+        )
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     n = X.shape[0]
 
@@ -94,7 +104,9 @@ def model_inputs(model: nn.Module, X) -> torch.Tensor:
         return check_matrix(X, "X", dtype=dtype, device=device, columns=model.d)
     X = as_tensor(X, "X", dtype=dtype, device=device)
     if X.ndim == 0 or X.shape[0] == 0:
-        raise ValueError(f"X must hold n >= 1 inputs along its first axis, got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must hold n >= 1 inputs along its first axis, got shape {tuple(X.shape)}"
+        )
     check_finite(X, "X")
     return X
 
@@ -132,13 +144,17 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
     X = model_inputs(model, X)
     is_relu = isinstance(model, TwoLayerReLU)
     if method == "closed-form" and not is_relu:
-        raise ValueError("method='closed-form' needs a TwoLayerReLU model; use 'jacobian' or 'ntk-vp'")
+        raise ValueError(
+            "method='closed-form' needs a TwoLayerReLU model; use 'jacobian' or 'ntk-vp'"
+        )
     if method == "auto":
         if is_relu:
             method = "closed-form"
         else:
             P = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            method = "jacobian" if X.shape[0] * P * X.element_size() <= 2**28 else "ntk-vp"
+            method = (
+                "jacobian" if X.shape[0] * P * X.element_size() <= 2**28 else "ntk-vp"
+            )
     if method == "closed-form":
         return relu_ntk(X, model.W.detach())
     return _generic_ntk(model, X, method)
@@ -160,14 +176,18 @@ def infinite_ntk(X) -> torch.Tensor:
     X = check_matrix(X, "X")
     norms = X.norm(dim=1)
     if bool((norms == 0).any()):
-        raise ValueError("X must not contain zero rows (the kernel's angle is undefined)")
+        raise ValueError(
+            "X must not contain zero rows (the kernel's angle is undefined)"
+        )
     U = X / norms[:, None]
     # theta = 2 atan2(|u - v|, |u + v|) is accurate at every angle; arccos(u.v)
     # loses half the digits near 0 and pi (the diagonal would be 1/2 - 2e-9).
     direct = "donot_use_mm_for_euclid_dist"
-    theta = 2 * torch.atan2(torch.cdist(U, U, compute_mode=direct), torch.cdist(U, -U, compute_mode=direct))
+    theta = 2 * torch.atan2(
+        torch.cdist(U, U, compute_mode=direct), torch.cdist(U, -U, compute_mode=direct)
+    )
     H = (X @ X.T) * (math.pi - theta) / (2 * math.pi)
-    return (H + H.T) / 2                        # exactly symmetric
+    return (H + H.T) / 2  # exactly symmetric
 
 
 def lambda_min(H) -> float:

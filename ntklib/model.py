@@ -53,9 +53,15 @@ class TwoLayerReLU(nn.Module):
     (torch.Size([1000, 3]), torch.Size([1000]), torch.Size([3]))
     """
 
-    def __init__(self, d: int, m: int, *, seed: int = 0,
-                 dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        d: int,
+        m: int,
+        *,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         self.d = check_int(d, "d")
         self.m = check_int(m, "m")
@@ -82,9 +88,11 @@ class TwoLayerReLU(nn.Module):
         if not isinstance(X, torch.Tensor):
             X = as_tensor(X, "X")
         if X.ndim not in (1, 2) or X.shape[-1] != self.d:
-            raise ValueError(f"X must have shape (n, {self.d}) or ({self.d},) (d = {self.d}), "
-                             f"got shape {tuple(X.shape)}")
-        if not _is_traced(X):           # value checks only on concrete tensors
+            raise ValueError(
+                f"X must have shape (n, {self.d}) or ({self.d},) (d = {self.d}), "
+                f"got shape {tuple(X.shape)}"
+            )
+        if not _is_traced(X):  # value checks only on concrete tensors
             check_finite(X, "X")
         return X.to(dtype=self.W.dtype, device=self.W.device)
 
@@ -94,7 +102,7 @@ class TwoLayerReLU(nn.Module):
         Works under ``torch.func`` transforms (``functional_call``, ``vmap``, ``jacrev``).
         """
         X = self._inputs(X)
-        return torch.relu(X @ self.W.T) @ self.a / self.m ** 0.5
+        return torch.relu(X @ self.W.T) @ self.a / self.m**0.5
 
     def activations(self, X) -> torch.Tensor:
         r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` as a 0/1 ``(n, m)`` tensor of the weights' dtype.
@@ -123,15 +131,19 @@ class TwoLayerReLU(nn.Module):
         >>> G.shape
         torch.Size([50, 3])
         """
-        X = check_matrix(X, "X", columns=self.d, dtype=self.W.dtype, device=self.W.device)
+        X = check_matrix(
+            X, "X", columns=self.d, dtype=self.W.dtype, device=self.W.device
+        )
         y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
         return self._error_and_gradient(X, y)
 
-    def _error_and_gradient(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scale = self.m ** -0.5
-        Zt = self.W.detach() @ X.T                      # (m, n) pre-activations, one row per unit
-        Zt.clamp_(min=0)                                # relu in place
-        delta = Zt.T @ self.a * scale - y               # (n,)
-        S = Zt.sign_()                                  # in place: 1[w_r . x_i > 0] (relu'(0) = 0, as autograd)
+    def _error_and_gradient(
+        self, X: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = self.m**-0.5
+        Zt = self.W.detach() @ X.T  # (m, n) pre-activations, one row per unit
+        Zt.clamp_(min=0)  # relu in place
+        delta = Zt.T @ self.a * scale - y  # (n,)
+        S = Zt.sign_()  # in place: 1[w_r . x_i > 0] (relu'(0) = 0, as autograd)
         # grad_{w_r} = (a_r/sqrt m) sum_i Delta_i S_ri x_i: one GEMM, no (n, m) temporaries
         return delta, (S @ (delta[:, None] * scale * X)) * self.a[:, None]

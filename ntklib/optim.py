@@ -28,7 +28,7 @@ Conventions (read these before choosing a step size):
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim import Optimizer
@@ -37,10 +37,18 @@ from . import theory
 from ._validate import check_gamma, check_int, check_lr, check_momentum, check_real
 
 __all__ = [
-    "GD", "HeavyBall", "Nesterov", "NesterovSC",
-    "momentum_from_friction", "friction_from_momentum", "nesterov_sc_momentum",
-    "time_per_step", "steps_for", "continuous_time",
-    "stable_lr", "register_stable_lr",
+    "GD",
+    "HeavyBall",
+    "Nesterov",
+    "NesterovSC",
+    "momentum_from_friction",
+    "friction_from_momentum",
+    "nesterov_sc_momentum",
+    "time_per_step",
+    "steps_for",
+    "continuous_time",
+    "stable_lr",
+    "register_stable_lr",
 ]
 
 _MISSING = object()
@@ -82,7 +90,9 @@ class _FullBatch(Optimizer):
                     self._update(p, p.grad, self.state[p], group)
         return loss
 
-    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+    def _update(
+        self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict
+    ) -> None:
         raise NotImplementedError
 
     def stable_lr(self, lambda_max: float) -> tuple[float, str]:
@@ -95,6 +105,7 @@ class _FullBatch(Optimizer):
 
     def _spectrum(self, H):
         from .spectrum import as_spectrum
+
         return as_spectrum(H)
 
 
@@ -128,12 +139,19 @@ class _ConstantMomentum(_FullBatch):
 
     def __init__(self, params: Iterable, lr, momentum) -> None:
         name = type(self).__name__
-        lr = _required(lr, name, "a step size", f"{name}(params, lr=0.01, momentum=0.9)")
+        lr = _required(
+            lr, name, "a step size", f"{name}(params, lr=0.01, momentum=0.9)"
+        )
         momentum = _required(
-            momentum, name, "a momentum beta in [0, 1)",
+            momentum,
+            name,
+            "a momentum beta in [0, 1)",
             f"{name}(params, lr=0.01, momentum=0.9), or from a friction b: "
-            "momentum=ntklib.optim.momentum_from_friction(b, lr)")
-        super().__init__(params, {"lr": check_lr(lr), "momentum": check_momentum(momentum)})
+            "momentum=ntklib.optim.momentum_from_friction(b, lr)",
+        )
+        super().__init__(
+            params, {"lr": check_lr(lr), "momentum": check_momentum(momentum)}
+        )
 
     def _update(self, p, grad, state, group):
         beta = group["momentum"]
@@ -164,7 +182,9 @@ class HeavyBall(_ConstantMomentum):
     0.76
     """
 
-    def __init__(self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING) -> None:
+    def __init__(
+        self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING
+    ) -> None:
         super().__init__(params, lr, momentum)
 
     @staticmethod
@@ -177,7 +197,9 @@ class HeavyBall(_ConstantMomentum):
 
     def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
         g = self.param_groups[0]
-        return self._spectrum(H).heavy_ball_iterates(delta0, steps, g["lr"], g["momentum"])
+        return self._spectrum(H).heavy_ball_iterates(
+            delta0, steps, g["lr"], g["momentum"]
+        )
 
 
 class NesterovSC(_ConstantMomentum):
@@ -195,7 +217,9 @@ class NesterovSC(_ConstantMomentum):
     0.85
     """
 
-    def __init__(self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING) -> None:
+    def __init__(
+        self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING
+    ) -> None:
         super().__init__(params, lr, momentum)
 
     @staticmethod
@@ -204,12 +228,16 @@ class NesterovSC(_ConstantMomentum):
 
     def stable_lr(self, lambda_max: float) -> tuple[float, str]:
         beta = self.param_groups[0]["momentum"]
-        return (theory.nesterov_sc_stable_lr(lambda_max, beta),
-                "2(1+beta)/((1+2beta) lambda_max)")
+        return (
+            theory.nesterov_sc_stable_lr(lambda_max, beta),
+            "2(1+beta)/((1+2beta) lambda_max)",
+        )
 
     def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
         g = self.param_groups[0]
-        return self._spectrum(H).nesterov_sc_iterates(delta0, steps, g["lr"], g["momentum"])
+        return self._spectrum(H).nesterov_sc_iterates(
+            delta0, steps, g["lr"], g["momentum"]
+        )
 
 
 class Nesterov(_FullBatch):
@@ -237,14 +265,23 @@ class Nesterov(_FullBatch):
     0.7875
     """
 
-    def __init__(self, params: Iterable, lr: float = _MISSING, gamma: float = 3.0, *,
-                 momentum=None) -> None:
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = _MISSING,
+        gamma: float = 3.0,
+        *,
+        momentum=None,
+    ) -> None:
         if momentum is not None:
             raise TypeError(
                 "Nesterov takes no constant momentum: its momentum is (k-1)/(k+gamma-1), set "
                 f"by gamma (default 3). For a constant momentum {momentum!r} use "
-                f"NesterovSC(params, lr, momentum={momentum!r}).")
-        lr = _required(lr, "Nesterov", "a step size", "Nesterov(params, lr=0.01, gamma=3.0)")
+                f"NesterovSC(params, lr, momentum={momentum!r})."
+            )
+        lr = _required(
+            lr, "Nesterov", "a step size", "Nesterov(params, lr=0.01, gamma=3.0)"
+        )
         super().__init__(params, {"lr": check_lr(lr), "gamma": check_gamma(gamma)})
 
     @staticmethod
@@ -276,11 +313,14 @@ class Nesterov(_FullBatch):
 
 
 # Stable step sizes of optimizers that are not ours (torch.optim's), by class.
-_STABLE_LR_RULES: dict[type, Callable[[Optimizer, float], tuple[float | None, str]]] = {}
+_STABLE_LR_RULES: dict[
+    type, Callable[[Optimizer, float], tuple[float | None, str]]
+] = {}
 
 
-def register_stable_lr(cls: type,
-                       rule: Callable[[Optimizer, float], tuple[float | None, str]]) -> None:
+def register_stable_lr(
+    cls: type, rule: Callable[[Optimizer, float], tuple[float | None, str]]
+) -> None:
     """Teach :func:`stable_lr` (and so :class:`~ntklib.training.DivergenceError`) an optimizer class.
 
     ``rule(optimizer, lambda_max)`` returns ``(value, formula)``; ``(None, reason)``
@@ -303,7 +343,9 @@ def _sgd_stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | Non
     if beta == 0:
         return theory.gd_stable_lr(lambda_max), "2/lambda_max"
     if group.get("nesterov", False):
-        return theory.nesterov_sc_stable_lr(lambda_max, beta), "2(1+beta)/((1+2beta) lambda_max)"
+        return theory.nesterov_sc_stable_lr(
+            lambda_max, beta
+        ), "2(1+beta)/((1+2beta) lambda_max)"
     return theory.heavy_ball_stable_lr(lambda_max, beta), "2(1+beta)/lambda_max"
 
 
@@ -325,14 +367,18 @@ def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, st
     True
     """
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     if isinstance(optimizer, _FullBatch):
         return optimizer.stable_lr(lambda_max)
     for cls in type(optimizer).__mro__:
         if cls in _STABLE_LR_RULES:
             return _STABLE_LR_RULES[cls](optimizer, lambda_max)
-    return None, (f"ntklib knows no stable step size for {type(optimizer).__name__} "
-                  "(teach it with ntklib.optim.register_stable_lr)")
+    return None, (
+        f"ntklib knows no stable step size for {type(optimizer).__name__} "
+        "(teach it with ntklib.optim.register_stable_lr)"
+    )
 
 
 def momentum_from_friction(friction: float, lr: float) -> float:
@@ -347,7 +393,8 @@ def momentum_from_friction(friction: float, lr: float) -> float:
     if not 0.0 <= beta < 1.0:
         raise ValueError(
             f"friction={b:g} and lr={eta:g} give momentum 1 - b*sqrt(lr) = {beta:g}, outside "
-            f"[0, 1): need b*sqrt(lr) <= 1 (lr <= {1 / b**2 if b else math.inf:g}) and b > 0")
+            f"[0, 1): need b*sqrt(lr) <= 1 (lr <= {1 / b**2 if b else math.inf:g}) and b > 0"
+        )
     return beta
 
 
@@ -372,7 +419,9 @@ def nesterov_sc_momentum(mu: float, lr: float) -> float:
     eta = check_lr(lr)
     s = math.sqrt(mu * eta)
     if s >= 1.0:
-        raise ValueError(f"mu * lr must be < 1 for a momentum in [0, 1), got {mu * eta:g}")
+        raise ValueError(
+            f"mu * lr must be < 1 for a momentum in [0, 1), got {mu * eta:g}"
+        )
     return (1.0 - s) / (1.0 + s)
 
 
@@ -388,7 +437,9 @@ def time_per_step(optimizer: Optimizer) -> float:
     if isinstance(optimizer, _FullBatch):
         return optimizer.time_per_step
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     group = optimizer.param_groups[0]
     lr = float(group["lr"])
     return math.sqrt(lr) if group.get("momentum", 0.0) else lr

@@ -10,7 +10,7 @@ All take a Matplotlib ``Axes`` and return it, so figures stay in the notebook.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,15 +36,30 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.4, height: float 
     2
     >>> plt.close(fig)
     """
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width * ncols, height * nrows),
+        constrained_layout=True,
+        squeeze=False,
+    )
     flat = axes.flatten()
     return fig, (flat[0] if flat.size == 1 else flat)
 
 
-def plot_loss(ax, t, values, *, theory=None, label: str = "measured", theory_label: str = "theory",
-              log: str = "y", xlabel: str = "continuous time $t$", ylabel: str = "loss $L(t)$",
-              **style):
+def plot_loss(
+    ax,
+    t,
+    values,
+    *,
+    theory=None,
+    label: str = "measured",
+    theory_label: str = "theory",
+    log: str = "y",
+    xlabel: str = "continuous time $t$",
+    ylabel: str = "loss $L(t)$",
+    **style,
+):
     """Plot ``values`` against ``t`` (log y by default, ``log="xy"`` for log-log) and ``theory`` dashed.
 
     ``theory`` is ``None``, one curve, or a dict ``{label: curve}`` of curves on the same ``t``.
@@ -58,7 +73,11 @@ def plot_loss(ax, t, values, *, theory=None, label: str = "measured", theory_lab
     """
     t = to_numpy(t)
     ax.plot(t, to_numpy(values), label=label, **style)
-    curves = {} if theory is None else (theory if isinstance(theory, dict) else {theory_label: theory})
+    curves = (
+        {}
+        if theory is None
+        else (theory if isinstance(theory, dict) else {theory_label: theory})
+    )
     for name, curve in curves.items():
         ax.plot(t, to_numpy(curve), "--", label=name)
     if "y" in log:
@@ -71,8 +90,18 @@ def plot_loss(ax, t, values, *, theory=None, label: str = "measured", theory_lab
     return ax
 
 
-def plot_power_law(ax, x, y, *, fit: Fit | None = None, label: str = "measured",
-                   xlabel: str = "$x$", ylabel: str = "$y$", marker: str = "o", **style):
+def plot_power_law(
+    ax,
+    x,
+    y,
+    *,
+    fit: Fit | None = None,
+    label: str = "measured",
+    xlabel: str = "$x$",
+    ylabel: str = "$y$",
+    marker: str = "o",
+    **style,
+):
     r"""Log-log scatter of ``y`` against ``x`` with the fitted line :math:`C x^{-p}` of ``fit``.
 
     >>> from ntklib.fitting import fit_power_law
@@ -87,14 +116,21 @@ def plot_power_law(ax, x, y, *, fit: Fit | None = None, label: str = "measured",
     ax.loglog(x, y, marker, label=label, **style)
     if fit is not None:
         grid = np.geomspace(x.min(), x.max(), 50)
-        ax.loglog(grid, fit.prefactor * grid ** (-fit.value), "--", label=f"fit: slope {-fit.value:.2f}")
+        ax.loglog(
+            grid,
+            fit.prefactor * grid ** (-fit.value),
+            "--",
+            label=f"fit: slope {-fit.value:.2f}",
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     return ax
 
 
-def slope_guide(ax, x: Sequence[float], y0: float, exponent: float, *, label: str | None = None):
+def slope_guide(
+    ax, x: Sequence[float], y0: float, exponent: float, *, label: str | None = None
+):
     r"""Draw :math:`y = y_0 (x/x_0)^{-p}` over ``x`` as a thin grey reference line.
 
     >>> fig, ax = figure()
@@ -102,7 +138,13 @@ def slope_guide(ax, x: Sequence[float], y0: float, exponent: float, *, label: st
     >>> plt.close(fig)
     """
     x = to_numpy(x)
-    ax.plot(x, y0 * (x / x[0]) ** (-exponent), color="0.5", lw=1, ls=":",
-            label=label or f"slope $-{exponent:g}$")
+    ax.plot(
+        x,
+        y0 * (x / x[0]) ** (-exponent),
+        color="0.5",
+        lw=1,
+        ls=":",
+        label=label or f"slope $-{exponent:g}$",
+    )
     ax.legend(fontsize="small")
     return ax

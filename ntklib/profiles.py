@@ -40,10 +40,26 @@ class Profile:
 
 
 PROFILES = {
-    "quick": dict(n=24, d=8, m=4096, widths=(256, 1024, 4096, 16384), seeds=3,
-                  t_end=60.0, lr=0.1, n_digits=128),
-    "paper": dict(n=64, d=16, m=65536, widths=(1024, 4096, 16384, 65536, 262144), seeds=8,
-                  t_end=80.0, lr=0.05, n_digits=512),
+    "quick": dict(
+        n=24,
+        d=8,
+        m=4096,
+        widths=(256, 1024, 4096, 16384),
+        seeds=3,
+        t_end=60.0,
+        lr=0.1,
+        n_digits=128,
+    ),
+    "paper": dict(
+        n=64,
+        d=16,
+        m=65536,
+        widths=(1024, 4096, 16384, 65536, 262144),
+        seeds=8,
+        t_end=80.0,
+        lr=0.05,
+        n_digits=512,
+    ),
 }
 
 
@@ -68,6 +84,8 @@ def profile(name: str | None = None) -> Profile:
     """
     name = name if name is not None else os.environ.get("NTKLIB_PROFILE", "quick")
     if name not in PROFILES:
-        raise ValueError(f"NTKLIB_PROFILE / name must be one of {sorted(PROFILES)}, got {name!r}")
+        raise ValueError(
+            f"NTKLIB_PROFILE / name must be one of {sorted(PROFILES)}, got {name!r}"
+        )
     device = "cpu" if name == "quick" else str(default_device())
     return Profile(name=name, device=device, **PROFILES[name])

@@ -23,7 +23,7 @@ tensor on the device and dtype of ``H``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -89,8 +89,10 @@ class KernelSpectrum:
         return self.lambda_max / lo if lo > 0 else float("inf")
 
     def __repr__(self) -> str:
-        return (f"KernelSpectrum(n={self.n}, lambda_min={self.lambda_min:.4g}, "
-                f"lambda_max={self.lambda_max:.4g})")
+        return (
+            f"KernelSpectrum(n={self.n}, lambda_min={self.lambda_min:.4g}, "
+            f"lambda_max={self.lambda_max:.4g})"
+        )
 
     # -- coordinates ---------------------------------------------------------------
 
@@ -98,12 +100,16 @@ class KernelSpectrum:
         r"""Mode coordinates :math:`Q^\top\Delta` of a vector (or of each row of a batch)."""
         delta = as_tensor(delta, name, dtype=self.dtype, device=self.device)
         if delta.shape[-1] != self.n:
-            raise ValueError(f"{name} must have last dimension {self.n} (the kernel is "
-                             f"{self.n} x {self.n}), got shape {tuple(delta.shape)}")
+            raise ValueError(
+                f"{name} must have last dimension {self.n} (the kernel is "
+                f"{self.n} x {self.n}), got shape {tuple(delta.shape)}"
+            )
         return delta @ self.eigenvectors
 
     def _vector(self, delta, name: str) -> torch.Tensor:
-        v = check_vector(delta, name, length=self.n, dtype=self.dtype, device=self.device)
+        v = check_vector(
+            delta, name, length=self.n, dtype=self.dtype, device=self.device
+        )
         return self.eigenvectors.T @ v
 
     def _times(self, t) -> torch.Tensor:
@@ -120,8 +126,15 @@ class KernelSpectrum:
         t = self._times(t)
         return self._back(torch.exp(-torch.outer(t, self.eigenvalues)) * c)
 
-    def heavy_ball_flow(self, delta0, t, friction: float, velocity0=None, *,
-                        return_velocity: bool = False):
+    def heavy_ball_flow(
+        self,
+        delta0,
+        t,
+        friction: float,
+        velocity0=None,
+        *,
+        return_velocity: bool = False,
+    ):
         r"""Heavy ball with friction :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0`.
 
         Mode :math:`d'' + b d' + \lambda d = 0`, :math:`d(0) = c`, :math:`d'(0) = v`:
@@ -140,7 +153,11 @@ class KernelSpectrum:
         c = self._vector(delta0, "delta0")
         b = check_real(friction, "friction", low=0.0)
         t = self._times(t)
-        v = torch.zeros_like(c) if velocity0 is None else self._vector(velocity0, "velocity0")
+        v = (
+            torch.zeros_like(c)
+            if velocity0 is None
+            else self._vector(velocity0, "velocity0")
+        )
         E, F, s = _damped_basis(self.eigenvalues, b, t)
         k = v + b * c / 2
         delta = self._back(c * E + k * F)
@@ -148,7 +165,9 @@ class KernelSpectrum:
             return delta
         return delta, self._back(v * E + (c * s - b * k / 2) * F)
 
-    def nesterov_flow(self, delta0, t, gamma: float = 3.0, *, return_velocity: bool = False):
+    def nesterov_flow(
+        self, delta0, t, gamma: float = 3.0, *, return_velocity: bool = False
+    ):
         r"""Nesterov's ODE :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, :math:`\dot\Delta(0)=0`.
 
         Mode :math:`\lambda` (Bessel function of the first kind, :math:`\nu = (\gamma-1)/2`):
@@ -182,40 +201,50 @@ class KernelSpectrum:
         k = torch.arange(steps + 1, dtype=self.dtype, device=self.device)[:, None]
         return self._back((1 - lr * self.eigenvalues) ** k * c)
 
-    def heavy_ball_iterates(self, delta0, steps: int, lr: float, momentum: float) -> torch.Tensor:
+    def heavy_ball_iterates(
+        self, delta0, steps: int, lr: float, momentum: float
+    ) -> torch.Tensor:
         r"""Linearised heavy ball :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
 
         Per mode the companion matrix is
         :math:`\begin{pmatrix}1+\beta-\eta\lambda & -\beta\\ 1 & 0\end{pmatrix}`.
         """
         beta = check_momentum(momentum)
-        return self._momentum_iterates(delta0, steps, lr, lambda k: beta, nesterov=False)
+        return self._momentum_iterates(
+            delta0, steps, lr, lambda k: beta, nesterov=False
+        )
 
-    def nesterov_iterates(self, delta0, steps: int, lr: float, gamma: float = 3.0) -> torch.Tensor:
+    def nesterov_iterates(
+        self, delta0, steps: int, lr: float, gamma: float = 3.0
+    ) -> torch.Tensor:
         r"""Linearised NAG, momentum :math:`(k-1)/(k+\gamma-1)`: the :math:`W_k` of :class:`ntklib.optim.Nesterov`."""
         gamma = check_gamma(gamma)
-        return self._momentum_iterates(delta0, steps, lr, lambda k: (k - 1) / (k + gamma - 1),
-                                       nesterov=True)
+        return self._momentum_iterates(
+            delta0, steps, lr, lambda k: (k - 1) / (k + gamma - 1), nesterov=True
+        )
 
-    def nesterov_sc_iterates(self, delta0, steps: int, lr: float, momentum: float) -> torch.Tensor:
+    def nesterov_sc_iterates(
+        self, delta0, steps: int, lr: float, momentum: float
+    ) -> torch.Tensor:
         r"""Linearised NAG-SC (constant momentum :math:`\beta`), started from :math:`V_0 = \Delta_0`."""
         beta = check_momentum(momentum)
         return self._momentum_iterates(delta0, steps, lr, lambda k: beta, nesterov=True)
 
-    def _momentum_iterates(self, delta0, steps, lr, momenta: Callable[[int], float],
-                           nesterov: bool) -> torch.Tensor:
+    def _momentum_iterates(
+        self, delta0, steps, lr, momenta: Callable[[int], float], nesterov: bool
+    ) -> torch.Tensor:
         c = self._vector(delta0, "delta0")
         steps, lr = check_int(steps, "steps", minimum=0), check_lr(lr)
-        step = 1 - lr * self.eigenvalues                   # gradient step, per mode
+        step = 1 - lr * self.eigenvalues  # gradient step, per mode
         out = torch.empty(steps + 1, self.n, dtype=self.dtype, device=self.device)
         out[0] = c
         x, x_prev = c.clone(), c.clone()
         for k in range(1, steps + 1):
             beta = momenta(k)
-            if nesterov:   # V_k = (1 - eta H) W_{k-1};  W_k = V_k + beta (V_k - V_{k-1})
+            if nesterov:  # V_k = (1 - eta H) W_{k-1};  W_k = V_k + beta (V_k - V_{k-1})
                 v = step * x
                 x, x_prev = v + beta * (v - x_prev), v
-            else:          # W_k = (1 - eta H) W_{k-1} + beta (W_{k-1} - W_{k-2})
+            else:  # W_k = (1 - eta H) W_{k-1} + beta (W_{k-1} - W_{k-2})
                 x, x_prev = step * x + beta * (x - x_prev), x
             out[k] = x
         return self._back(out)
@@ -248,14 +277,14 @@ def _damped_basis(lam: torch.Tensor, b: float, t: torch.Tensor):
     :math:`S(0)=0, S'(0)=1`: ``cosh``/``sinh(wt)/w`` (over-damped), ``1``/``t``
     (critical), ``cos``/``sin(wt)/w`` (under-damped), evaluated without overflow.
     """
-    s = b * b / 4 - lam                                     # (n,)
-    T = t[:, None]                                          # (len(t), 1)
+    s = b * b / 4 - lam  # (n,)
+    T = t[:, None]  # (len(t), 1)
     decay = torch.exp(-b * T / 2)
     w_over = torch.sqrt(s.clamp_min(0))
     w_under = torch.sqrt((-s).clamp_min(0))
     safe_over = torch.where(w_over > 0, w_over, 1.0)
     safe_under = torch.where(w_under > 0, w_under, 1.0)
-    grow = torch.exp((w_over - b / 2) * T)                  # e^{r1 t}, r1 = -b/2 + w <= 0
+    grow = torch.exp((w_over - b / 2) * T)  # e^{r1 t}, r1 = -b/2 + w <= 0
     E_over = grow * (1 + torch.exp(-2 * w_over * T)) / 2
     F_over = grow * (-torch.expm1(-2 * w_over * T)) / (2 * safe_over)
     E_under = decay * torch.cos(w_under * T)
@@ -263,8 +292,11 @@ def _damped_basis(lam: torch.Tensor, b: float, t: torch.Tensor):
     E_crit = decay.expand_as(E_over)
     F_crit = T * decay
     E = torch.where(s > 0, E_over, torch.where(s < 0, E_under, E_crit))
-    F = torch.where(s > 0, torch.where(w_over > 0, F_over, F_crit),
-                    torch.where(s < 0, torch.where(w_under > 0, F_under, F_crit), F_crit))
+    F = torch.where(
+        s > 0,
+        torch.where(w_over > 0, F_over, F_crit),
+        torch.where(s < 0, torch.where(w_under > 0, F_under, F_crit), F_crit),
+    )
     return E, F, s
 
 

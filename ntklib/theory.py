@@ -12,16 +12,35 @@ import math
 import numpy as np
 import torch
 
-from ._validate import as_tensor, check_gamma, check_int, check_lambda0, check_momentum, check_real, check_times
+from ._validate import (
+    as_tensor,
+    check_gamma,
+    check_int,
+    check_lambda0,
+    check_momentum,
+    check_real,
+    check_times,
+)
 from .assumptions import warn_if_outside_nesterov_range
 
 __all__ = [
-    "gd_bound", "heavy_ball_bound", "nesterov_bound", "nesterov_admissible",
-    "heavy_ball_friction", "critical_friction",
-    "gd_flow_loss_rate", "heavy_ball_flow_loss_rate", "nesterov_flow_loss_exponent",
-    "gd_stable_lr", "heavy_ball_stable_lr", "nesterov_sc_stable_lr", "nesterov_stable_lr",
+    "gd_bound",
+    "heavy_ball_bound",
+    "nesterov_bound",
+    "nesterov_admissible",
+    "heavy_ball_friction",
+    "critical_friction",
+    "gd_flow_loss_rate",
+    "heavy_ball_flow_loss_rate",
+    "nesterov_flow_loss_exponent",
+    "gd_stable_lr",
+    "heavy_ball_stable_lr",
+    "nesterov_sc_stable_lr",
+    "nesterov_stable_lr",
     "heavy_ball_spectral_radius",
-    "gd_width", "heavy_ball_width", "nesterov_width",
+    "gd_width",
+    "heavy_ball_width",
+    "nesterov_width",
 ]
 
 
@@ -46,7 +65,12 @@ def heavy_ball_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
     """
     t = check_times(t)
     lam0 = _lam0(lambda0)
-    return 4 / lam0 * check_real(pseudo_loss0, "pseudo_loss0", low=0.0) * torch.exp(-math.sqrt(lam0 / 2) * t)
+    return (
+        4
+        / lam0
+        * check_real(pseudo_loss0, "pseudo_loss0", low=0.0)
+        * torch.exp(-math.sqrt(lam0 / 2) * t)
+    )
 
 
 def nesterov_admissible(alpha: float, gamma: float) -> bool:
@@ -60,7 +84,9 @@ def nesterov_admissible(alpha: float, gamma: float) -> bool:
     return gamma > 6 and 4 < alpha <= 2 * gamma / 3
 
 
-def nesterov_bound(t, alpha: float, gamma: float, loss0: float, constant: float = 1.0) -> torch.Tensor:
+def nesterov_bound(
+    t, alpha: float, gamma: float, loss0: float, constant: float = 1.0
+) -> torch.Tensor:
     r"""The Nesterov theorem's shape :math:`A\,t^{-\alpha}\,L(0)` (the paper leaves :math:`A(\alpha,\gamma,\lambda_0)` implicit).
 
     Outside the theorem's range (:func:`nesterov_admissible`) the curve is
@@ -212,7 +238,7 @@ def gd_width(n: int, delta: float, lambda0: float) -> float:
     10000000000000
     """
     n, delta, lam0 = _width_args(n, delta, lambda0)
-    return n ** 6 / (lam0 ** 4 * delta ** 3)
+    return n**6 / (lam0**4 * delta**3)
 
 
 def heavy_ball_width(n: int, delta: float, lambda0: float) -> float:
@@ -234,4 +260,6 @@ def nesterov_width(n: int, delta: float, lambda0: float, alpha: float) -> float:
     """
     n, delta, lam0 = _width_args(n, delta, lambda0)
     alpha = check_real(alpha, "alpha", low=0.0)
-    return n ** (2.5 * alpha - 4) / (delta ** (1.5 * alpha - 3) * lam0 ** (1.5 * alpha - 2))
+    return n ** (2.5 * alpha - 4) / (
+        delta ** (1.5 * alpha - 3) * lam0 ** (1.5 * alpha - 2)
+    )

@@ -32,8 +32,8 @@ and dtype win: ``X`` and ``y`` are moved to them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -44,7 +44,8 @@ from .assumptions import warn_if_narrow, warn_if_off_sphere
 from .dynamics import heavy_ball_energy, nesterov_energy
 from .kernels import empirical_ntk, infinite_ntk, model_inputs, relu_ntk
 from .model import TwoLayerReLU, activation_pattern
-from .optim import stable_lr, time_per_step as _time_per_step
+from .optim import stable_lr
+from .optim import time_per_step as _time_per_step
 
 __all__ = ["train", "Run", "DivergenceError", "RECORDS"]
 
@@ -57,14 +58,18 @@ class DivergenceError(RuntimeError):
     when none is known, in which case the message says why).
     """
 
-    def __init__(self, step: int, loss: float, lr: float, stable_lr: float | None, rule: str) -> None:
+    def __init__(
+        self, step: int, loss: float, lr: float, stable_lr: float | None, rule: str
+    ) -> None:
         self.step, self.loss, self.lr, self.stable_lr = step, loss, lr, stable_lr
         where = f"training diverged at step {step} (loss = {loss:.3g})"
         if stable_lr is None:
             msg = f"{where} with lr = {lr:g}; reduce the step size ({rule})"
         else:
-            msg = (f"{where}: lr = {lr:g} exceeds the stable step size {rule} = {stable_lr:.6g} "
-                   f"for the initial kernel; use lr < {stable_lr:.6g}")
+            msg = (
+                f"{where}: lr = {lr:g} exceeds the stable step size {rule} = {stable_lr:.6g} "
+                f"for the initial kernel; use lr < {stable_lr:.6g}"
+            )
         super().__init__(msg)
 
 
@@ -91,15 +96,19 @@ class Run:
         if name in records:
             return records[name]
         if name in RECORDS:
-            raise AttributeError(f"'{name}' was not recorded; pass record=(..., '{name}') to train()")
+            raise AttributeError(
+                f"'{name}' was not recorded; pass record=(..., '{name}') to train()"
+            )
         raise AttributeError(name)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return getattr(self, name)
 
     def __repr__(self) -> str:
-        return (f"Run(optimizer={self.optimizer}, lr={self.lr:g}, steps={int(self.step[-1])}, "
-                f"t_end={float(self.time[-1]):.4g}, records={list(self.records)})")
+        return (
+            f"Run(optimizer={self.optimizer}, lr={self.lr:g}, steps={int(self.step[-1])}, "
+            f"t_end={float(self.time[-1]):.4g}, records={list(self.records)})"
+        )
 
     def heavy_ball_lyapunov(self, lambda0: float) -> torch.Tensor:
         r"""Siegel's :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\Delta + \dot\Delta\|^2` along the run.
@@ -115,10 +124,13 @@ class Run:
         Needs ``pseudo_loss``, ``delta`` and ``velocity``; the value at ``t = 0`` is
         ``nan`` when :math:`\alpha < 2`.
         """
-        return nesterov_energy(self.pseudo_loss, self.delta, self.velocity, self.time, alpha, gamma)
+        return nesterov_energy(
+            self.pseudo_loss, self.delta, self.velocity, self.time, alpha, gamma
+        )
 
 
 # -- recorders: one small function per record, reading the state of the run ---------------
+
 
 @dataclass
 class _State:
@@ -156,17 +168,30 @@ _RECORDERS: dict[str, Callable[[_State], torch.Tensor | float]] = {
     "pseudo_loss": lambda s: 0.5 * s.delta @ s.kernel() @ s.delta,
     "lambda_min": lambda s: torch.linalg.eigvalsh(s.kernel())[0],
     "kernel_drift": lambda s: torch.linalg.matrix_norm(s.kernel() - s.H0, ord=2),
-    "weight_distance": lambda s: torch.sqrt(sum(((p.detach() - p0) ** 2).sum()
-                                                for p, p0 in zip(s.params, s.initial))),
-    "max_neuron_distance": lambda s: (s.model.W.detach() - s.initial[0]).norm(dim=1).max(),
+    "weight_distance": lambda s: torch.sqrt(
+        sum(((p.detach() - p0) ** 2).sum() for p, p0 in zip(s.params, s.initial))
+    ),
+    "max_neuron_distance": lambda s: (
+        (s.model.W.detach() - s.initial[0]).norm(dim=1).max()
+    ),
     "flipped_fraction": lambda s: (_pattern(s) != s.S0).to(s.delta.dtype).mean(),
     "grad_norm_sq": lambda s: sum((g * g).sum() for g in s.grads),
     "kernel_delta": lambda s: s.kernel() @ s.delta,
 }
 
-RECORDS = ("loss", "delta", "velocity", "pseudo_loss", "lambda_min", "kernel_drift",
-           "weight_distance", "max_neuron_distance", "flipped_fraction", "grad_norm_sq",
-           "kernel_delta")
+RECORDS = (
+    "loss",
+    "delta",
+    "velocity",
+    "pseudo_loss",
+    "lambda_min",
+    "kernel_drift",
+    "weight_distance",
+    "max_neuron_distance",
+    "flipped_fraction",
+    "grad_norm_sq",
+    "kernel_delta",
+)
 _VECTOR_RECORDS = {"delta", "velocity", "kernel_delta"}
 _KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift", "kernel_delta"}
 _RELU_ONLY = {"max_neuron_distance", "flipped_fraction"}
@@ -187,7 +212,9 @@ def _check_record(record, is_relu: bool) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"record has unknown names {unknown}; choose from {RECORDS}")
     if not is_relu and _RELU_ONLY & set(record):
-        raise ValueError(f"records {sorted(_RELU_ONLY & set(record))} need a TwoLayerReLU model")
+        raise ValueError(
+            f"records {sorted(_RELU_ONLY & set(record))} need a TwoLayerReLU model"
+        )
     return record
 
 
@@ -200,7 +227,8 @@ def _optimizer_params(model: nn.Module, optimizer: Optimizer) -> list:
         raise ValueError(
             f"optimizer must be built on this model's parameters: {len(foreign)} of its "
             f"{len(opt_params)} parameters are not model.parameters() (was it made for another "
-            "model? build it as Optimizer(model.parameters(), ...))")
+            "model? build it as Optimizer(model.parameters(), ...))"
+        )
     return opt_params
 
 
@@ -214,19 +242,32 @@ def _check_assumptions(model: TwoLayerReLU, X: torch.Tensor) -> None:
 
 def _horizon(optimizer, steps, t_end) -> int:
     if (steps is None) == (t_end is None):
-        raise TypeError("train needs exactly one of steps= (a step count) or t_end= "
-                        "(a continuous time, converted with the optimizer's clock)")
+        raise TypeError(
+            "train needs exactly one of steps= (a step count) or t_end= "
+            "(a continuous time, converted with the optimizer's clock)"
+        )
     if steps is not None:
         return check_int(steps, "steps", minimum=0)
     t_end = check_real(t_end, "t_end", low=0.0)
     return round(t_end / _time_per_step(optimizer))
 
 
-def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None, *,
-          t_end: float | None = None, record: Iterable[str] = ("loss",),
-          every: int | None = None, records: int | None = None, progress: bool | None = None,
-          time_per_step: float | None = None, divergence_factor: float = 1e6,
-          check_assumptions: bool = True) -> Run:
+def train(
+    model: nn.Module,
+    X,
+    y,
+    optimizer: Optimizer,
+    steps: int | None = None,
+    *,
+    t_end: float | None = None,
+    record: Iterable[str] = ("loss",),
+    every: int | None = None,
+    records: int | None = None,
+    progress: bool | None = None,
+    time_per_step: float | None = None,
+    divergence_factor: float = 1e6,
+    check_assumptions: bool = True,
+) -> Run:
     r"""Train ``model`` on :math:`L = \frac12\|f(X) - y\|^2` with full-batch steps of ``optimizer``.
 
     The horizon is ``steps`` (a count) or ``t_end`` (a continuous time: ``t_end
@@ -253,14 +294,18 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     steps = _horizon(optimizer, steps, t_end)
     if every is not None and records is not None:
         raise TypeError("give at most one of every= and records=")
     if records is not None:
         every = max(1, steps // check_int(records, "records"))
     every = check_int(every if every is not None else 1, "every")
-    divergence_factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+    divergence_factor = check_real(
+        divergence_factor, "divergence_factor", low=1.0, low_open=True
+    )
     is_relu = isinstance(model, TwoLayerReLU)
     record = _check_record(record, is_relu)
     ref = next(iter(model.parameters()), None)
@@ -270,8 +315,11 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
     X = model_inputs(model, X)
     n = X.shape[0]
     y = check_vector(y, "y", length=n, dtype=ref.dtype, device=ref.device)
-    h = _time_per_step(optimizer) if time_per_step is None else \
-        check_real(time_per_step, "time_per_step", low=0.0, low_open=True)
+    h = (
+        _time_per_step(optimizer)
+        if time_per_step is None
+        else check_real(time_per_step, "time_per_step", low=0.0, low_open=True)
+    )
     lr = float(optimizer.param_groups[0]["lr"])
     if is_relu and check_assumptions:
         _check_assumptions(model, X)
@@ -288,15 +336,23 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
         out = model(X)
         out = out.reshape(-1) if out.ndim == 2 and out.shape[1] == 1 else out
         if out.shape != (n,):
-            raise ValueError(f"model must return n={n} scalar outputs, got shape {tuple(out.shape)}")
+            raise ValueError(
+                f"model must return n={n} scalar outputs, got shape {tuple(out.shape)}"
+            )
         delta = out - y
         (0.5 * (delta * delta).sum()).backward()
         return delta.detach(), [p.grad for p in opt_params]
 
     ks = _record_steps(steps, every)
     R = len(ks)
-    rec = {name: torch.empty((R, n) if name in _VECTOR_RECORDS else (R,),
-                             dtype=ref.dtype, device=ref.device) for name in record}
+    rec = {
+        name: torch.empty(
+            (R, n) if name in _VECTOR_RECORDS else (R,),
+            dtype=ref.dtype,
+            device=ref.device,
+        )
+        for name in record
+    }
     if _KERNEL_RECORDS & set(record):
         state.H0 = state.kernel()
     if "flipped_fraction" in record:
@@ -306,6 +362,7 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
     bar = None
     if progress or (progress is None and steps >= 20_000):
         from tqdm.auto import tqdm
+
         bar = tqdm(total=steps, desc=type(optimizer).__name__, leave=False)
 
     loss0 = None
@@ -318,7 +375,7 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
             loss0, prev = loss, delta
         if not math.isfinite(loss) or loss > divergence_factor * max(loss0, 1.0):
             _diverged(model, optimizer, X, params, state.initial, k, loss, lr)
-        if pending is not None:                 # central difference, once Delta_{k} is known
+        if pending is not None:  # central difference, once Delta_{k} is known
             rec["velocity"][pending] = (delta - prev2) / (2 * h)
             pending = None
         if idx < R and ks[idx] == k:
@@ -343,9 +400,15 @@ def train(model: nn.Module, X, y, optimizer: Optimizer, steps: int | None = None
         bar.close()
     if fast:
         model.W.grad = None
-    return Run(step=torch.tensor(ks, dtype=torch.long),
-               time=torch.tensor(ks, dtype=ref.dtype, device=ref.device) * h, records=rec,
-               optimizer=type(optimizer).__name__, lr=lr, time_per_step=h, kernel0=state.H0)
+    return Run(
+        step=torch.tensor(ks, dtype=torch.long),
+        time=torch.tensor(ks, dtype=ref.dtype, device=ref.device) * h,
+        records=rec,
+        optimizer=type(optimizer).__name__,
+        lr=lr,
+        time_per_step=h,
+        kernel0=state.H0,
+    )
 
 
 def _diverged(model, optimizer, X, params, initial, k, loss, lr):

@@ -22,8 +22,9 @@ from .training import DivergenceError, Run, train
 __all__ = ["draw_gd_run", "draw_friction_sweep", "gd_explorer", "friction_explorer"]
 
 
-def draw_gd_run(X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0,
-                axes=None) -> Run | DivergenceError:
+def draw_gd_run(
+    X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0, axes=None
+) -> Run | DivergenceError:
     r"""Train a width-``m`` net with GD at ``lr = lr_fraction * 2/lambda_max(H(0))`` up to time ``t_end``.
 
     Left: the loss against the exact gradient flow with :math:`H(0)` and Du et
@@ -45,17 +46,35 @@ def draw_gd_run(X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0
     if axes is None:
         _, axes = figure(2)
     try:
-        run = train(net, X, y, GD(net.parameters(), lr=lr), max(1, int(t_end / lr)),
-                    record=("loss", "kernel_drift"))
+        run = train(
+            net,
+            X,
+            y,
+            GD(net.parameters(), lr=lr),
+            max(1, int(t_end / lr)),
+            record=("loss", "kernel_drift"),
+        )
     except DivergenceError as err:
-        axes[0].text(0.05, 0.5, f"diverged at step {err.step}\nlr = {lr:.3g} > 2/lambda_max",
-                     transform=axes[0].transAxes)
+        axes[0].text(
+            0.05,
+            0.5,
+            f"diverged at step {err.step}\nlr = {lr:.3g} > 2/lambda_max",
+            transform=axes[0].transAxes,
+        )
         return err
     flow = dynamics.squared_loss(dynamics.gd_flow(H0, delta0, run.time))
-    plot_loss(axes[0], run.time, run.loss, label=f"GD, m={m}",
-              theory={"gradient flow with $H(0)$": flow,
-                      r"bound $e^{-\lambda_0 t}L(0)$": theory.gd_bound(run.time.cpu(), lam0,
-                                                                      float(run.loss[0]))})
+    plot_loss(
+        axes[0],
+        run.time,
+        run.loss,
+        label=f"GD, m={m}",
+        theory={
+            "gradient flow with $H(0)$": flow,
+            r"bound $e^{-\lambda_0 t}L(0)$": theory.gd_bound(
+                run.time.cpu(), lam0, float(run.loss[0])
+            ),
+        },
+    )
     axes[1].plot(to_numpy(run.time), to_numpy(run.kernel_drift))
     axes[1].set_xlabel("continuous time $t$")
     axes[1].set_ylabel(r"$\|H(t) - H(0)\|_2$")
@@ -80,7 +99,11 @@ def draw_friction_sweep(H, delta0, frictions, t_end: float, *, ax=None):
     t = torch.linspace(0, t_end, 600, dtype=torch.float64)
     crit = theory.critical_friction(max(lambda_min(H), 0.0))
     for b in frictions:
-        regime = "under" if b < crit * (1 - 1e-9) else ("over" if b > crit * (1 + 1e-9) else "critical")
+        regime = (
+            "under"
+            if b < crit * (1 - 1e-9)
+            else ("over" if b > crit * (1 + 1e-9) else "critical")
+        )
         loss = dynamics.squared_loss(dynamics.heavy_ball_flow(H, delta0, t, b))
         ax.semilogy(to_numpy(t), to_numpy(loss), label=f"b = {b:.3g} ({regime})")
     ax.set_xlabel("continuous time $t$")
@@ -97,10 +120,15 @@ def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
         draw_gd_run(X, y, m, lr_fraction, t_end)
         plt.show()
 
-    return w.interact_manual(show, m=w.SelectionSlider(options=list(widths), value=widths[len(widths) // 2],
-                                                      description="width m"),
-                             lr_fraction=w.FloatSlider(value=0.5, min=0.05, max=1.5, step=0.05,
-                                                       description="lr / (2/λmax)"))
+    return w.interact_manual(
+        show,
+        m=w.SelectionSlider(
+            options=list(widths), value=widths[len(widths) // 2], description="width m"
+        ),
+        lr_fraction=w.FloatSlider(
+            value=0.5, min=0.05, max=1.5, step=0.05, description="lr / (2/λmax)"
+        ),
+    )
 
 
 def friction_explorer(H, delta0, *, t_end: float = 60.0):
@@ -113,5 +141,15 @@ def friction_explorer(H, delta0, *, t_end: float = 60.0):
         draw_friction_sweep(H, delta0, [ratio * crit], t_end)
         plt.show()
 
-    return w.interact(show, ratio=w.FloatLogSlider(value=1.0, base=10, min=-1.5, max=1.0, step=0.05,
-                                                   description="b / b_crit", continuous_update=False))
+    return w.interact(
+        show,
+        ratio=w.FloatLogSlider(
+            value=1.0,
+            base=10,
+            min=-1.5,
+            max=1.0,
+            step=0.05,
+            description="b / b_crit",
+            continuous_update=False,
+        ),
+    )

@@ -4,10 +4,12 @@ from ntklib import bench
 
 
 def test_bench_rows_at_small_size():
-    rows = bench.bench_kernel("cpu", 0.01, n=16, d=4, m=64) + bench.bench_heavy_ball("cpu", 0.01, n=16, d=4, m=64)
+    rows = bench.bench_kernel("cpu", 0.01, n=16, d=4, m=64) + bench.bench_heavy_ball(
+        "cpu", 0.01, n=16, d=4, m=64
+    )
     assert len(rows) == 5
     err = float(rows[0][3].split()[-1])
-    assert err < 1e-5                       # closed form vs torch.func, float32
+    assert err < 1e-5  # closed form vs torch.func, float32
     assert all(r[2] > 0 for r in rows)
     fp64_diff = float(rows[3][3].split("=")[-1])
-    assert fp64_diff < 1e-12                # identical heavy-ball iterates
+    assert fp64_diff < 1e-12  # identical heavy-ball iterates

@@ -8,9 +8,20 @@ import torch
 from scipy.integrate import solve_ivp
 
 from ntklib import fit_power_law, infinite_ntk, lambda_min, sphere_data
-from ntklib.dynamics import (gd_iterates, gd_flow, heavy_ball_lyapunov, heavy_ball_flow,
-                             heavy_ball_iterates, nesterov_lyapunov, nesterov_lyapunov_rate, nesterov_flow, nesterov_iterates,
-                             nesterov_sc_iterates, pseudo_loss, squared_loss)
+from ntklib.dynamics import (
+    gd_flow,
+    gd_iterates,
+    heavy_ball_flow,
+    heavy_ball_iterates,
+    heavy_ball_lyapunov,
+    nesterov_flow,
+    nesterov_iterates,
+    nesterov_lyapunov,
+    nesterov_lyapunov_rate,
+    nesterov_sc_iterates,
+    pseudo_loss,
+    squared_loss,
+)
 
 TOL = dict(rtol=1e-13, atol=1e-14)
 
@@ -42,8 +53,12 @@ def test_gradient_flow_equals_solve_ivp(problem, device):
 def test_heavy_ball_flow_equals_solve_ivp(problem, regime):
     H, d0 = problem
     lam = torch.linalg.eigvalsh(H)
-    b = {"under": 0.3, "critical": 2 * math.sqrt(lam[0].item()),
-         "over": 5.0, "paper": math.sqrt(2 * lam[0].item())}[regime]
+    b = {
+        "under": 0.3,
+        "critical": 2 * math.sqrt(lam[0].item()),
+        "over": 5.0,
+        "paper": math.sqrt(2 * lam[0].item()),
+    }[regime]
     v0 = torch.linspace(-0.3, 0.3, 8, dtype=torch.float64)
     n = H.shape[0]
     Hn = H.numpy()
@@ -60,6 +75,7 @@ def test_heavy_ball_flow_equals_solve_ivp(problem, regime):
     assert np.allclose(vel.numpy(), ref[:, n:], rtol=1e-7, atol=1e-9)
     # the matrix exponential is the tight reference of the first-order system, to round-off
     from scipy.linalg import expm
+
     A = np.block([[np.zeros((n, n)), np.eye(n)], [-Hn, -b * np.eye(n)]])
     z0 = np.concatenate([d0.numpy(), v0.numpy()])
     exact = np.stack([expm(A * s) @ z0 for s in t])
@@ -68,7 +84,7 @@ def test_heavy_ball_flow_equals_solve_ivp(problem, regime):
 
 
 def test_heavy_ball_exactly_critical_single_mode():
-    H = torch.tensor([[0.25]], dtype=torch.float64)      # b = 2 sqrt(0.25) = 1 exactly
+    H = torch.tensor([[0.25]], dtype=torch.float64)  # b = 2 sqrt(0.25) = 1 exactly
     t = torch.linspace(0, 10, 11, dtype=torch.float64)
     d = heavy_ball_flow(H, torch.tensor([1.0], dtype=torch.float64), t, 1.0).flatten()
     assert torch.allclose(d, (1 + t / 2) * torch.exp(-t / 2), rtol=1e-14)
@@ -85,7 +101,7 @@ def test_nesterov_flow_equals_solve_ivp(problem, gamma):
     H, d0 = problem
     n = H.shape[0]
     Hn = H.numpy()
-    t0 = 1e-3       # start past the singular point with the series values
+    t0 = 1e-3  # start past the singular point with the series values
     delta0, vel0 = nesterov_flow(H, d0, [t0], gamma, return_velocity=True)
 
     def rhs(s, z):
@@ -156,7 +172,9 @@ def test_pseudo_loss_and_squared_loss():
     assert pseudo_loss(H, d).item() == pytest.approx(0.5 * (2 - 2 + 4))
     assert squared_loss(d).item() == pytest.approx(2.5)
     batch = torch.stack([d, 2 * d])
-    assert torch.allclose(pseudo_loss(H, batch), torch.tensor([2.0, 8.0], dtype=torch.float64))
+    assert torch.allclose(
+        pseudo_loss(H, batch), torch.tensor([2.0, 8.0], dtype=torch.float64)
+    )
 
 
 def test_discrete_recursions_converge_to_flows(problem):
@@ -168,31 +186,38 @@ def test_discrete_recursions_converge_to_flows(problem):
     for eta in (1e-2, 2.5e-3):
         gd = gd_iterates(H, d0, int(T / eta), eta)[-1]
         errs.append((gd - gd_flow(H, d0, [T])[0]).norm().item())
-    assert errs[1] < errs[0] / 3          # first order in eta
+    assert errs[1] < errs[0] / 3  # first order in eta
     errs = []
     for eta in (1e-2, 2.5e-3):
         k = int(T / math.sqrt(eta))
         hb = heavy_ball_iterates(H, d0, k, eta, 1 - b * math.sqrt(eta))[-1]
-        errs.append((hb - heavy_ball_flow(H, d0, [k * math.sqrt(eta)], b)[0]).norm().item())
-    assert errs[1] < errs[0] / 1.7        # first order in sqrt(eta)
+        errs.append(
+            (hb - heavy_ball_flow(H, d0, [k * math.sqrt(eta)], b)[0]).norm().item()
+        )
+    assert errs[1] < errs[0] / 1.7  # first order in sqrt(eta)
     errs = []
     for eta in (1e-2, 2.5e-3):
         k = int(T / math.sqrt(eta))
         nag = nesterov_iterates(H, d0, k, eta, 3.0)[-1]
-        errs.append((nag - nesterov_flow(H, d0, [k * math.sqrt(eta)], 3.0)[0]).norm().item())
+        errs.append(
+            (nag - nesterov_flow(H, d0, [k * math.sqrt(eta)], 3.0)[0]).norm().item()
+        )
     assert errs[1] < errs[0] / 1.7
 
 
 def test_recursions_match_optimizers_on_linear_model():
     """The per-mode recursions are the optimizers applied to a linear model Delta = J w - y."""
     from ntklib.optim import HeavyBall, Nesterov, NesterovSC
+
     g = torch.Generator().manual_seed(0)
     J = torch.randn(5, 12, generator=g, dtype=torch.float64) / 4
     y = torch.randn(5, generator=g, dtype=torch.float64)
     H = J @ J.T
-    for cls, kw, ref in [(HeavyBall, dict(lr=0.3, momentum=0.8), heavy_ball_iterates),
-                         (Nesterov, dict(lr=0.3, gamma=4.0), nesterov_iterates),
-                         (NesterovSC, dict(lr=0.3, momentum=0.8), nesterov_sc_iterates)]:
+    for cls, kw, ref in [
+        (HeavyBall, dict(lr=0.3, momentum=0.8), heavy_ball_iterates),
+        (Nesterov, dict(lr=0.3, gamma=4.0), nesterov_iterates),
+        (NesterovSC, dict(lr=0.3, momentum=0.8), nesterov_sc_iterates),
+    ]:
         w = torch.nn.Parameter(torch.zeros(12, dtype=torch.float64))
         opt = cls([w], **kw)
         deltas = [(J @ w - y).detach()]
@@ -201,13 +226,16 @@ def test_recursions_match_optimizers_on_linear_model():
             (0.5 * ((J @ w - y) ** 2).sum()).backward()
             opt.step()
             deltas.append((J @ w - y).detach())
-        assert torch.allclose(torch.stack(deltas), ref(H, -y, 30, **kw), atol=1e-12), cls
+        assert torch.allclose(torch.stack(deltas), ref(H, -y, 30, **kw), atol=1e-12), (
+            cls
+        )
 
 
 def test_heavy_ball_residual_zero_for_linear_model_and_small_for_wide_net():
-    from ntklib import TwoLayerReLU, empirical_ntk, train
+    from ntklib import TwoLayerReLU, train
     from ntklib.dynamics import heavy_ball_residual
     from ntklib.optim import HeavyBall
+
     g = torch.Generator().manual_seed(1)
     J = torch.randn(6, 20, generator=g, dtype=torch.float64) / 3
     y = torch.randn(6, generator=g, dtype=torch.float64)
@@ -218,7 +246,7 @@ def test_heavy_ball_residual_zero_for_linear_model_and_small_for_wide_net():
         opt.zero_grad()
         d = J @ w - y
         deltas.append(d.detach().clone())
-        (0.5 * (d ** 2).sum()).backward()
+        (0.5 * (d**2).sum()).backward()
         opt.step()
     D = torch.stack(deltas)
     r = heavy_ball_residual(D, D @ (J @ J.T), 0.01, 0.9)
@@ -227,8 +255,14 @@ def test_heavy_ball_residual_zero_for_linear_model_and_small_for_wide_net():
     res = []
     for m in (256, 16384):
         net = TwoLayerReLU(4, m, seed=0)
-        run = train(net, X, yy, HeavyBall(net.parameters(), lr=0.01, momentum=0.9), 200,
-                    record=("delta", "kernel_delta"))
+        run = train(
+            net,
+            X,
+            yy,
+            HeavyBall(net.parameters(), lr=0.01, momentum=0.9),
+            200,
+            record=("delta", "kernel_delta"),
+        )
         rr = heavy_ball_residual(run.delta, run.kernel_delta, 0.01, 0.9)
         res.append((rr.norm(dim=1) / run.kernel_delta[1:-1].norm(dim=1)).mean().item())
     assert res[1] < res[0] / 3

@@ -5,9 +5,18 @@ import copy
 import pytest
 import torch
 
-from ntklib import TwoLayerReLU, sphere_data, train
-from ntklib.optim import (GD, HeavyBall, Nesterov, NesterovSC, continuous_time, friction_from_momentum,
-                          momentum_from_friction, nesterov_sc_momentum, time_per_step)
+from ntklib import TwoLayerReLU, sphere_data
+from ntklib.optim import (
+    GD,
+    HeavyBall,
+    Nesterov,
+    NesterovSC,
+    continuous_time,
+    friction_from_momentum,
+    momentum_from_friction,
+    nesterov_sc_momentum,
+    time_per_step,
+)
 
 
 def _iterates(make_opt, steps=25, seed=0, device="cpu", closed_form=False):
@@ -27,12 +36,20 @@ def _iterates(make_opt, steps=25, seed=0, device="cpu", closed_form=False):
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (lambda p: GD(p, lr=0.3), lambda p: torch.optim.SGD(p, lr=0.3)),
-    (lambda p: HeavyBall(p, lr=0.2, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9)),
-    (lambda p: NesterovSC(p, lr=0.2, momentum=0.8),
-     lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.8, nesterov=True)),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda p: GD(p, lr=0.3), lambda p: torch.optim.SGD(p, lr=0.3)),
+        (
+            lambda p: HeavyBall(p, lr=0.2, momentum=0.9),
+            lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9),
+        ),
+        (
+            lambda p: NesterovSC(p, lr=0.2, momentum=0.8),
+            lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.8, nesterov=True),
+        ),
+    ],
+)
 def test_iterates_equal_torch_sgd(ours, theirs, device):
     a = _iterates(ours, device=device)
     b = _iterates(theirs, device=device)
@@ -122,7 +139,9 @@ def test_nesterov_sc_equals_two_sequence_form():
 
 def test_parameter_conversions():
     assert momentum_from_friction(2.0, 0.01) == pytest.approx(0.8)
-    assert friction_from_momentum(momentum_from_friction(0.7, 0.04), 0.04) == pytest.approx(0.7)
+    assert friction_from_momentum(
+        momentum_from_friction(0.7, 0.04), 0.04
+    ) == pytest.approx(0.7)
     beta = nesterov_sc_momentum(0.5, 0.02)
     assert beta == pytest.approx((1 - 0.1) / (1 + 0.1))
     w = torch.nn.Parameter(torch.zeros(1))
@@ -130,7 +149,10 @@ def test_parameter_conversions():
     assert time_per_step(HeavyBall([w], lr=0.04, momentum=0.5)) == pytest.approx(0.2)
     assert time_per_step(Nesterov([w], lr=0.04)) == pytest.approx(0.2)
     assert time_per_step(torch.optim.SGD([w], lr=0.04)) == pytest.approx(0.04)
-    assert torch.allclose(continuous_time(torch.arange(3), 0.04, momentum=False), torch.tensor([0, 0.04, 0.08]))
+    assert torch.allclose(
+        continuous_time(torch.arange(3), 0.04, momentum=False),
+        torch.tensor([0, 0.04, 0.08]),
+    )
 
 
 def test_nesterov_momentum_schedule():

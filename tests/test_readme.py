@@ -17,4 +17,6 @@ def test_readme_example_runs():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
     measured, friction = (float(v) for v in out.getvalue().split(" vs "))
-    assert abs(measured - friction) < 0.1 * friction       # heavy ball's loss decays at the friction b
+    assert (
+        abs(measured - friction) < 0.1 * friction
+    )  # heavy ball's loss decays at the friction b

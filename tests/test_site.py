@@ -27,8 +27,15 @@ from toc_notebooks import ROOT, toc_files  # noqa: E402
 
 HTML = ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PAGES = [f + ".html" for f in toc_files()]
 NOTEBOOK_PAGES = {f + ".html" for f in toc_files() if (ROOT / (f + ".ipynb")).exists()}
 
@@ -38,7 +45,9 @@ def site():
     if not (HTML / "index.html").exists():
         jb = Path(sys.executable).with_name("jupyter-book")
         subprocess.run([str(jb), "build", str(ROOT)], check=True, cwd=ROOT)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(HTML)
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *a, **k: None
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a, **k: None
@@ -51,11 +60,14 @@ def site():
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        message = f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium"
+        message = (
+            f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium"
+        )
         if os.environ.get("NTKLIB_SITE_BUILT"):
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield b
@@ -72,7 +84,9 @@ def test_no_page_loads_mathjax_from_a_cdn():
         text = html.read_text(errors="replace")
         for src in re.findall(r'<script[^>]+src="([^"]+)"', text):
             if "mathjax" in src.lower():
-                assert not src.startswith(("http:", "https:", "//")), f"{html.name} loads MathJax from {src}"
+                assert not src.startswith(("http:", "https:", "//")), (
+                    f"{html.name} loads MathJax from {src}"
+                )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -82,20 +96,36 @@ def test_page_in_chromium(page, site, browser):
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     outside: list[str] = []
-    tab.on("request", lambda req: outside.append(req.url)
-           if urlparse(req.url).hostname not in ("127.0.0.1", None) and not req.url.startswith("data:") else None)
+    tab.on(
+        "request",
+        lambda req: (
+            outside.append(req.url)
+            if urlparse(req.url).hostname not in ("127.0.0.1", None)
+            and not req.url.startswith("data:")
+            else None
+        ),
+    )
     response = tab.goto(site + page, wait_until="load")
     assert response is not None and response.ok, f"{page} did not load"
     raw = (HTML / page).read_text(errors="replace")
     has_math = bool(re.search(r'class="[^"]*\bmath\b', raw))
     if has_math:
         # wait for the local MathJax to finish typesetting (hidden dropdowns included)
-        tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+        tab.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=30_000,
+        )
         tab.evaluate("() => MathJax.startup.promise")
         n_math = tab.locator("span.math, div.math").count()
-        n_typeset = tab.locator("span.math mjx-container, div.math mjx-container").count()
-        assert n_math > 0 and n_typeset == n_math, f"{page}: {n_typeset} of {n_math} formulas typeset"
-        assert tab.locator("mjx-merror").count() == 0, f"{page}: MathJax reported a TeX error"
+        n_typeset = tab.locator(
+            "span.math mjx-container, div.math mjx-container"
+        ).count()
+        assert n_math > 0 and n_typeset == n_math, (
+            f"{page}: {n_typeset} of {n_math} formulas typeset"
+        )
+        assert tab.locator("mjx-merror").count() == 0, (
+            f"{page}: MathJax reported a TeX error"
+        )
     body = tab.inner_text("body")
     assert "Traceback (most recent call last)" not in body, f"{page} shows a traceback"
     assert "Error" not in tab.locator(".cell_output .output.error").all_inner_texts()
@@ -105,7 +135,9 @@ def test_page_in_chromium(page, site, browser):
         widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         assert all(w > 0 for w in widths), f"{page}: a figure failed to load"
     # internal links and anchors
-    hrefs = tab.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+    hrefs = tab.eval_on_selector_all(
+        "a[href]", "els => els.map(e => e.getAttribute('href'))"
+    )
     for href in hrefs:
         if href.startswith(("http:", "https:", "mailto:", "javascript:")):
             continue
@@ -118,7 +150,9 @@ def test_page_in_chromium(page, site, browser):
             text = path.read_text(errors="replace")
             assert f'id="{target.fragment}"' in text, f"{page}: missing anchor {href}"
     assert not errors, f"{page}: JavaScript errors {errors}"
-    assert not [u for u in outside if "mathjax" in u.lower()], f"{page} fetched MathJax from outside"
+    assert not [u for u in outside if "mathjax" in u.lower()], (
+        f"{page} fetched MathJax from outside"
+    )
     ctx.close()
 
 

@@ -14,7 +14,10 @@ def _dedupe(app, pagename, templatename, context, doctree):
     seen, unique = set(), []
     for js in scripts:
         # an inline script is registered with filename None or '': same script
-        key = (getattr(js, "filename", js) or "", tuple(sorted(getattr(js, "attributes", {}).items())))
+        key = (
+            getattr(js, "filename", js) or "",
+            tuple(sorted(getattr(js, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(js)
@@ -22,5 +25,7 @@ def _dedupe(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
-    app.connect("html-page-context", _dedupe, priority=1)  # emit_firstresult: run before handlers that return a template
+    app.connect(
+        "html-page-context", _dedupe, priority=1
+    )  # emit_firstresult: run before handlers that return a template
     return {"parallel_read_safe": True, "parallel_write_safe": True}

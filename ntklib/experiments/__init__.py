@@ -15,5 +15,9 @@ from .discretisation import OrderStudy, discretisation_order
 from .nesterov import ExponentRow, nesterov_exponents
 
 __all__ = [
-    "run_optimizers", "discretisation_order", "OrderStudy", "nesterov_exponents", "ExponentRow",
+    "run_optimizers",
+    "discretisation_order",
+    "OrderStudy",
+    "nesterov_exponents",
+    "ExponentRow",
 ]

@@ -2,26 +2,26 @@ r"""Several optimizers from the same initial network, on one clock (Chapter 6)."
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-import torch
-
-from .._validate import check_gamma, check_int, check_real
-from ..dynamics import squared_loss
-from ..fitting import fit_power_law
-from ..kernels import empirical_ntk
+from .._validate import check_int, check_real
 from ..model import TwoLayerReLU
-from ..optim import Nesterov, steps_for
-from ..spectrum import KernelSpectrum
 from ..training import Run, train
 
 __all__ = ["run_optimizers"]
 
 
-def run_optimizers(X, y, m: int, makers: dict[str, Callable], t_end: float, *, seed: int = 0,
-                   record: Iterable[str] = ("loss",), records: int = 600) -> dict[str, Run]:
+def run_optimizers(
+    X,
+    y,
+    m: int,
+    makers: dict[str, Callable],
+    t_end: float,
+    *,
+    seed: int = 0,
+    record: Iterable[str] = ("loss",),
+    records: int = 600,
+) -> dict[str, Run]:
     r"""Train a fresh width-``m`` network (same ``seed``, same start) with each optimizer up to time ``t_end``.
 
     ``makers`` maps a name to ``params -> optimizer``; the number of steps is
@@ -45,5 +45,3 @@ def run_optimizers(X, y, m: int, makers: dict[str, Callable], t_end: float, *, s
         opt = make(net.parameters())
         runs[name] = train(net, X, y, opt, t_end=t_end, record=record, records=records)
     return runs
-
-

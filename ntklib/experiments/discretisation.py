@@ -11,8 +11,8 @@ with :math:`h` and a finite-width part that does not.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 
@@ -49,7 +49,9 @@ class OrderStudy:
         return -self.fit.value
 
 
-def _optimizer(method: str, params, lr: float, friction: float | None, gamma: float | None):
+def _optimizer(
+    method: str, params, lr: float, friction: float | None, gamma: float | None
+):
     if method == "gd":
         return GD(params, lr=lr)
     if method == "heavy_ball":
@@ -65,9 +67,17 @@ def _flow(spec, method, delta0, t, friction, gamma):
     return spec.nesterov_flow(delta0, [t], gamma)[0]
 
 
-def discretisation_order(method: str, H, delta0, lrs: Iterable[float], t_end: float, *,
-                         friction: float | None = None, gamma: float | None = None,
-                         network: tuple | None = None) -> OrderStudy:
+def discretisation_order(
+    method: str,
+    H,
+    delta0,
+    lrs: Iterable[float],
+    t_end: float,
+    *,
+    friction: float | None = None,
+    gamma: float | None = None,
+    network: tuple | None = None,
+) -> OrderStudy:
     r"""Error of ``method``'s iterates against its exact flow at time ``t_end``, for each step size.
 
     ``method`` is ``"gd"`` (gradient flow), ``"heavy_ball"`` (needs ``friction``
@@ -100,18 +110,28 @@ def discretisation_order(method: str, H, delta0, lrs: Iterable[float], t_end: fl
         check_int(m, "m")
     hs, lin, net_err = [], [], []
     for lr in lrs:
-        probe = _optimizer(method, [torch.zeros(1, requires_grad=True)], lr, friction, gamma)
+        probe = _optimizer(
+            method, [torch.zeros(1, requires_grad=True)], lr, friction, gamma
+        )
         h, k = probe.time_per_step, steps_for(probe, t_end)
-        target = _flow(spec, method, delta0, k * h, friction, gamma)   # the time reached
-        lin.append((probe.linearised_iterates(spec, delta0, k)[-1] - target).norm().item())
+        target = _flow(spec, method, delta0, k * h, friction, gamma)  # the time reached
+        lin.append(
+            (probe.linearised_iterates(spec, delta0, k)[-1] - target).norm().item()
+        )
         hs.append(h)
         if network is not None:
             net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
             opt = _optimizer(method, net.parameters(), lr, friction, gamma)
-            run = train(net, X, y, opt, k, record=("delta",), every=k, check_assumptions=False)
+            run = train(
+                net, X, y, opt, k, record=("delta",), every=k, check_assumptions=False
+            )
             net_err.append((run.delta[-1] - target).norm().item())
     h_t = torch.tensor(hs, dtype=torch.float64)
     lin_t = torch.tensor(lin, dtype=torch.float64)
-    return OrderStudy(lrs=torch.tensor(lrs, dtype=torch.float64), h=h_t, linearised=lin_t,
-                      network=torch.tensor(net_err, dtype=torch.float64) if net_err else None,
-                      fit=fit_power_law(h_t, lin_t))
+    return OrderStudy(
+        lrs=torch.tensor(lrs, dtype=torch.float64),
+        h=h_t,
+        linearised=lin_t,
+        network=torch.tensor(net_err, dtype=torch.float64) if net_err else None,
+        fit=fit_power_law(h_t, lin_t),
+    )

@@ -2,20 +2,19 @@ r"""Nesterov's method at finite step sizes against its ODE (Chapter 5)."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import torch
 
-from .._validate import check_gamma, check_int, check_real
+from .._validate import check_gamma, check_real
 from ..dynamics import squared_loss
 from ..fitting import fit_power_law
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import Nesterov, steps_for
+from ..optim import Nesterov
 from ..spectrum import KernelSpectrum
-from ..training import Run, train
+from ..training import train
 
 __all__ = ["nesterov_exponents", "ExponentRow"]
 
@@ -30,8 +29,17 @@ class ExponentRow:
     gap: float
 
 
-def nesterov_exponents(X, y, m: int, gamma: float, lrs: Iterable[float], t_end: float, *,
-                       seed: int = 0, window: tuple[float, float] = (0.25, 1.0)) -> tuple[float, list[ExponentRow]]:
+def nesterov_exponents(
+    X,
+    y,
+    m: int,
+    gamma: float,
+    lrs: Iterable[float],
+    t_end: float,
+    *,
+    seed: int = 0,
+    window: tuple[float, float] = (0.25, 1.0),
+) -> tuple[float, list[ExponentRow]]:
     r"""Loss exponents :math:`L\sim t^{-p}` of Nesterov (momentum :math:`\frac{k-1}{k+\gamma-1}`) on ``[a T, b T]``.
 
     Returns the exact-flow exponent for the initial kernel (:math:`\approx\gamma`)
@@ -52,14 +60,20 @@ def nesterov_exponents(X, y, m: int, gamma: float, lrs: Iterable[float], t_end: 
     spec = KernelSpectrum(empirical_ntk(net0, X))
     delta0 = net0(X).detach() - y
     t_flow = torch.linspace(lo, hi, 3000, dtype=X.dtype)
-    flow = fit_power_law(t_flow, squared_loss(spec.nesterov_flow(delta0, t_flow, gamma)), envelope=True).value
+    flow = fit_power_law(
+        t_flow, squared_loss(spec.nesterov_flow(delta0, t_flow, gamma)), envelope=True
+    ).value
     rows = []
     for lr in lrs:
         net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
         opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
         run = train(net, X, y, opt, t_end=t_end, record=("loss", "delta"), records=1000)
-        lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))[run.step.to(spec.device)]
-        fit = lambda v: fit_power_law(run.time, v, x_min=lo, x_max=hi, envelope=True).value  # noqa: E731
+        lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))[
+            run.step.to(spec.device)
+        ]
+        fit = lambda v: (
+            fit_power_law(run.time, v, x_min=lo, x_max=hi, envelope=True).value
+        )  # noqa: E731
         gap = ((run.delta - lin).norm(dim=1).max() / delta0.norm()).item()
         rows.append(ExponentRow(lr, fit(run.loss), fit(squared_loss(lin)), gap))
     return flow, rows
