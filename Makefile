@@ -12,7 +12,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
 
-.PHONY: book test unit notebooks site site-test chromium env clean
+.PHONY: book test lint unit notebooks site site-test chromium env clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Setting up $(VENV) from requirements.txt (first run: about a minute)"
@@ -28,14 +28,19 @@ book: $(STAMP)
 	@echo
 	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) chromium
-	@echo "==> 1/3 unit tests, doctests, notebook hygiene, and every notebook in _toc.yml under nbval"
+test: $(STAMP) chromium lint
+	@echo "==> 2/4 unit tests, doctests, notebook hygiene, and every notebook in _toc.yml under nbval"
 	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
-	@echo "==> 2/3 site build with warnings as errors"
-	$(BIN)/jupyter-book build --all . -W -n --keep-going
-	@echo "==> 3/3 every page of the site in headless Chromium"
+	@echo "==> 3/4 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
+	MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going
+	@echo "==> 4/4 every page of the site in headless Chromium"
 	NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q
+
+lint: $(STAMP)
+	@echo "==> 1/4 ruff: lint and format check of ntklib, tests and every notebook (88 columns)"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q

@@ -189,7 +189,8 @@ def check_times(
         t = t.reshape(1)
     if t.ndim != 1:
         raise ValueError(
-            f"{name} must be a scalar or 1-D tensor of times, got shape {tuple(t.shape)}"
+            f"{name} must be a scalar or 1-D tensor of times, "
+            f"got shape {tuple(t.shape)}"
         )
     check_finite(t, name)
     if bool((t < 0).any()):

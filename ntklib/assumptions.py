@@ -24,7 +24,10 @@ __all__ = [
 
 
 class AssumptionWarning(UserWarning):
-    """A theorem's assumption does not hold for these inputs; results may not follow the theory."""
+    """A theorem's assumption does not hold for these inputs.
+
+    The results may then not follow the theory.
+    """
 
 
 def warn_if_off_sphere(
@@ -43,8 +46,8 @@ def warn_if_off_sphere(
     off = float((norms - 1).abs().max())
     if off > tol:
         warnings.warn(
-            f"inputs are off the unit sphere (max | ||x_i|| - 1 | = {off:.3g}); the kernel "
-            "theory assumes ||x_i|| = 1: use ntklib.project_to_sphere(X)",
+            f"inputs are off the unit sphere (max | ||x_i|| - 1 | = {off:.3g}); "
+            "the kernel theory assumes ||x_i|| = 1: use ntklib.project_to_sphere(X)",
             AssumptionWarning,
             stacklevel=stacklevel,
         )
@@ -55,7 +58,10 @@ def warn_if_off_sphere(
 def warn_if_narrow(
     lambda_min_h0: float, lambda0: float, m: int, *, stacklevel: int = 3
 ) -> bool:
-    r"""Warn when :math:`\lambda_{\min}(H(0)) < \lambda_0/2`: the width ``m`` is too small for the kernel regime.
+    r"""Warn when the width ``m`` is too small for the kernel regime.
+
+    That is, when :math:`\lambda_{\min}(H(0)) < \lambda_0/2`; return whether it
+    warned.
 
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
@@ -67,8 +73,8 @@ def warn_if_narrow(
     if lambda_min_h0 < lambda0 / 2:
         warnings.warn(
             f"width m = {m} is too small for the kernel regime: lambda_min(H(0)) = "
-            f"{lambda_min_h0:.3g} < lambda_0 / 2 = {lambda0 / 2:.3g}, so the theorems' premise "
-            "fails; use a wider network",
+            f"{lambda_min_h0:.3g} < lambda_0 / 2 = {lambda0 / 2:.3g}, "
+            "so the theorems' premise fails; use a wider network",
             AssumptionWarning,
             stacklevel=stacklevel,
         )
@@ -79,7 +85,10 @@ def warn_if_narrow(
 def warn_if_outside_nesterov_range(
     alpha: float, gamma: float, *, stacklevel: int = 3
 ) -> bool:
-    r"""Warn when :math:`(\alpha,\gamma)` is outside the Nesterov theorem's :math:`\gamma > 6`, :math:`4 < \alpha \le 2\gamma/3`.
+    r"""Warn when :math:`(\alpha,\gamma)` is outside the Nesterov theorem's range.
+
+    The range is :math:`\gamma > 6`, :math:`4 < \alpha \le 2\gamma/3`; return
+    whether it warned.
 
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
@@ -88,9 +97,9 @@ def warn_if_outside_nesterov_range(
     """
     if not (gamma > 6 and 4 < alpha <= 2 * gamma / 3):
         warnings.warn(
-            f"(alpha, gamma) = ({alpha:g}, {gamma:g}) is outside the Nesterov theorem's range "
-            "gamma > 6, 4 < alpha <= 2 gamma / 3: the bound is not proved there "
-            "(e.g. gamma = 9, alpha = 5)",
+            f"(alpha, gamma) = ({alpha:g}, {gamma:g}) is outside the Nesterov "
+            "theorem's range gamma > 6, 4 < alpha <= 2 gamma / 3: the bound is not "
+            "proved there (e.g. gamma = 9, alpha = 5)",
             AssumptionWarning,
             stacklevel=stacklevel,
         )

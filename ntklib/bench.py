@@ -8,7 +8,9 @@ Measures, side by side in one run, and prints a Markdown table:
 2. one full-batch heavy-ball step on the same network: ntklib's closed-form
    gradient + :class:`~ntklib.optim.HeavyBall` vs autograd +
    ``torch.optim.SGD(momentum=...)`` (target: faster, identical iterates);
-3. the exact flows vs ``scipy.integrate.solve_ivp`` (accuracy and time).
+3. the exact flows vs ``scipy.integrate.solve_ivp`` (accuracy and time);
+4. a friction sweep of exact heavy-ball flows on one kernel (n=512): one
+   :class:`~ntklib.spectrum.KernelSpectrum` reused vs an ``eigh`` in every call.
 
 Timings use ``torch.utils.benchmark.Timer`` (median of adaptive repeats,
 CUDA-synchronised), except the torch.func Jacobian, which is timed once.
@@ -29,6 +31,7 @@ from .dynamics import gd_flow, heavy_ball_flow, nesterov_flow
 from .kernels import empirical_ntk, infinite_ntk
 from .model import TwoLayerReLU
 from .optim import HeavyBall
+from .spectrum import KernelSpectrum
 
 
 def _time(fn, min_run_time: float) -> float:
@@ -217,6 +220,38 @@ def bench_flows(min_run_time: float, n=64, d=16, T=200) -> list[tuple]:
     return rows
 
 
+def bench_spectrum_cache(
+    device: str, min_run_time: float, n=512, d=32, frictions=20, T=200
+) -> list[tuple]:
+    """A friction sweep on one kernel: a cached KernelSpectrum vs an eigh per call."""
+    X, y = sphere_data(n, d, seed=0, device=device)
+    H = infinite_ntk(X)
+    d0 = -y
+    t = torch.linspace(0.0, 60.0, T, dtype=H.dtype, device=device)
+    bs = np.linspace(0.05, 2.0, frictions).tolist()
+
+    def cached():
+        spec = KernelSpectrum(H)
+        return [heavy_ball_flow(spec, d0, t, b) for b in bs]
+
+    def recomputed():
+        return [heavy_ball_flow(H, d0, t, b) for b in bs]
+
+    err = max((a - b).abs().max().item() for a, b in zip(cached(), recomputed()))
+    t_cached = _time(cached, min_run_time)
+    t_again = _time(recomputed, min_run_time)
+    what = f"HBF flow, {frictions} frictions, n={n}, {T} times"
+    return [
+        (what, "one KernelSpectrum, reused", t_cached, f"max |diff| {err:.1e}"),
+        (
+            "",
+            "eigh in every call",
+            t_again,
+            f"cache is {t_again / t_cached:.1f}x faster",
+        ),
+    ]
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -234,9 +269,11 @@ def main(argv=None) -> list[tuple]:
         bench_kernel(args.device, args.min_run_time)
         + bench_heavy_ball(args.device, args.min_run_time)
         + bench_flows(args.min_run_time)
+        + bench_spectrum_cache(args.device, args.min_run_time)
     )
     print(
-        f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}\n"
+        f"device: {args.device}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}\n"
     )
     print("| benchmark | method | time | note |")
     print("|---|---|---|---|")

@@ -1,4 +1,6 @@
-r"""Data on the unit sphere, as in Du et al. (2019): :math:`\|x_i\| = 1`, :math:`|y_i| = O(1)`.
+r"""Data on the unit sphere, as in Du et al. (2019).
+
+Inputs satisfy :math:`\|x_i\| = 1` and labels :math:`|y_i| = O(1)`.
 
 Random numbers are drawn on the CPU from a seeded ``torch.Generator`` and then
 moved to ``device``, so a seed gives the same data on every machine.
@@ -46,13 +48,33 @@ def sphere_data(
     * ``"teacher"``: a narrow ReLU teacher network with 5 hidden units,
       :math:`y = \frac{1}{\sqrt 5}\sum_{j=1}^5 v_j\,\mathrm{relu}(u_j\cdot x)\sqrt{d}`
       with :math:`u_j \sim N(0, I_d/d)`, :math:`v_j = \pm 1`, centred.
-    * ``"smooth"``: :math:`y = \sin(\pi\, u \cdot x)` for a random unit vector :math:`u`.
+    * ``"smooth"``: :math:`y = \sin(\pi\, u \cdot x)` for a random unit
+      vector :math:`u`.
     * ``"random"``: independent signs :math:`y_i = \pm 1`.
 
-    Returns ``(X, y)`` with shapes ``(n, d)`` and ``(n,)``; deterministic per seed.
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    d : int
+        Dimension of the ambient space (``d >= 2``).
+    seed : int
+        Seed of the CPU generator; the data are deterministic per seed.
+    target : {"teacher", "smooth", "random"}
+        Which labels to draw (see above).
+    dtype, device
+        Floating dtype and device of the returned tensors.
+
+    Returns
+    -------
+    X : torch.Tensor
+        The points, shape ``(n, d)``.
+    y : torch.Tensor
+        The labels, shape ``(n,)``.
 
     >>> X, y = sphere_data(4, 3, seed=1)
-    >>> X.shape, y.shape, bool(torch.allclose(X.norm(dim=1), torch.ones(4, dtype=X.dtype)))
+    >>> unit = torch.allclose(X.norm(dim=1), torch.ones(4, dtype=X.dtype))
+    >>> X.shape, y.shape, bool(unit)
     (torch.Size([4, 3]), torch.Size([4]), True)
     """
     n = check_int(n, "n")

@@ -1,4 +1,4 @@
-r"""Exact error dynamics for a frozen kernel, the pseudo-loss and the Lyapunov functions.
+r"""Exact error dynamics, pseudo-loss and Lyapunov functions for a frozen kernel.
 
 With the kernel frozen at :math:`H`, the error :math:`\Delta = f - y` obeys a
 linear ODE per method:
@@ -54,9 +54,10 @@ __all__ = [
 
 
 def gd_flow(H, delta0, t) -> torch.Tensor:
-    r"""Gradient flow :math:`\Delta(t) = e^{-Ht}\Delta(0)` at the times ``t``; shape ``(len(t), n)``.
+    r"""Gradient flow :math:`\Delta(t) = e^{-Ht}\Delta(0)` at the times ``t``.
 
-    ``H`` is a kernel matrix or a :class:`~ntklib.spectrum.KernelSpectrum`.
+    ``H`` is a kernel matrix or a :class:`~ntklib.spectrum.KernelSpectrum`. The
+    result has shape ``(len(t), n)``.
 
     >>> H = torch.diag(torch.tensor([1.0, 2.0], dtype=torch.float64))
     >>> gd_flow(H, torch.ones(2, dtype=torch.float64), [0.0, 1.0])[1]
@@ -68,14 +69,35 @@ def gd_flow(H, delta0, t) -> torch.Tensor:
 def heavy_ball_flow(
     H, delta0, t, friction: float, velocity0=None, *, return_velocity: bool = False
 ):
-    r"""Exact solution of :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0` (heavy ball with friction).
+    r"""Exact solution of heavy ball with friction.
 
-    See :meth:`ntklib.spectrum.KernelSpectrum.heavy_ball_flow` for the per-mode
-    formula. ``velocity0`` defaults to zero; ``return_velocity=True`` returns
-    ``(delta, velocity)``.
+    The ODE is :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0`; see
+    :meth:`ntklib.spectrum.KernelSpectrum.heavy_ball_flow` for the per-mode formula.
+
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    t : array_like
+        The times: a scalar or a 1-D array of non-negative values.
+    friction : float
+        The friction :math:`b \ge 0`.
+    velocity0 : array_like, optional
+        The initial velocity :math:`\dot\Delta(0)`; defaults to zero.
+    return_velocity : bool
+        Whether to return the velocity :math:`\dot\Delta(t)` too.
+
+    Returns
+    -------
+    torch.Tensor or tuple of torch.Tensor
+        ``delta`` of shape ``(len(t), n)``, or ``(delta, velocity)`` when
+        ``return_velocity=True``.
 
     >>> H = torch.tensor([[1.0]], dtype=torch.float64)   # critical damping: b = 2
-    >>> d = heavy_ball_flow(H, torch.tensor([1.0], dtype=torch.float64), [1.0], friction=2.0)
+    >>> d0 = torch.tensor([1.0], dtype=torch.float64)
+    >>> d = heavy_ball_flow(H, d0, [1.0], friction=2.0)
     >>> round(d.item(), 6) == round(2 * math.exp(-1), 6)     # (1 + t) e^{-t}
     True
     """
@@ -85,11 +107,12 @@ def heavy_ball_flow(
 
 
 def nesterov_flow(H, delta0, t, gamma: float = 3.0, *, return_velocity: bool = False):
-    r"""Exact solution of :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, :math:`\dot\Delta(0)=0`.
+    r"""Exact solution of Nesterov's ODE, started at rest.
 
-    Mode :math:`\lambda`: :math:`d(t) = d(0)\Gamma(\nu+1)(2/(\sqrt\lambda t))^\nu
-    J_\nu(\sqrt\lambda t)`, :math:`\nu = (\gamma-1)/2`; the loss envelope decays
-    like :math:`t^{-\gamma}`.
+    The ODE is :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, with
+    :math:`\dot\Delta(0)=0`. Mode :math:`\lambda`:
+    :math:`d(t) = d(0)\Gamma(\nu+1)(2/(\sqrt\lambda t))^\nu J_\nu(\sqrt\lambda t)`,
+    :math:`\nu = (\gamma-1)/2`; the loss envelope decays like :math:`t^{-\gamma}`.
 
     >>> H = torch.tensor([[1.0]], dtype=torch.float64)     # gamma = 2: d(t) = sin(t)/t
     >>> d = nesterov_flow(H, torch.tensor([1.0], dtype=torch.float64), [2.0], gamma=2.0)
@@ -102,7 +125,9 @@ def nesterov_flow(H, delta0, t, gamma: float = 3.0, *, return_velocity: bool = F
 
 
 def gd_iterates(H, delta0, steps: int, lr: float) -> torch.Tensor:
-    r"""Linearised GD :math:`\Delta_{k+1} = (I - \eta H)\Delta_k`, ``k = 0..steps``: ``(steps+1, n)``.
+    r"""Linearised GD :math:`\Delta_{k+1} = (I - \eta H)\Delta_k`, ``k = 0..steps``.
+
+    The result has shape ``(steps+1, n)``.
 
     >>> gd_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.5).flatten()
     tensor([1.0000, 0.5000, 0.2500])
@@ -113,7 +138,10 @@ def gd_iterates(H, delta0, steps: int, lr: float) -> torch.Tensor:
 def heavy_ball_iterates(
     H, delta0, steps: int, lr: float, momentum: float
 ) -> torch.Tensor:
-    r"""Linearised heavy ball :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
+    r"""Linearised heavy ball, ``k = 0..steps``.
+
+    The recursion is
+    :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
 
     >>> heavy_ball_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1, 0.5).flatten()
     tensor([1.0000, 0.9000, 0.7600])
@@ -124,7 +152,9 @@ def heavy_ball_iterates(
 def nesterov_iterates(
     H, delta0, steps: int, lr: float, gamma: float = 3.0
 ) -> torch.Tensor:
-    r"""Linearised NAG with momentum :math:`(k-1)/(k+\gamma-1)`; the :math:`W_k` of :class:`ntklib.optim.Nesterov`.
+    r"""Linearised NAG with momentum :math:`(k-1)/(k+\gamma-1)`.
+
+    These are the :math:`W_k` of :class:`ntklib.optim.Nesterov`.
 
     >>> nesterov_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1).flatten()
     tensor([1.0000, 0.9000, 0.7875])
@@ -135,7 +165,9 @@ def nesterov_iterates(
 def nesterov_sc_iterates(
     H, delta0, steps: int, lr: float, momentum: float
 ) -> torch.Tensor:
-    r"""Linearised NAG-SC (constant momentum :math:`\beta`), started from :math:`V_0 = \Delta_0`.
+    r"""Linearised NAG-SC (constant momentum :math:`\beta`).
+
+    The iteration starts from :math:`V_0 = \Delta_0`.
 
     >>> nesterov_sc_iterates(torch.eye(1), torch.tensor([1.0]), 1, 0.1, 0.5).flatten()
     tensor([1.0000, 0.8500])
@@ -144,7 +176,9 @@ def nesterov_sc_iterates(
 
 
 def squared_loss(delta) -> torch.Tensor:
-    r""":math:`L = \frac12\|\Delta\|^2` over the last axis (a batch of errors gives a batch of losses).
+    r""":math:`L = \frac12\|\Delta\|^2` over the last axis.
+
+    A batch of errors gives a batch of losses.
 
     >>> squared_loss(torch.tensor([3.0, 4.0]))
     tensor(12.5000)
@@ -154,9 +188,10 @@ def squared_loss(delta) -> torch.Tensor:
 
 
 def pseudo_loss(H, delta) -> torch.Tensor:
-    r"""The pseudo-loss :math:`\hat L = \frac12\Delta^\top H\Delta` (over the last axis of ``delta``).
+    r"""The pseudo-loss :math:`\hat L = \frac12\Delta^\top H\Delta`.
 
-    :math:`\hat L` equals :math:`\frac12\|\nabla_W L\|^2` when :math:`H = JJ^\top`.
+    It is taken over the last axis of ``delta``. :math:`\hat L` equals
+    :math:`\frac12\|\nabla_W L\|^2` when :math:`H = JJ^\top`.
 
     >>> pseudo_loss(torch.eye(2) * 2, torch.tensor([1.0, 1.0]))
     tensor(2.)
@@ -188,12 +223,14 @@ def _pair(H, delta, velocity):
 
 
 def heavy_ball_energy(pseudo, delta, velocity, lambda0: float) -> torch.Tensor:
-    r"""Siegel's :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\|^2` from :math:`\hat L`.
+    r"""Siegel's Lyapunov function of heavy ball, from the pseudo-loss :math:`\hat L`.
 
+    :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\|^2`, where
     ``pseudo`` holds :math:`\hat L` (one value per row of ``delta``); used by
     :func:`heavy_ball_lyapunov` and :meth:`ntklib.training.Run.heavy_ball_lyapunov`.
 
-    >>> float(heavy_ball_energy(torch.tensor(0.5), torch.tensor([1.0]), torch.tensor([0.0]), 0.5))
+    >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
+    >>> float(heavy_ball_energy(torch.tensor(0.5), d, v, 0.5))
     0.625
     """
     lam0 = check_lambda0(lambda0)
@@ -203,12 +240,19 @@ def heavy_ball_energy(pseudo, delta, velocity, lambda0: float) -> torch.Tensor:
 def nesterov_energy(
     pseudo, delta, velocity, t, alpha: float, gamma: float
 ) -> torch.Tensor:
-    r""":math:`V(t;\alpha,\gamma) = t^\alpha\hat L + \frac{(2\gamma-\alpha)^2t^{\alpha-2}}{8}\|\Delta + \frac{2t}{2\gamma-\alpha}\dot\Delta\|^2` from :math:`\hat L`.
+    r"""The Nesterov Lyapunov function, from the pseudo-loss :math:`\hat L`:
 
-    ``t`` is a scalar or has one entry per row of ``delta``; used by
-    :func:`nesterov_lyapunov` and :meth:`ntklib.training.Run.nesterov_lyapunov`.
+    .. math::
 
-    >>> float(nesterov_energy(torch.tensor(0.5), torch.tensor([1.0]), torch.tensor([0.0]), 1.0, 2.0, 3.0))
+        V(t;\alpha,\gamma) = t^\alpha\hat L + \frac{(2\gamma-\alpha)^2t^{\alpha-2}}{8}
+        \|\Delta + \frac{2t}{2\gamma-\alpha}\dot\Delta\|^2 .
+
+    ``pseudo`` holds :math:`\hat L`; ``t`` is a scalar or has one entry per row of
+    ``delta``; used by :func:`nesterov_lyapunov` and
+    :meth:`ntklib.training.Run.nesterov_lyapunov`.
+
+    >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
+    >>> float(nesterov_energy(torch.tensor(0.5), d, v, 1.0, 2.0, 3.0))
     2.5
     """
     t_row, u, alpha, gamma, c = _nesterov_terms(delta, velocity, t, alpha, gamma)
@@ -216,7 +260,10 @@ def nesterov_energy(
 
 
 def _nesterov_terms(delta, velocity, t, alpha, gamma):
-    """t per row, u = Delta + 2t/c Delta', alpha, gamma and c = 2 gamma - alpha, validated."""
+    """The validated terms of the Nesterov energy.
+
+    Returns t per row, u = Delta + 2t/c Delta', alpha, gamma and c = 2 gamma - alpha.
+    """
     gamma = check_gamma(gamma)
     alpha = check_real(alpha, "alpha", low=0.0, high=2 * gamma, high_open=True)
     t = check_times(t, dtype=delta.dtype, device=delta.device)
@@ -233,14 +280,18 @@ def _nesterov_terms(delta, velocity, t, alpha, gamma):
 
 
 def heavy_ball_lyapunov(H, delta, velocity, lambda0: float) -> torch.Tensor:
-    r"""Siegel's Lyapunov function for heavy ball with friction :math:`\sqrt{2\lambda_0}`:
+    r"""Siegel's Lyapunov function for heavy ball with friction.
+
+    With friction :math:`b = \sqrt{2\lambda_0}`, it is
 
     .. math::
 
         V = \hat L + \tfrac12\big\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\big\|^2,
-        \qquad V(t) \le e^{-\sqrt{\lambda_0/2}\,t}\,V(0)\ \text{ when } H \succeq \lambda_0/2.
+        \qquad V(t) \le e^{-\sqrt{\lambda_0/2}\,t}\,V(0)
+        \ \text{ when } H \succeq \lambda_0/2.
 
-    >>> float(heavy_ball_lyapunov(torch.eye(1), torch.tensor([1.0]), torch.tensor([0.0]), 0.5))
+    >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
+    >>> float(heavy_ball_lyapunov(torch.eye(1), d, v, 0.5))
     0.625
     """
     H, delta, velocity = _pair(H, delta, velocity)
@@ -257,9 +308,11 @@ def nesterov_lyapunov(
         V(t;\alpha,\gamma) = t^\alpha\hat L + \frac{(2\gamma-\alpha)^2 t^{\alpha-2}}{8}
         \Big\|\Delta + \frac{2t}{2\gamma-\alpha}\dot\Delta\Big\|^2 .
 
-    ``t`` is a scalar or has one entry per row of ``delta``; needs :math:`\alpha < 2\gamma`.
+    ``t`` is a scalar or has one entry per row of ``delta``; needs
+    :math:`\alpha < 2\gamma`.
 
-    >>> float(nesterov_lyapunov(torch.eye(1), torch.tensor([1.0]), torch.tensor([0.0]), 1.0, 2.0, 3.0))
+    >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
+    >>> float(nesterov_lyapunov(torch.eye(1), d, v, 1.0, 2.0, 3.0))
     2.5
     """
     H, delta, velocity = _pair(H, delta, velocity)
@@ -269,9 +322,11 @@ def nesterov_lyapunov(
 def nesterov_lyapunov_rate(
     H, delta, velocity, t, alpha: float, gamma: float
 ) -> torch.Tensor:
-    r"""Exact :math:`\frac{d}{dt}V(t;\alpha,\gamma)` along :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0` (constant ``H``).
+    r"""Exact :math:`\frac{d}{dt}V(t;\alpha,\gamma)` along Nesterov's ODE.
 
-    Differentiating and substituting the ODE (with :math:`c = 2\gamma-\alpha`,
+    The ODE is :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, with a
+    constant ``H``.
+    Differentiating and substituting it (with :math:`c = 2\gamma-\alpha`,
     :math:`u = \Delta + \frac{2t}{c}\dot\Delta`) leaves
 
     .. math::

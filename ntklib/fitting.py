@@ -19,7 +19,17 @@ __all__ = ["Fit", "fit_exponential_rate", "fit_power_law", "upper_envelope"]
 
 
 class Fit(NamedTuple):
-    """``value`` is the rate (exponential) or exponent (power law); ``prefactor`` is ``C``; ``r2`` the fit quality."""
+    """The result of a fit.
+
+    Attributes
+    ----------
+    value : float
+        The rate (exponential) or exponent (power law).
+    prefactor : float
+        The prefactor ``C``.
+    r2 : float
+        The fit quality (coefficient of determination).
+    """
 
     value: float
     prefactor: float
@@ -31,7 +41,8 @@ def _window(x, v, lo, hi, name_x):
     v = as_tensor(v, "values").double().cpu().reshape(-1)
     if x.shape != v.shape:
         raise ValueError(
-            f"{name_x} and values must have the same length, got {x.numel()} and {v.numel()}"
+            f"{name_x} and values must have the same length, "
+            f"got {x.numel()} and {v.numel()}"
         )
     keep = torch.ones_like(x, dtype=torch.bool)
     if lo is not None:
@@ -41,7 +52,8 @@ def _window(x, v, lo, hi, name_x):
     keep &= torch.isfinite(v) & (v > 0)
     if int(keep.sum()) < 2:
         raise ValueError(
-            f"need at least two positive, finite values in the fitting window, got {int(keep.sum())}"
+            "need at least two positive, finite values in the fitting window, "
+            f"got {int(keep.sum())}"
         )
     return x[keep], v[keep]
 
@@ -78,10 +90,25 @@ def fit_power_law(
     x_max: float | None = None,
     envelope: bool = False,
 ) -> Fit:
-    r"""Fit :math:`v(x) \approx C x^{-\text{exponent}}` on ``x_min <= x <= x_max`` (log-log least squares).
+    r"""Fit :math:`v(x) \approx C x^{-\text{exponent}}` on ``x_min <= x <= x_max``.
 
-    With ``envelope=True`` the fit is to :func:`upper_envelope` of ``values``:
-    the right measure for oscillating decays such as Nesterov's.
+    The fit is a least-squares line in log-log coordinates.
+
+    Parameters
+    ----------
+    x, values : array_like
+        The points and the values to fit, of the same length; only positive,
+        finite values are used.
+    x_min, x_max : float, optional
+        The fitting window (``x`` must be positive inside it).
+    envelope : bool
+        Fit :func:`upper_envelope` of ``values`` instead: the right measure for
+        oscillating decays such as Nesterov's.
+
+    Returns
+    -------
+    Fit
+        ``value`` is the exponent, ``prefactor`` is ``C``.
 
     >>> x = torch.tensor([1.0, 10.0, 100.0])
     >>> round(fit_power_law(x, 2 / x ** 0.5).value, 6)
@@ -97,7 +124,9 @@ def fit_power_law(
 
 
 def upper_envelope(values) -> torch.Tensor:
-    r"""The smallest non-increasing sequence above ``values``: :math:`e_k = \max_{j \ge k} v_j`.
+    r"""The smallest non-increasing sequence above ``values``.
+
+    That is, :math:`e_k = \max_{j \ge k} v_j`.
 
     >>> upper_envelope(torch.tensor([3.0, 1.0, 2.0, 0.5]))
     tensor([3.0000, 2.0000, 2.0000, 0.5000])

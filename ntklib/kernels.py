@@ -7,7 +7,8 @@ two-layer ReLU network
 
 .. math::
 
-    H_{ij} = \frac{x_i \cdot x_j}{m} \sum_{r=1}^m 1[w_r\cdot x_i \ge 0]\,1[w_r\cdot x_j \ge 0],
+    H_{ij} = \frac{x_i \cdot x_j}{m} \sum_{r=1}^m
+    1[w_r\cdot x_i \ge 0]\,1[w_r\cdot x_j \ge 0],
     \qquad H = (X X^\top) \odot (S S^\top)/m,
 
 one GEMM. Its infinite-width limit (Du et al., 2019) is the arc-cosine kernel
@@ -41,10 +42,11 @@ _METHODS = ("auto", "closed-form", "jacobian", "ntk-vp")
 
 
 def relu_ntk(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    r"""Closed-form NTK of the two-layer ReLU net with first-layer weights ``W`` (``m x d``).
+    r"""Closed-form NTK of the two-layer ReLU net with first-layer weights ``W``.
 
-    :math:`H = (X X^\top) \odot (S S^\top)/m`, :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`.
-    No validation: the fast path used inside training loops.
+    ``W`` is ``m x d``; :math:`H = (X X^\top) \odot (S S^\top)/m`,
+    :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`. No validation: the fast path used inside
+    training loops.
     """
     S = activation_pattern(X, W)
     return torch.mm(X, X.T).mul_(torch.mm(S, S.T)).div_(W.shape[0])
@@ -54,8 +56,8 @@ def _scalar_outputs(out: torch.Tensor, n: int) -> torch.Tensor:
     out = out.reshape(-1) if out.ndim == 2 and out.shape[1] == 1 else out
     if out.ndim != 1 or out.shape[0] != n:
         raise ValueError(
-            f"model must map n inputs to n scalar outputs (shape (n,) or (n, 1)); got output shape "
-            f"{tuple(out.shape)} for n={n}"
+            "model must map n inputs to n scalar outputs (shape (n,) or (n, 1)); "
+            f"got output shape {tuple(out.shape)} for n={n}"
         )
     return out
 
@@ -90,10 +92,11 @@ def _generic_ntk(model: nn.Module, X: torch.Tensor, method: str) -> torch.Tensor
 
 
 def model_inputs(model: nn.Module, X) -> torch.Tensor:
-    """``X`` validated and moved to ``model``'s device and dtype (the device rule: the model wins).
+    """``X`` validated and moved to ``model``'s device and dtype.
 
-    ``(n, d)`` with ``d = model.d`` for a ``TwoLayerReLU``; any shape with ``n >= 1``
-    inputs along the first axis for other models.
+    This is the device rule: the model wins. The result is ``(n, d)`` with
+    ``d = model.d`` for a ``TwoLayerReLU``; any shape with ``n >= 1`` inputs along
+    the first axis for other models.
 
     >>> model_inputs(TwoLayerReLU(2, 8), [[1, 0], [0, 1]]).dtype
     torch.float64
@@ -105,29 +108,41 @@ def model_inputs(model: nn.Module, X) -> torch.Tensor:
     X = as_tensor(X, "X", dtype=dtype, device=device)
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(
-            f"X must hold n >= 1 inputs along its first axis, got shape {tuple(X.shape)}"
+            "X must hold n >= 1 inputs along its first axis, "
+            f"got shape {tuple(X.shape)}"
         )
     check_finite(X, "X")
     return X
 
 
 def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
-    r"""The empirical tangent kernel :math:`H = J J^\top` (``n x n``) of ``model`` on the inputs ``X``.
-
-    ``X`` holds ``n`` inputs along its first axis, of any shape the model takes:
-    ``(n, d)`` for the two-layer net, ``(n, C, H, W)`` for a CNN, and so on.
-    ``model`` must return one scalar per input (shape ``(n,)`` or ``(n, 1)``).
-
-    ``method``:
-
-    * ``"closed-form"`` (``TwoLayerReLU`` only): :math:`(XX^\top)\odot(SS^\top)/m`, one GEMM;
-    * ``"jacobian"``: ``torch.func.jacrev`` Jacobian, then :math:`JJ^\top`;
-    * ``"ntk-vp"``: NTK-vector products (``vjp`` then ``jvp``), memory :math:`O(n^2 + P)`;
-    * ``"auto"``: closed form when available, else the Jacobian if it fits in
-      256 MB, else NTK-vector products.
+    r"""The empirical tangent kernel :math:`H = J J^\top` of ``model`` on ``X``.
 
     Device rule (as everywhere in ntklib): a function that takes a model computes
     on the model's device and dtype, and moves ``X`` there.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Must return one scalar per input (shape ``(n,)`` or ``(n, 1)``).
+    X : array_like
+        ``n`` inputs along its first axis, of any shape the model takes:
+        ``(n, d)`` for the two-layer net, ``(n, C, H, W)`` for a CNN, and so on.
+    method : {"auto", "closed-form", "jacobian", "ntk-vp"}
+        How to compute the kernel:
+
+        * ``"closed-form"`` (``TwoLayerReLU`` only):
+          :math:`(XX^\top)\odot(SS^\top)/m`, one GEMM;
+        * ``"jacobian"``: ``torch.func.jacrev`` Jacobian, then :math:`JJ^\top`;
+        * ``"ntk-vp"``: NTK-vector products (``vjp`` then ``jvp``), memory
+          :math:`O(n^2 + P)`;
+        * ``"auto"``: closed form when available, else the Jacobian if it fits in
+          256 MB, else NTK-vector products.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``n x n`` kernel.
 
     >>> net = TwoLayerReLU(d=2, m=4096, seed=0)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
@@ -145,7 +160,8 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
     is_relu = isinstance(model, TwoLayerReLU)
     if method == "closed-form" and not is_relu:
         raise ValueError(
-            "method='closed-form' needs a TwoLayerReLU model; use 'jacobian' or 'ntk-vp'"
+            "method='closed-form' needs a TwoLayerReLU model; "
+            "use 'jacobian' or 'ntk-vp'"
         )
     if method == "auto":
         if is_relu:
@@ -161,12 +177,19 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
 
 
 def infinite_ntk(X) -> torch.Tensor:
-    r"""Infinite-width NTK :math:`H^\infty` of the two-layer ReLU net (arc-cosine kernel).
+    r"""Infinite-width NTK :math:`H^\infty` of the two-layer ReLU net.
 
-    :math:`H^\infty_{ij} = \mathbb E_{w\sim N(0,I)}\big[x_i\cdot x_j\,1[w\cdot x_i\ge 0]\,1[w\cdot x_j\ge 0]\big]
-    = x_i\cdot x_j\,(\pi - \theta_{ij})/(2\pi)`.
+    It is the arc-cosine kernel
+
+    .. math::
+
+        H^\infty_{ij} = \mathbb E_{w\sim N(0,I)}\big[x_i\cdot x_j\,
+        1[w\cdot x_i\ge 0]\,1[w\cdot x_j\ge 0]\big]
+        = x_i\cdot x_j\,(\pi - \theta_{ij})/(2\pi).
+
     On the unit sphere the diagonal is exactly 1/2 (the angle is computed as
-    :math:`2\,\mathrm{atan2}(\|u-v\|, \|u+v\|)`, accurate to round-off at every angle).
+    :math:`2\,\mathrm{atan2}(\|u-v\|, \|u+v\|)`, accurate to round-off at every
+    angle).
 
     >>> X = torch.tensor([[1.0, 0.0], [0.5, 0.75 ** 0.5]], dtype=torch.float64)
     >>> H = infinite_ntk(X)             # angle pi/3: 0.5 * (2 pi/3) / (2 pi) = 1/6

@@ -20,7 +20,10 @@ __all__ = ["TwoLayerReLU", "activation_pattern"]
 
 
 def _is_traced(t: torch.Tensor) -> bool:
-    """Whether ``t`` is being traced (torch.func transform, torch.compile, jit): no value checks then."""
+    """Whether ``t`` is being traced (torch.func transform, torch.compile, jit).
+
+    No value checks are made then.
+    """
     if torch.compiler.is_compiling() or torch.jit.is_tracing():
         return True
     functorch = getattr(torch._C, "_functorch", None)
@@ -29,24 +32,35 @@ def _is_traced(t: torch.Tensor) -> bool:
 
 
 def activation_pattern(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    r"""Activation pattern :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]`: 0./1. floats, shape ``(n, m)``.
+    r"""Activation pattern :math:`S_{ir} = 1[w_r\cdot x_i \ge 0]` as 0./1. floats.
 
-    One GEMM, compared in place (no boolean temporary). No validation: the fast
-    path shared by the kernel, the training records and :meth:`TwoLayerReLU.activations`.
+    The shape is ``(n, m)``. One GEMM, compared in place (no boolean temporary).
+    No validation: the fast path shared by the kernel, the training records and
+    :meth:`TwoLayerReLU.activations`.
 
-    >>> activation_pattern(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+    >>> X, W = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    >>> activation_pattern(X, W)
     tensor([[1., 0.]])
     """
     return torch.mm(X, W.T).ge_(0)
 
 
 class TwoLayerReLU(nn.Module):
-    r"""``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x)`` with trainable ``W`` and fixed ``a``.
+    r"""The network ``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x)``.
 
-    ``d`` is the input dimension and ``m`` the width (number of hidden units).
-    ``seed`` seeds the CPU generator that draws :math:`W(0)` and :math:`a`, so a
-    seed gives the same network on every device; ``dtype`` and ``device`` are
-    those of the parameter and the buffer.
+    The weights ``W`` are trainable and the output signs ``a`` fixed.
+
+    Parameters
+    ----------
+    d : int
+        The input dimension.
+    m : int
+        The width (number of hidden units).
+    seed : int
+        Seeds the CPU generator that draws :math:`W(0)` and :math:`a`, so a seed
+        gives the same network on every device.
+    dtype, device
+        Those of the parameter ``W`` and the buffer ``a``.
 
     >>> net = TwoLayerReLU(d=3, m=1000, seed=0)
     >>> net.W.shape, net.a.shape, net(torch.eye(3, dtype=torch.float64)).shape
@@ -97,15 +111,18 @@ class TwoLayerReLU(nn.Module):
         return X.to(dtype=self.W.dtype, device=self.W.device)
 
     def forward(self, X) -> torch.Tensor:
-        """Network outputs ``f(W, x_i)`` for the rows of ``X``: shape ``(n,)``, or ``()`` for one input ``(d,)``.
+        """Network outputs ``f(W, x_i)`` for the rows of ``X``.
 
-        Works under ``torch.func`` transforms (``functional_call``, ``vmap``, ``jacrev``).
+        The shape is ``(n,)``, or ``()`` for one input ``(d,)``. Works under
+        ``torch.func`` transforms (``functional_call``, ``vmap``, ``jacrev``).
         """
         X = self._inputs(X)
         return torch.relu(X @ self.W.T) @ self.a / self.m**0.5
 
     def activations(self, X) -> torch.Tensor:
-        r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` as a 0/1 ``(n, m)`` tensor of the weights' dtype.
+        r"""Activation pattern :math:`S_{ir} = 1[w_r \cdot x_i \ge 0]` of the inputs.
+
+        A 0/1 ``(n, m)`` tensor of the weights' dtype.
 
         >>> net = TwoLayerReLU(2, 3, seed=0)
         >>> net.activations(torch.eye(2, dtype=torch.float64)).shape
@@ -115,18 +132,23 @@ class TwoLayerReLU(nn.Module):
 
     @torch.no_grad()
     def error_and_gradient(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""Error :math:`\Delta = f - y` and :math:`\nabla_W L` of :math:`L = \frac12\|\Delta\|^2`, in closed form.
+        r"""Error :math:`\Delta = f - y` and gradient :math:`\nabla_W L` in closed form.
+
+        The loss is :math:`L = \frac12\|\Delta\|^2`, so
 
         .. math::
 
-            \nabla_{w_r} L = \frac{a_r}{\sqrt m} \sum_i \Delta_i\, 1[w_r\cdot x_i \ge 0]\, x_i,
+            \nabla_{w_r} L = \frac{a_r}{\sqrt m}
+            \sum_i \Delta_i\, 1[w_r\cdot x_i \ge 0]\, x_i,
             \quad\text{i.e.}\quad
-            \nabla_W L = \frac{1}{\sqrt m}\,\mathrm{diag}(a)\,(S \odot \Delta 1^\top)^\top X .
+            \nabla_W L = \frac{1}{\sqrt m}\,\mathrm{diag}(a)\,
+            (S \odot \Delta 1^\top)^\top X .
 
         One forward GEMM and one backward GEMM; no autograd graph.
 
         >>> net = TwoLayerReLU(3, 50)
-        >>> X = torch.eye(3, dtype=torch.float64); y = torch.zeros(3, dtype=torch.float64)
+        >>> X = torch.eye(3, dtype=torch.float64)
+        >>> y = torch.zeros(3, dtype=torch.float64)
         >>> delta, G = net.error_and_gradient(X, y)
         >>> G.shape
         torch.Size([50, 3])
@@ -145,5 +167,6 @@ class TwoLayerReLU(nn.Module):
         Zt.clamp_(min=0)  # relu in place
         delta = Zt.T @ self.a * scale - y  # (n,)
         S = Zt.sign_()  # in place: 1[w_r . x_i > 0] (relu'(0) = 0, as autograd)
-        # grad_{w_r} = (a_r/sqrt m) sum_i Delta_i S_ri x_i: one GEMM, no (n, m) temporaries
+        # grad_{w_r} = (a_r/sqrt m) sum_i Delta_i S_ri x_i:
+        # one GEMM, no (n, m) temporaries
         return delta, (S @ (delta[:, None] * scale * X)) * self.a[:, None]

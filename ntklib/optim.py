@@ -4,10 +4,12 @@ All four take full-batch gradients from ``param.grad`` and work on any model
 (gradient :math:`g_k = \nabla L(W_k)`):
 
 * ``GD``: :math:`W_{k+1} = W_k - \eta g_k`; continuous time :math:`t = k\eta`.
-* ``HeavyBall``: :math:`W_{k+1} = W_k - \eta g_k + \beta (W_k - W_{k-1})`; :math:`t = k\sqrt\eta`.
+* ``HeavyBall``: :math:`W_{k+1} = W_k - \eta g_k + \beta (W_k - W_{k-1})`;
+  :math:`t = k\sqrt\eta`.
 * ``Nesterov``: :math:`V_k = W_{k-1} - \eta g_{k-1}`,
   :math:`W_k = V_k + \frac{k-1}{k+\gamma-1}(V_k - V_{k-1})`; :math:`t = k\sqrt\eta`.
-* ``NesterovSC``: the same with a constant momentum :math:`\beta`; :math:`t = k\sqrt\eta`.
+* ``NesterovSC``: the same with a constant momentum :math:`\beta`;
+  :math:`t = k\sqrt\eta`.
 
 ``GD``, ``HeavyBall`` and ``NesterovSC`` produce the iterates of
 ``torch.optim.SGD`` (plain, ``momentum=beta``, ``momentum=beta, nesterov=True``)
@@ -73,7 +75,7 @@ class _FullBatch(Optimizer):
 
     @property
     def time_per_step(self) -> float:
-        """Continuous time elapsed per step: ``lr`` for GD, ``sqrt(lr)`` with momentum."""
+        """Continuous time per step: ``lr`` for GD, ``sqrt(lr)`` with momentum."""
         return self.param_groups[0]["lr"] ** self.time_exponent
 
     @torch.no_grad()
@@ -96,11 +98,17 @@ class _FullBatch(Optimizer):
         raise NotImplementedError
 
     def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        """Largest stable step of the linearised method for a kernel with ``lambda_max``: ``(value, formula)``."""
+        """Largest stable step ``(value, formula)`` of the linearised method.
+
+        The kernel's largest eigenvalue is ``lambda_max``.
+        """
         raise NotImplementedError
 
     def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        """This method's iterates on the linear model with frozen kernel ``H`` (matrix or spectrum)."""
+        """This method's iterates on the linear model with frozen kernel ``H``.
+
+        ``H`` is a kernel matrix or a spectrum.
+        """
         raise NotImplementedError
 
     def _spectrum(self, H):
@@ -110,7 +118,9 @@ class _FullBatch(Optimizer):
 
 
 class GD(_FullBatch):
-    r"""Gradient descent :math:`W_{k+1} = W_k - \eta\nabla L(W_k)`; one step is time :math:`\eta`.
+    r"""Gradient descent :math:`W_{k+1} = W_k - \eta\nabla L(W_k)`.
+
+    One step is time :math:`\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = GD([w], lr=0.1)
@@ -135,7 +145,10 @@ class GD(_FullBatch):
 
 
 class _ConstantMomentum(_FullBatch):
-    """Heavy ball and NAG-SC: a velocity buffer b_0 = g_0, b_k = beta b_{k-1} + g_k, as in torch.optim.SGD."""
+    """Heavy ball and NAG-SC: a velocity buffer, as in torch.optim.SGD.
+
+    The buffer is b_0 = g_0, b_k = beta b_{k-1} + g_k.
+    """
 
     def __init__(self, params: Iterable, lr, momentum) -> None:
         name = type(self).__name__
@@ -168,9 +181,10 @@ class _ConstantMomentum(_FullBatch):
 
 
 class HeavyBall(_ConstantMomentum):
-    r"""Polyak's heavy ball :math:`W_{k+1} = W_k - \eta g_k + \beta(W_k - W_{k-1})`, :math:`W_{-1} = W_0`.
+    r"""Polyak's heavy ball :math:`W_{k+1} = W_k - \eta g_k + \beta(W_k - W_{k-1})`.
 
-    Implemented with a velocity buffer :math:`b_0 = g_0`, :math:`b_k = \beta b_{k-1} + g_k`,
+    It starts from :math:`W_{-1} = W_0` and is implemented with a velocity buffer
+    :math:`b_0 = g_0`, :math:`b_k = \beta b_{k-1} + g_k`,
     :math:`W_{k+1} = W_k - \eta b_k`, exactly as ``torch.optim.SGD(momentum=beta)``.
     One step is time :math:`\sqrt\eta`; friction :math:`b = (1-\beta)/\sqrt\eta`.
 
@@ -209,11 +223,13 @@ class NesterovSC(_ConstantMomentum):
     :math:`V_0 = W_0`. Implemented in ``torch.optim.SGD(nesterov=True)``'s form
     (:math:`b_k = \beta b_{k-1} + g_k`, :math:`W_{k+1} = W_k - \eta(g_k + \beta b_k)`),
     which produces the same :math:`W_k`. For a :math:`\mu`-strongly convex loss
-    the classical choice is :func:`nesterov_sc_momentum`. One step is time :math:`\sqrt\eta`.
+    the classical choice is :func:`nesterov_sc_momentum`. One step is time
+    :math:`\sqrt\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = NesterovSC([w], lr=0.1, momentum=0.5)
-    >>> (w ** 2 / 2).sum().backward(); opt.step(); round(w.item(), 4)  # 0.9 + 0.5 * (0.9 - 1)
+    >>> (w ** 2 / 2).sum().backward(); opt.step()
+    >>> round(w.item(), 4)  # 0.9 + 0.5 * (0.9 - 1)
     0.85
     """
 
@@ -275,8 +291,9 @@ class Nesterov(_FullBatch):
     ) -> None:
         if momentum is not None:
             raise TypeError(
-                "Nesterov takes no constant momentum: its momentum is (k-1)/(k+gamma-1), set "
-                f"by gamma (default 3). For a constant momentum {momentum!r} use "
+                "Nesterov takes no constant momentum: its momentum is "
+                "(k-1)/(k+gamma-1), set by gamma (default 3). For a constant "
+                f"momentum {momentum!r} use "
                 f"NesterovSC(params, lr, momentum={momentum!r})."
             )
         lr = _required(
@@ -321,10 +338,17 @@ _STABLE_LR_RULES: dict[
 def register_stable_lr(
     cls: type, rule: Callable[[Optimizer, float], tuple[float | None, str]]
 ) -> None:
-    """Teach :func:`stable_lr` (and so :class:`~ntklib.training.DivergenceError`) an optimizer class.
+    """Teach :func:`stable_lr` the stable step of an optimizer class.
 
-    ``rule(optimizer, lambda_max)`` returns ``(value, formula)``; ``(None, reason)``
-    when the optimizer's settings have no known stable step.
+    :class:`~ntklib.training.DivergenceError` then knows it too.
+
+    Parameters
+    ----------
+    cls : type
+        A ``torch.optim.Optimizer`` subclass.
+    rule : callable
+        ``rule(optimizer, lambda_max)`` returns ``(value, formula)``;
+        ``(None, reason)`` when the optimizer's settings have no known stable step.
 
     >>> register_stable_lr(torch.optim.SGD, _sgd_stable_lr)   # already registered
     """
@@ -353,12 +377,25 @@ register_stable_lr(torch.optim.SGD, _sgd_stable_lr)
 
 
 def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
-    r"""Largest stable step of ``optimizer``'s linearised iteration for a kernel with :math:`\lambda_{\max}`.
+    r"""Largest stable step of ``optimizer``'s linearised iteration.
 
-    Returns ``(value, formula)``. The book's optimizers answer themselves;
-    others are looked up among the rules of :func:`register_stable_lr`
-    (``torch.optim.SGD`` is registered). An unknown optimizer gives
-    ``(None, reason)``, the reason naming it.
+    The book's optimizers answer themselves; others are looked up among the
+    rules of :func:`register_stable_lr` (``torch.optim.SGD`` is registered).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer, with its step size and momentum settings.
+    lambda_max : float
+        The kernel's largest eigenvalue :math:`\lambda_{\max}`.
+
+    Returns
+    -------
+    value : float or None
+        The largest stable step size.
+    formula : str
+        The formula of ``value``. An unknown optimizer gives ``(None, reason)``,
+        the reason naming it.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> stable_lr(HeavyBall([w], lr=0.1, momentum=0.5), 2.0)
@@ -382,7 +419,9 @@ def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, st
 
 
 def momentum_from_friction(friction: float, lr: float) -> float:
-    r"""Heavy-ball momentum :math:`\beta = 1 - b\sqrt\eta` for friction ``b`` and step ``lr``.
+    r"""Heavy-ball momentum :math:`\beta = 1 - b\sqrt\eta`.
+
+    For friction :math:`b` (``friction``) and step size :math:`\eta` (``lr``).
 
     >>> momentum_from_friction(1.0, 0.01)
     0.9
@@ -392,14 +431,17 @@ def momentum_from_friction(friction: float, lr: float) -> float:
     beta = 1.0 - b * math.sqrt(eta)
     if not 0.0 <= beta < 1.0:
         raise ValueError(
-            f"friction={b:g} and lr={eta:g} give momentum 1 - b*sqrt(lr) = {beta:g}, outside "
-            f"[0, 1): need b*sqrt(lr) <= 1 (lr <= {1 / b**2 if b else math.inf:g}) and b > 0"
+            f"friction={b:g} and lr={eta:g} give momentum "
+            f"1 - b*sqrt(lr) = {beta:g}, outside [0, 1): need b*sqrt(lr) <= 1 "
+            f"(lr <= {1 / b**2 if b else math.inf:g}) and b > 0"
         )
     return beta
 
 
 def friction_from_momentum(momentum: float, lr: float) -> float:
-    r"""Friction :math:`b = (1 - \beta)/\sqrt\eta`, the inverse of :func:`momentum_from_friction`.
+    r"""Friction :math:`b = (1 - \beta)/\sqrt\eta` of a heavy-ball momentum.
+
+    The inverse of :func:`momentum_from_friction`.
 
     >>> round(friction_from_momentum(0.9, 0.01), 12)
     1.0
@@ -408,8 +450,9 @@ def friction_from_momentum(momentum: float, lr: float) -> float:
 
 
 def nesterov_sc_momentum(mu: float, lr: float) -> float:
-    r"""NAG-SC's momentum :math:`\beta = (1-\sqrt{\mu\eta})/(1+\sqrt{\mu\eta})` for strong convexity ``mu``.
+    r"""NAG-SC's momentum :math:`\beta = (1-\sqrt{\mu\eta})/(1+\sqrt{\mu\eta})`.
 
+    For strong convexity :math:`\mu` (``mu``) and step size :math:`\eta` (``lr``).
     Its low-resolution ODE is the heavy ball with friction :math:`b = 2\sqrt\mu`.
 
     >>> round(nesterov_sc_momentum(0.25, 0.04), 6)   # sqrt(mu lr) = 0.1
@@ -426,9 +469,10 @@ def nesterov_sc_momentum(mu: float, lr: float) -> float:
 
 
 def time_per_step(optimizer: Optimizer) -> float:
-    r"""Continuous time per step of ``optimizer``: :math:`\eta` without momentum, :math:`\sqrt\eta` with.
+    r"""Continuous time per step of ``optimizer``.
 
-    Works for the optimizers here and for ``torch.optim.SGD``.
+    It is :math:`\eta` without momentum, :math:`\sqrt\eta` with. Works for the
+    optimizers here and for ``torch.optim.SGD``.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))
@@ -446,13 +490,15 @@ def time_per_step(optimizer: Optimizer) -> float:
 
 
 def steps_for(optimizer: Optimizer, t_end: float) -> int:
-    r"""Number of steps that reach continuous time ``t_end``: ``round(t_end / time_per_step)``.
+    r"""Number of steps that reach continuous time ``t_end``.
 
-    The one place where the two clocks (:math:`t = k\eta` without momentum,
-    :math:`t = k\sqrt\eta` with) turn into a step count.
+    That is, ``round(t_end / time_per_step)``: the one place where the two
+    clocks (:math:`t = k\eta` without momentum, :math:`t = k\sqrt\eta` with) turn
+    into a step count.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
-    >>> steps_for(GD([w], lr=0.01), 3.0), steps_for(HeavyBall([w], lr=0.01, momentum=0.9), 3.0)
+    >>> gd, hb = GD([w], lr=0.01), HeavyBall([w], lr=0.01, momentum=0.9)
+    >>> steps_for(gd, 3.0), steps_for(hb, 3.0)
     (300, 30)
     """
     t_end = check_real(t_end, "t_end", low=0.0)
@@ -460,7 +506,9 @@ def steps_for(optimizer: Optimizer, t_end: float) -> int:
 
 
 def continuous_time(steps, lr: float, *, momentum: bool) -> torch.Tensor:
-    r"""Continuous time of step counts: :math:`t = k\eta` (GD) or :math:`t = k\sqrt\eta` (momentum).
+    r"""Continuous time of the step counts ``steps``.
+
+    It is :math:`t = k\eta` (GD) or :math:`t = k\sqrt\eta` (``momentum=True``).
 
     >>> continuous_time(torch.arange(3), 0.25, momentum=True)
     tensor([0.0000, 0.5000, 1.0000])

@@ -60,9 +60,25 @@ def plot_loss(
     ylabel: str = "loss $L(t)$",
     **style,
 ):
-    """Plot ``values`` against ``t`` (log y by default, ``log="xy"`` for log-log) and ``theory`` dashed.
+    """Plot ``values`` against ``t``, and ``theory`` dashed.
 
-    ``theory`` is ``None``, one curve, or a dict ``{label: curve}`` of curves on the same ``t``.
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw on; returned.
+    t, values : array_like
+        The times and the measured curve (tensors on any device, or arrays).
+    theory : array_like or dict, optional
+        ``None``, one curve, or a dict ``{label: curve}`` of curves on the same
+        ``t``.
+    label, theory_label : str
+        The legend labels of the measured curve and of a single ``theory`` curve.
+    log : str
+        The log-scaled axes: log y by default, ``log="xy"`` for log-log.
+    xlabel, ylabel : str
+        The axis labels.
+    **style
+        Passed to ``ax.plot`` for the measured curve.
 
     >>> fig, ax = figure()
     >>> t = np.linspace(0, 5, 20)
@@ -102,7 +118,9 @@ def plot_power_law(
     marker: str = "o",
     **style,
 ):
-    r"""Log-log scatter of ``y`` against ``x`` with the fitted line :math:`C x^{-p}` of ``fit``.
+    r"""Log-log scatter of ``y`` against ``x``, with the fitted line of ``fit``.
+
+    The line is :math:`C x^{-p}`, with ``C`` and ``p`` from ``fit``.
 
     >>> from ntklib.fitting import fit_power_law
     >>> x = np.array([1.0, 10.0, 100.0]); y = 2 / np.sqrt(x)

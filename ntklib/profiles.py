@@ -1,4 +1,6 @@
-r"""Problem sizes for the chapters, chosen by the environment variable ``NTKLIB_PROFILE``.
+r"""Problem sizes for the chapters.
+
+They are chosen by the environment variable ``NTKLIB_PROFILE``:
 
 * ``quick`` (default): CPU-sized; every chapter executes in seconds, and the
   whole book in under three minutes on a 2-core machine. Used by CI.
@@ -21,10 +23,26 @@ __all__ = ["Profile", "profile", "default_device", "PROFILES"]
 class Profile:
     """Sizes shared by the chapters.
 
-    ``n`` training points in ``d`` dimensions; ``m`` the standard width;
-    ``widths`` the width sweep; ``seeds`` the repetitions averaged in sweeps;
-    ``t_end`` the continuous time horizon of training runs; ``lr`` the step
-    size of the standard runs; ``n_digits`` points of the digits data set.
+    Attributes
+    ----------
+    name : str
+        The profile's name, ``"quick"`` or ``"paper"``.
+    n, d : int
+        ``n`` training points in ``d`` dimensions.
+    m : int
+        The standard width.
+    widths : tuple of int
+        The width sweep.
+    seeds : int
+        The repetitions averaged in sweeps.
+    t_end : float
+        The continuous time horizon of training runs.
+    lr : float
+        The step size of the standard runs.
+    n_digits : int
+        Points of the digits data set.
+    device : str
+        The device the chapters compute on.
     """
 
     name: str

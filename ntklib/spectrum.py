@@ -1,4 +1,6 @@
-r"""The eigendecomposition of a frozen kernel, computed once, and every exact solution built on it.
+r"""The eigendecomposition of a frozen kernel and every exact solution built on it.
+
+The eigendecomposition is computed once.
 
 With the kernel frozen at :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`, each method's
 error dynamics decouple into eigenmodes :math:`d_i = q_i^\top\Delta`:
@@ -45,17 +47,33 @@ __all__ = ["KernelSpectrum", "as_spectrum"]
 
 
 class KernelSpectrum:
-    r"""The eigendecomposition :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top` of a symmetric kernel.
+    r"""The eigendecomposition of a symmetric kernel.
 
-    Computed once (``torch.linalg.eigh``) on ``H``'s device and dtype; the
-    exact flows, the linearised iterates and the asymptotic rates are methods.
+    :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`, computed once
+    (``torch.linalg.eigh``) on ``H``'s device and dtype; the exact flows, the
+    linearised iterates and the asymptotic rates are methods.
+
+    Parameters
+    ----------
+    H : array_like
+        A symmetric ``(n, n)`` kernel matrix.
+
+    Attributes
+    ----------
+    eigenvalues : torch.Tensor
+        :math:`\lambda`, in ascending order.
+    eigenvectors : torch.Tensor
+        :math:`Q`, one eigenvector per column.
+    n : int
+        The size of the kernel.
 
     >>> H = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
     >>> spec = KernelSpectrum(H)
     >>> spec.lambda_min, spec.lambda_max, spec.condition_number
     (1.0, 3.0, 3.0)
     >>> d0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    >>> torch.allclose(spec.gd_flow(d0, [0.5])[0], torch.linalg.matrix_exp(-0.5 * H) @ d0)
+    >>> exact = torch.linalg.matrix_exp(-0.5 * H) @ d0
+    >>> torch.allclose(spec.gd_flow(d0, [0.5])[0], exact)
     True
     """
 
@@ -84,7 +102,10 @@ class KernelSpectrum:
 
     @property
     def condition_number(self) -> float:
-        r""":math:`\kappa = \lambda_{\max}/\lambda_{\min}` (``inf`` for a singular kernel)."""
+        r"""The condition number :math:`\kappa = \lambda_{\max}/\lambda_{\min}`.
+
+        It is ``inf`` for a singular kernel.
+        """
         lo = self.lambda_min
         return self.lambda_max / lo if lo > 0 else float("inf")
 
@@ -97,7 +118,10 @@ class KernelSpectrum:
     # -- coordinates ---------------------------------------------------------------
 
     def modes(self, delta, name: str = "delta0") -> torch.Tensor:
-        r"""Mode coordinates :math:`Q^\top\Delta` of a vector (or of each row of a batch)."""
+        r"""Mode coordinates :math:`Q^\top\Delta` of a vector.
+
+        For a batch, those of each row.
+        """
         delta = as_tensor(delta, name, dtype=self.dtype, device=self.device)
         if delta.shape[-1] != self.n:
             raise ValueError(
@@ -168,13 +192,16 @@ class KernelSpectrum:
     def nesterov_flow(
         self, delta0, t, gamma: float = 3.0, *, return_velocity: bool = False
     ):
-        r"""Nesterov's ODE :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, :math:`\dot\Delta(0)=0`.
+        r"""Exact solution of Nesterov's ODE, started at rest.
 
-        Mode :math:`\lambda` (Bessel function of the first kind, :math:`\nu = (\gamma-1)/2`):
+        The ODE is :math:`\ddot\Delta + \frac{\gamma}{t}\dot\Delta + H\Delta = 0`, with
+        :math:`\dot\Delta(0)=0`. Mode :math:`\lambda` (Bessel function of the first
+        kind, :math:`\nu = (\gamma-1)/2`):
 
         .. math::
 
-            d(t) = d(0)\,\Gamma(\nu+1)\Big(\frac{2}{\sqrt\lambda\,t}\Big)^{\nu} J_\nu(\sqrt\lambda\,t),
+            d(t) = d(0)\,\Gamma(\nu+1)\Big(\frac{2}{\sqrt\lambda\,t}\Big)^{\nu}
+            J_\nu(\sqrt\lambda\,t),
 
         whose envelope decays like :math:`t^{-\gamma/2}`, so the loss like
         :math:`t^{-\gamma}`. Evaluated with ``scipy.special.jv`` in float64.
@@ -192,10 +219,13 @@ class KernelSpectrum:
         dG = torch.as_tensor(dg, dtype=self.dtype, device=self.device)
         return delta, self._back(c * dG * root)
 
-    # -- linearised iterates ------------------------------------------------------------
+    # -- linearised iterates -------------------------------------------------------
 
     def gd_iterates(self, delta0, steps: int, lr: float) -> torch.Tensor:
-        r"""Linearised GD :math:`\Delta_{k+1} = (I - \eta H)\Delta_k`, ``k = 0..steps``."""
+        r"""Linearised GD :math:`\Delta_{k+1} = (I - \eta H)\Delta_k`.
+
+        The iterates for ``k = 0..steps``.
+        """
         c = self._vector(delta0, "delta0")
         steps, lr = check_int(steps, "steps", minimum=0), check_lr(lr)
         k = torch.arange(steps + 1, dtype=self.dtype, device=self.device)[:, None]
@@ -204,7 +234,11 @@ class KernelSpectrum:
     def heavy_ball_iterates(
         self, delta0, steps: int, lr: float, momentum: float
     ) -> torch.Tensor:
-        r"""Linearised heavy ball :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
+        r"""Linearised heavy ball, with constant momentum :math:`\beta`:
+
+        .. math::
+
+            \Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1}).
 
         Per mode the companion matrix is
         :math:`\begin{pmatrix}1+\beta-\eta\lambda & -\beta\\ 1 & 0\end{pmatrix}`.
@@ -217,7 +251,10 @@ class KernelSpectrum:
     def nesterov_iterates(
         self, delta0, steps: int, lr: float, gamma: float = 3.0
     ) -> torch.Tensor:
-        r"""Linearised NAG, momentum :math:`(k-1)/(k+\gamma-1)`: the :math:`W_k` of :class:`ntklib.optim.Nesterov`."""
+        r"""Linearised NAG, momentum :math:`(k-1)/(k+\gamma-1)`.
+
+        These are the :math:`W_k` of :class:`ntklib.optim.Nesterov`.
+        """
         gamma = check_gamma(gamma)
         return self._momentum_iterates(
             delta0, steps, lr, lambda k: (k - 1) / (k + gamma - 1), nesterov=True
@@ -226,7 +263,10 @@ class KernelSpectrum:
     def nesterov_sc_iterates(
         self, delta0, steps: int, lr: float, momentum: float
     ) -> torch.Tensor:
-        r"""Linearised NAG-SC (constant momentum :math:`\beta`), started from :math:`V_0 = \Delta_0`."""
+        r"""Linearised NAG-SC (constant momentum :math:`\beta`).
+
+        The iteration starts from :math:`V_0 = \Delta_0`.
+        """
         beta = check_momentum(momentum)
         return self._momentum_iterates(delta0, steps, lr, lambda k: beta, nesterov=True)
 
@@ -249,14 +289,20 @@ class KernelSpectrum:
             out[k] = x
         return self._back(out)
 
-    # -- asymptotic rates -----------------------------------------------------------------
+    # -- asymptotic rates ----------------------------------------------------------
 
     def gd_flow_loss_rate(self) -> float:
-        r"""Asymptotic loss decay rate of gradient flow: :math:`2\lambda_{\min}` (:func:`ntklib.theory.gd_flow_loss_rate`)."""
+        r"""Asymptotic loss decay rate of gradient flow: :math:`2\lambda_{\min}`.
+
+        See :func:`ntklib.theory.gd_flow_loss_rate`.
+        """
         return theory.gd_flow_loss_rate(self.eigenvalues)
 
     def heavy_ball_flow_loss_rate(self, friction: float) -> float:
-        r"""Asymptotic loss decay rate of heavy ball with friction ``b`` (:func:`ntklib.theory.heavy_ball_flow_loss_rate`)."""
+        r"""Asymptotic loss decay rate of heavy ball with friction ``b``.
+
+        See :func:`ntklib.theory.heavy_ball_flow_loss_rate`.
+        """
         return theory.heavy_ball_flow_loss_rate(self.eigenvalues, friction)
 
 
@@ -301,7 +347,10 @@ def _damped_basis(lam: torch.Tensor, b: float, t: torch.Tensor):
 
 
 def _bessel_profile(z: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`g(z) = \Gamma(\nu+1)(2/z)^\nu J_\nu(z)` and :math:`g'(z)`, with series near 0."""
+    r""":math:`g(z) = \Gamma(\nu+1)(2/z)^\nu J_\nu(z)` and :math:`g'(z)`.
+
+    Near 0 both are evaluated by their series.
+    """
     from scipy.special import gammaln, jv
 
     z = np.asarray(z, dtype=np.float64)

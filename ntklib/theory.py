@@ -58,7 +58,9 @@ def gd_bound(t, lambda0: float, loss0: float) -> torch.Tensor:
 
 
 def heavy_ball_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
-    r"""Bu, Xu & Chen (HB): :math:`L(t) \le \frac{4}{\lambda_0} e^{-\sqrt{\lambda_0/2}\,t}\,\hat L(0)`.
+    r"""Bu, Xu & Chen's bound for heavy ball (HB).
+
+    :math:`L(t) \le \frac{4}{\lambda_0} e^{-\sqrt{\lambda_0/2}\,t}\,\hat L(0)`.
 
     >>> heavy_ball_bound([0.0], 0.5, 1.0)
     tensor([8.], dtype=torch.float64)
@@ -74,7 +76,9 @@ def heavy_ball_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:
 
 
 def nesterov_admissible(alpha: float, gamma: float) -> bool:
-    r"""Whether :math:`(\alpha, \gamma)` satisfies the NAG theorem: :math:`\gamma > 6`, :math:`4 < \alpha \le 2\gamma/3`.
+    r"""Whether :math:`(\alpha, \gamma)` satisfies the NAG theorem's assumptions.
+
+    They are :math:`\gamma > 6` and :math:`4 < \alpha \le 2\gamma/3`.
 
     >>> nesterov_admissible(5.0, 9.0), nesterov_admissible(5.0, 6.0)
     (True, False)
@@ -87,10 +91,29 @@ def nesterov_admissible(alpha: float, gamma: float) -> bool:
 def nesterov_bound(
     t, alpha: float, gamma: float, loss0: float, constant: float = 1.0
 ) -> torch.Tensor:
-    r"""The Nesterov theorem's shape :math:`A\,t^{-\alpha}\,L(0)` (the paper leaves :math:`A(\alpha,\gamma,\lambda_0)` implicit).
+    r"""The Nesterov theorem's shape :math:`A\,t^{-\alpha}\,L(0)`.
 
-    Outside the theorem's range (:func:`nesterov_admissible`) the curve is
-    still returned, with an :class:`~ntklib.assumptions.AssumptionWarning`.
+    The paper leaves :math:`A(\alpha,\gamma,\lambda_0)` implicit. Outside the
+    theorem's range (:func:`nesterov_admissible`) the curve is still returned,
+    with an :class:`~ntklib.assumptions.AssumptionWarning`.
+
+    Parameters
+    ----------
+    t : array_like
+        The continuous times.
+    alpha : float
+        The exponent :math:`\alpha > 0`.
+    gamma : float
+        Nesterov's friction constant :math:`\gamma > 0`.
+    loss0 : float
+        The initial loss :math:`L(0) \ge 0`.
+    constant : float
+        The constant :math:`A > 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        The bound at each time, of the shape of ``t``.
 
     >>> nesterov_bound([1.0, 2.0], 5.0, 9.0, 1.0)
     tensor([1.0000, 0.0312], dtype=torch.float64)
@@ -104,7 +127,9 @@ def nesterov_bound(
 
 
 def heavy_ball_friction(lambda0: float) -> float:
-    r"""The paper's friction :math:`b = \sqrt{2\lambda_0}` (:math:`= 2\sqrt\mu`, :math:`\mu = \lambda_0/2`).
+    r"""The paper's friction :math:`b = \sqrt{2\lambda_0}`.
+
+    Equivalently :math:`b = 2\sqrt\mu` with :math:`\mu = \lambda_0/2`.
 
     >>> heavy_ball_friction(0.5)
     1.0
@@ -113,7 +138,9 @@ def heavy_ball_friction(lambda0: float) -> float:
 
 
 def critical_friction(eigenvalue: float) -> float:
-    r"""Critical damping :math:`b = 2\sqrt\lambda` of the mode with eigenvalue :math:`\lambda`.
+    r"""Critical damping :math:`b = 2\sqrt\lambda` of a mode.
+
+    The mode has eigenvalue :math:`\lambda` (``eigenvalue``).
 
     >>> critical_friction(0.25)
     1.0
@@ -122,7 +149,9 @@ def critical_friction(eigenvalue: float) -> float:
 
 
 def gd_flow_loss_rate(eigenvalues) -> float:
-    r"""Asymptotic decay rate of the loss under gradient flow with a constant kernel: :math:`2\lambda_{\min}`.
+    r"""Asymptotic decay rate of the loss under gradient flow: :math:`2\lambda_{\min}`.
+
+    The kernel is constant, with the given ``eigenvalues``.
 
     >>> gd_flow_loss_rate([0.1, 0.3])
     0.2
@@ -139,7 +168,8 @@ def heavy_ball_flow_loss_rate(eigenvalues, friction: float) -> float:
     at twice the slowest of these. With :math:`b=\sqrt{2\lambda_0}` and
     :math:`\lambda_{\min}\ge\lambda_0/2` every mode is under-damped (critically
     damped at :math:`\lambda = \lambda_0/2`) and the rate is
-    :math:`b = \sqrt{2\lambda_0}`: twice the theorem's exponent :math:`\sqrt{\lambda_0/2}`.
+    :math:`b = \sqrt{2\lambda_0}`: twice the theorem's exponent
+    :math:`\sqrt{\lambda_0/2}`.
 
     >>> heavy_ball_flow_loss_rate([0.5, 1.0], friction=1.0)
     1.0
@@ -151,7 +181,9 @@ def heavy_ball_flow_loss_rate(eigenvalues, friction: float) -> float:
 
 
 def nesterov_flow_loss_exponent(gamma: float) -> float:
-    r"""Power-law exponent of the loss envelope of the exact NAG flow: :math:`L \sim t^{-\gamma}`.
+    r"""Power-law exponent of the loss envelope of the exact NAG flow.
+
+    The envelope decays like :math:`L \sim t^{-\gamma}`.
 
     >>> nesterov_flow_loss_exponent(5.0)
     5.0
@@ -173,7 +205,10 @@ def gd_stable_lr(lambda_max: float) -> float:
 
 
 def heavy_ball_stable_lr(lambda_max: float, momentum: float) -> float:
-    r"""Heavy ball is stable iff :math:`0\le\beta<1` and :math:`\eta < 2(1+\beta)/\lambda_{\max}` (Polyak).
+    r"""Heavy ball's stability limit on the step size (Polyak).
+
+    Heavy ball is stable iff :math:`0\le\beta<1` and
+    :math:`\eta < 2(1+\beta)/\lambda_{\max}`.
 
     >>> heavy_ball_stable_lr(4.0, 0.5)
     0.75
@@ -183,9 +218,10 @@ def heavy_ball_stable_lr(lambda_max: float, momentum: float) -> float:
 
 
 def nesterov_sc_stable_lr(lambda_max: float, momentum: float) -> float:
-    r"""Constant-momentum Nesterov is stable iff :math:`\eta\lambda_{\max} < 2(1+\beta)/(1+2\beta)`.
+    r"""Constant-momentum Nesterov's stability limit on the step size.
 
-    From the per-mode recursion :math:`x_{k+1} = (1+\beta)(1-a)x_k - \beta(1-a)x_{k-1}`,
+    It is stable iff :math:`\eta\lambda_{\max} < 2(1+\beta)/(1+2\beta)`: from the
+    per-mode recursion :math:`x_{k+1} = (1+\beta)(1-a)x_k - \beta(1-a)x_{k-1}`,
     :math:`a = \eta\lambda`, and the Jury conditions.
 
     >>> nesterov_sc_stable_lr(1.0, 0.0), round(nesterov_sc_stable_lr(1.0, 0.5), 4)
@@ -196,7 +232,9 @@ def nesterov_sc_stable_lr(lambda_max: float, momentum: float) -> float:
 
 
 def nesterov_stable_lr(lambda_max: float) -> float:
-    r"""Nesterov with momentum :math:`(k-1)/(k+\gamma-1)\to 1`: the limit :math:`\eta < 4/(3\lambda_{\max})`.
+    r"""Nesterov with momentum :math:`(k-1)/(k+\gamma-1)\to 1`: the limiting step.
+
+    The limit is :math:`\eta < 4/(3\lambda_{\max})`.
 
     >>> nesterov_stable_lr(1.0)
     1.3333333333333333
@@ -205,10 +243,22 @@ def nesterov_stable_lr(lambda_max: float) -> float:
 
 
 def heavy_ball_spectral_radius(lr, momentum, eigenvalue):
-    r"""Spectral radius of the heavy-ball companion matrix :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`.
+    r"""Spectral radius of the heavy-ball companion matrix.
 
-    The per-step contraction of mode :math:`\lambda`; < 1 exactly on the stable
-    region. Arguments broadcast (numpy arrays or floats); returns a numpy array.
+    The matrix is
+    :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`.
+
+    Parameters
+    ----------
+    lr, momentum, eigenvalue : float or array_like
+        :math:`\eta > 0`, :math:`0 \le \beta < 1` and :math:`\lambda \ge 0`;
+        numpy arrays or floats, which broadcast.
+
+    Returns
+    -------
+    numpy.ndarray
+        The per-step contraction of mode :math:`\lambda`; < 1 exactly on the
+        stable region.
 
     >>> float(heavy_ball_spectral_radius(0.1, 0.0, 1.0))   # GD: |1 - eta lambda|
     0.9
@@ -242,7 +292,9 @@ def gd_width(n: int, delta: float, lambda0: float) -> float:
 
 
 def heavy_ball_width(n: int, delta: float, lambda0: float) -> float:
-    r"""The HB theorem's width :math:`m = \Omega(n^6/(\delta^3\lambda_0^4))` (constant 1), as for GD.
+    r"""The HB theorem's width :math:`m = \Omega(n^6/(\delta^3\lambda_0^4))`, as for GD.
+
+    The constant is 1.
 
     >>> heavy_ball_width(10, 0.1, 0.1) == gd_width(10, 0.1, 0.1)
     True
@@ -251,9 +303,11 @@ def heavy_ball_width(n: int, delta: float, lambda0: float) -> float:
 
 
 def nesterov_width(n: int, delta: float, lambda0: float, alpha: float) -> float:
-    r"""The NAG theorem's width :math:`m=\Omega(n^{5\alpha/2-4}/(\delta^{3\alpha/2-3}\lambda_0^{3\alpha/2-2}))`.
+    r"""The NAG theorem's width (constant 1).
 
-    Grows with :math:`\alpha > 4`; at :math:`\alpha=4` it is :math:`n^6/(\delta^3\lambda_0^4)`, the HB width.
+    :math:`m=\Omega(n^{5\alpha/2-4}/(\delta^{3\alpha/2-3}\lambda_0^{3\alpha/2-2}))`.
+    It grows with :math:`\alpha > 4`; at :math:`\alpha=4` it is
+    :math:`n^6/(\delta^3\lambda_0^4)`, the HB width.
 
     >>> nesterov_width(10, 0.1, 0.1, 4.0) == heavy_ball_width(10, 0.1, 0.1)
     True

@@ -1,23 +1,29 @@
-r"""Full-batch training of the squared loss :math:`L = \frac12\|f(W, X) - y\|^2`, with records.
+r"""Full-batch training of the squared loss, with records.
 
-:func:`train` runs any ``torch.optim.Optimizer`` on any model with scalar
-output and records, at every ``every``-th step, what the chapters plot:
+The loss is :math:`L = \frac12\|f(W, X) - y\|^2`. :func:`train` runs any
+``torch.optim.Optimizer`` on any model with scalar output and records, at every
+``every``-th step, what the chapters plot:
 
-==========================  ===================================================================
+==========================  ============================================================
 record                      meaning
-==========================  ===================================================================
+==========================  ============================================================
 ``loss``                    :math:`L(t) = \frac12\|\Delta(t)\|^2`
-``delta``                   the error vector :math:`\Delta(t) = f(t) - y` (``(records, n)``)
-``velocity``                :math:`\dot\Delta(t)` in continuous time, by central differences
-``pseudo_loss``             :math:`\hat L(t) = \frac12\Delta^\top H(t)\Delta` with the current kernel
+``delta``                   the error vector :math:`\Delta(t) = f(t) - y`
+                            (``(records, n)``)
+``velocity``                :math:`\dot\Delta(t)` in continuous time, by central
+                            differences
+``pseudo_loss``             :math:`\hat L(t) = \frac12\Delta^\top H(t)\Delta` with the
+                            current kernel
 ``lambda_min``              :math:`\lambda_{\min}(H(t))`
 ``kernel_drift``            :math:`\|H(t) - H(0)\|_2` (spectral norm)
 ``weight_distance``         :math:`\|W(t) - W(0)\|_F`
 ``max_neuron_distance``     :math:`\max_r\|w_r(t) - w_r(0)\|` (``TwoLayerReLU`` only)
-``flipped_fraction``        fraction of :math:`(i, r)` with :math:`1[w_r\cdot x_i\ge0]` changed (``TwoLayerReLU`` only)
+``flipped_fraction``        fraction of :math:`(i, r)` with :math:`1[w_r\cdot x_i\ge0]`
+                            changed (``TwoLayerReLU`` only)
 ``grad_norm_sq``            :math:`\|\nabla_W L\|^2` (equals :math:`2\hat L`)
-``kernel_delta``            :math:`H(t)\Delta(t)`, the gradient of the pseudo-loss (``(records, n)``)
-==========================  ===================================================================
+``kernel_delta``            :math:`H(t)\Delta(t)`, the gradient of the pseudo-loss
+                            (``(records, n)``)
+==========================  ============================================================
 
 Conventions: the loss is :math:`L = \frac12\sum_i (f(x_i) - y_i)^2`, a sum (not
 ``nn.MSELoss``'s mean, whose gradient is :math:`2/n` times ours). Continuous
@@ -53,9 +59,18 @@ __all__ = ["train", "Run", "DivergenceError", "RECORDS"]
 class DivergenceError(RuntimeError):
     """Training diverged: the loss became non-finite or exploded.
 
-    Attributes ``step``, ``loss``, ``lr`` and ``stable_lr`` (the largest stable
-    step size of the linearised method for the initial kernel, or ``None``
-    when none is known, in which case the message says why).
+    Attributes
+    ----------
+    step : int
+        The step at which the loss diverged.
+    loss : float
+        The loss at that step.
+    lr : float
+        The step size of the run.
+    stable_lr : float or None
+        The largest stable step size of the linearised method for the initial
+        kernel, or ``None`` when none is known, in which case the message says
+        why.
     """
 
     def __init__(
@@ -67,19 +82,37 @@ class DivergenceError(RuntimeError):
             msg = f"{where} with lr = {lr:g}; reduce the step size ({rule})"
         else:
             msg = (
-                f"{where}: lr = {lr:g} exceeds the stable step size {rule} = {stable_lr:.6g} "
-                f"for the initial kernel; use lr < {stable_lr:.6g}"
+                f"{where}: lr = {lr:g} exceeds the stable step size "
+                f"{rule} = {stable_lr:.6g} for the initial kernel; "
+                f"use lr < {stable_lr:.6g}"
             )
         super().__init__(msg)
 
 
 @dataclass
 class Run:
-    r"""What :func:`train` recorded. ``run.loss`` is ``run.records["loss"]``, and so on.
+    r"""What :func:`train` recorded.
 
-    ``step`` holds the recorded step indices and ``time`` the continuous
-    times :math:`t = k\cdot` ``time_per_step``; ``kernel0`` is :math:`H(0)`
-    when a kernel record was asked for.
+    ``run.loss`` is ``run.records["loss"]``, and so on.
+
+    Attributes
+    ----------
+    step : torch.Tensor
+        The recorded step indices.
+    time : torch.Tensor
+        The continuous times :math:`t = k\cdot` ``time_per_step``.
+    records : dict of str to torch.Tensor
+        The recorded quantities, by name.
+    optimizer : str
+        The optimizer's class name.
+    lr : float
+        The step size.
+    time_per_step : float
+        The continuous time of one step.
+    kernel0 : torch.Tensor or None
+        :math:`H(0)` when a kernel record was asked for.
+    extra : dict
+        Empty unless filled by the caller.
     """
 
     step: torch.Tensor
@@ -106,30 +139,33 @@ class Run:
 
     def __repr__(self) -> str:
         return (
-            f"Run(optimizer={self.optimizer}, lr={self.lr:g}, steps={int(self.step[-1])}, "
+            f"Run(optimizer={self.optimizer}, lr={self.lr:g}, "
+            f"steps={int(self.step[-1])}, "
             f"t_end={float(self.time[-1]):.4g}, records={list(self.records)})"
         )
 
     def heavy_ball_lyapunov(self, lambda0: float) -> torch.Tensor:
-        r"""Siegel's :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\Delta + \dot\Delta\|^2` along the run.
+        r"""Siegel's Lyapunov function of heavy ball along the run.
 
-        Uses the recorded kernel :math:`H(t)` through ``pseudo_loss``; needs the
+        :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\Delta + \dot\Delta\|^2` uses
+        the recorded kernel :math:`H(t)` through ``pseudo_loss``; needs the
         records ``pseudo_loss``, ``delta`` and ``velocity``.
         """
         return heavy_ball_energy(self.pseudo_loss, self.delta, self.velocity, lambda0)
 
     def nesterov_lyapunov(self, alpha: float, gamma: float) -> torch.Tensor:
-        r""":math:`V(t;\alpha,\gamma)` of :func:`ntklib.dynamics.nesterov_lyapunov` along the run, with :math:`H(t)`.
+        r"""The Nesterov Lyapunov function :math:`V(t;\alpha,\gamma)` along the run.
 
-        Needs ``pseudo_loss``, ``delta`` and ``velocity``; the value at ``t = 0`` is
-        ``nan`` when :math:`\alpha < 2`.
+        It is that of :func:`ntklib.dynamics.nesterov_lyapunov`, with the recorded
+        kernel :math:`H(t)`. Needs ``pseudo_loss``, ``delta`` and ``velocity``; the
+        value at ``t = 0`` is ``nan`` when :math:`\alpha < 2`.
         """
         return nesterov_energy(
             self.pseudo_loss, self.delta, self.velocity, self.time, alpha, gamma
         )
 
 
-# -- recorders: one small function per record, reading the state of the run ---------------
+# -- recorders: one small function per record, reading the state of the run ------------
 
 
 @dataclass
@@ -219,15 +255,19 @@ def _check_record(record, is_relu: bool) -> tuple[str, ...]:
 
 
 def _optimizer_params(model: nn.Module, optimizer: Optimizer) -> list:
-    """The optimizer's parameters, after checking that each belongs to ``model`` (no silent no-op)."""
+    """The optimizer's parameters, after checking that each belongs to ``model``.
+
+    Otherwise training would be a silent no-op.
+    """
     own = {id(p) for p in model.parameters()}
     opt_params = [p for g in optimizer.param_groups for p in g["params"]]
     foreign = [p for p in opt_params if id(p) not in own]
     if foreign or not opt_params:
         raise ValueError(
-            f"optimizer must be built on this model's parameters: {len(foreign)} of its "
-            f"{len(opt_params)} parameters are not model.parameters() (was it made for another "
-            "model? build it as Optimizer(model.parameters(), ...))"
+            "optimizer must be built on this model's parameters: "
+            f"{len(foreign)} of its {len(opt_params)} parameters are not "
+            "model.parameters() (was it made for another model? "
+            "build it as Optimizer(model.parameters(), ...))"
         )
     return opt_params
 
@@ -268,20 +308,52 @@ def train(
     divergence_factor: float = 1e6,
     check_assumptions: bool = True,
 ) -> Run:
-    r"""Train ``model`` on :math:`L = \frac12\|f(X) - y\|^2` with full-batch steps of ``optimizer``.
+    r"""Train ``model`` on :math:`L = \frac12\|f(X) - y\|^2` with full-batch steps.
 
-    The horizon is ``steps`` (a count) or ``t_end`` (a continuous time: ``t_end
-    / lr`` steps for GD, ``t_end / sqrt(lr)`` with momentum). The quantities
-    named in ``record`` (see the module docstring) are recorded at steps ``0,
-    every, 2*every, ..., steps``; ``records=N`` instead picks ``every`` to give
-    about ``N`` records. Raises :class:`DivergenceError` when the loss is
-    non-finite or exceeds ``divergence_factor`` times :math:`\max(L(0), 1)`,
-    naming the step and the stable step size, and restores the initial weights.
-    ``optimizer`` must hold this model's parameters. For a ``TwoLayerReLU``,
-    ``check_assumptions`` warns (:class:`~ntklib.assumptions.AssumptionWarning`)
-    when the inputs are off the unit sphere or the width is too small for the
-    kernel regime. ``progress``: ``True``/``False`` forces a ``tqdm.auto`` bar
-    on or off; ``None`` shows it for runs of 20,000 steps or more.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model with scalar output.
+    X, y : array_like
+        The ``n`` inputs (along the first axis) and their targets.
+    optimizer : torch.optim.Optimizer
+        Takes the steps; it must hold this model's parameters.
+    steps : int, optional
+        The horizon as a step count. Give exactly one of ``steps`` and ``t_end``.
+    t_end : float, optional
+        The horizon as a continuous time: ``t_end / lr`` steps for GD,
+        ``t_end / sqrt(lr)`` with momentum.
+    record : iterable of str
+        The quantities to record (see the module docstring), at steps
+        ``0, every, 2*every, ..., steps``.
+    every : int, optional
+        The recording interval (default 1).
+    records : int, optional
+        ``records=N`` instead picks ``every`` to give about ``N`` records.
+    progress : bool, optional
+        ``True``/``False`` forces a ``tqdm.auto`` bar on or off; ``None`` shows it
+        for runs of 20,000 steps or more.
+    time_per_step : float, optional
+        The continuous time of one step, for ``Run.time`` and the velocity;
+        defaults to the optimizer's clock (:func:`ntklib.optim.time_per_step`).
+    divergence_factor : float
+        The loss may not exceed ``divergence_factor`` times :math:`\max(L(0), 1)`.
+    check_assumptions : bool
+        For a ``TwoLayerReLU``, warn (:class:`~ntklib.assumptions.AssumptionWarning`)
+        when the inputs are off the unit sphere or the width is too small for the
+        kernel regime.
+
+    Returns
+    -------
+    Run
+        The recorded steps, times and quantities.
+
+    Raises
+    ------
+    DivergenceError
+        When the loss is non-finite or exceeds ``divergence_factor`` times
+        :math:`\max(L(0), 1)`, naming the step and the stable step size; the
+        initial weights are restored first.
 
     >>> from ntklib import TwoLayerReLU, sphere_data
     >>> from ntklib.optim import GD
@@ -412,7 +484,10 @@ def train(
 
 
 def _diverged(model, optimizer, X, params, initial, k, loss, lr):
-    """Restore the initial weights and raise :class:`DivergenceError` with the stable step."""
+    """Restore the initial weights and raise :class:`DivergenceError`.
+
+    The error names the stable step.
+    """
     with torch.no_grad():
         for p, p0 in zip(params, initial):
             p.copy_(p0)

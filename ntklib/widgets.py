@@ -1,7 +1,8 @@
-r"""Interactive explorers for Jupyter (ipywidgets). Each one reruns an experiment
-of a chapter when you move a slider and press *Run*; the same drawing
-function makes the chapter's static figure, so the website shows exactly what
-the widget shows at the standard settings.
+r"""Interactive explorers for Jupyter (ipywidgets).
+
+Each one reruns an experiment of a chapter when you move a slider and press
+*Run*; the same drawing function makes the chapter's static figure, so the
+website shows exactly what the widget shows at the standard settings.
 
 Widgets need a live kernel: in Jupyter or Colab. ``ipywidgets`` is imported
 only when an explorer is created.
@@ -25,12 +26,32 @@ __all__ = ["draw_gd_run", "draw_friction_sweep", "gd_explorer", "friction_explor
 def draw_gd_run(
     X, y, m: int, lr_fraction: float, t_end: float, *, seed: int = 0, axes=None
 ) -> Run | DivergenceError:
-    r"""Train a width-``m`` net with GD at ``lr = lr_fraction * 2/lambda_max(H(0))`` up to time ``t_end``.
+    r"""Train a width-``m`` net with GD up to time ``t_end``, and draw the run.
 
     Left: the loss against the exact gradient flow with :math:`H(0)` and Du et
     al.'s bound :math:`e^{-\lambda_0 t}L(0)`. Right: the kernel drift
-    :math:`\|H(t)-H(0)\|_2`. Returns the :class:`~ntklib.training.Run`, or the
-    :class:`~ntklib.training.DivergenceError` it caught.
+    :math:`\|H(t)-H(0)\|_2`.
+
+    Parameters
+    ----------
+    X, y : torch.Tensor
+        The training data.
+    m : int
+        The width of the network.
+    lr_fraction : float
+        The step size is ``lr = lr_fraction * 2/lambda_max(H(0))``.
+    t_end : float
+        The continuous time horizon.
+    seed : int
+        Seeds the network.
+    axes : sequence of two matplotlib Axes, optional
+        Where to draw; a new figure by default.
+
+    Returns
+    -------
+    Run or DivergenceError
+        The :class:`~ntklib.training.Run`, or the
+        :class:`~ntklib.training.DivergenceError` it caught.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -51,7 +72,7 @@ def draw_gd_run(
             X,
             y,
             GD(net.parameters(), lr=lr),
-            max(1, int(t_end / lr)),
+            t_end=t_end,
             record=("loss", "kernel_drift"),
         )
     except DivergenceError as err:
@@ -83,13 +104,15 @@ def draw_gd_run(
 
 
 def draw_friction_sweep(H, delta0, frictions, t_end: float, *, ax=None):
-    r"""Loss of the exact HBF flow :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0` for each friction ``b``.
+    r"""Loss of the exact HBF flow for each friction ``b`` in ``frictions``.
 
-    Labels say whether the slowest mode is under-, critically or over-damped
-    (:math:`b` against :math:`2\sqrt{\lambda_{\min}}`).
+    The flow is :math:`\ddot\Delta + b\dot\Delta + H\Delta = 0`. Labels say
+    whether the slowest mode is under-, critically or over-damped (:math:`b`
+    against :math:`2\sqrt{\lambda_{\min}}`).
 
     >>> H = torch.diag(torch.tensor([0.1, 1.0], dtype=torch.float64))
-    >>> ax = draw_friction_sweep(H, torch.ones(2, dtype=torch.float64), [0.2, 2.0], 10.0)
+    >>> d0 = torch.ones(2, dtype=torch.float64)
+    >>> ax = draw_friction_sweep(H, d0, [0.2, 2.0], 10.0)
     >>> len(ax.get_lines())
     2
     >>> plt.close("all")
@@ -113,7 +136,10 @@ def draw_friction_sweep(H, delta0, frictions, t_end: float, *, ax=None):
 
 
 def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
-    """Sliders for width and step size (as a fraction of ``2/lambda_max``) driving :func:`draw_gd_run`."""
+    """Sliders for width and step size driving :func:`draw_gd_run`.
+
+    The step size is a fraction of ``2/lambda_max``.
+    """
     import ipywidgets as w
 
     def show(m, lr_fraction):
@@ -132,7 +158,10 @@ def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
 
 
 def friction_explorer(H, delta0, *, t_end: float = 60.0):
-    """A friction slider (in units of critical damping of the slowest mode) for :func:`draw_friction_sweep`."""
+    """A friction slider for :func:`draw_friction_sweep`.
+
+    The friction is in units of critical damping of the slowest mode.
+    """
     import ipywidgets as w
 
     crit = theory.critical_friction(lambda_min(H))

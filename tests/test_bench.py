@@ -13,3 +13,9 @@ def test_bench_rows_at_small_size():
     assert all(r[2] > 0 for r in rows)
     fp64_diff = float(rows[3][3].split("=")[-1])
     assert fp64_diff < 1e-12  # identical heavy-ball iterates
+
+
+def test_spectrum_cache_rows_agree():
+    rows = bench.bench_spectrum_cache("cpu", 0.01, n=16, d=4, frictions=3, T=5)
+    assert len(rows) == 2 and all(r[2] > 0 for r in rows)
+    assert float(rows[0][3].split()[-1]) < 1e-12  # same flows either way

@@ -59,13 +59,17 @@ def test_jvp_through_the_model_is_the_directional_derivative():
     _, out_dot = jvp(lambda p: functional_call(net, p, (X,)), (params,), (tangent,))
     eps = 1e-6
     shifted = {k: v + eps * tangent[k] for k, v in params.items()}
-    fd = (functional_call(net, shifted, (X,)) - functional_call(net, params, (X,))) / eps
+    fd = (
+        functional_call(net, shifted, (X,)) - functional_call(net, params, (X,))
+    ) / eps
     assert torch.allclose(out_dot, fd, atol=1e-5)
 
 
 def test_torch_compile_captures_forward_in_one_graph():
     net = TwoLayerReLU(4, 64, seed=2)
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")  # a break would raise
+    compiled = torch.compile(
+        net, fullgraph=True, backend="aot_eager"
+    )  # a break would raise
     assert torch.allclose(compiled(X), net(X))
 
 
@@ -146,7 +150,9 @@ def test_state_dict_resumes_with_identical_iterates(name):
     buffer.seek(0)
     saved = torch.load(buffer)
 
-    resumed = TwoLayerReLU(4, 64, seed=99)  # other weights, overwritten by the checkpoint
+    resumed = TwoLayerReLU(
+        4, 64, seed=99
+    )  # other weights, overwritten by the checkpoint
     resumed.load_state_dict(saved["model"])
     opt2 = make(resumed.parameters())
     opt2.load_state_dict(saved["opt"])
@@ -176,7 +182,9 @@ def test_import_is_light():
         "print(heavy); assert not heavy, heavy; "
         "ntklib.plotting; assert 'matplotlib' in sys.modules"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -228,19 +236,25 @@ def test_t_end_uses_each_optimizer_clock():
 
 def test_constructor_errors_name_the_class_and_the_fix():
     p = [torch.nn.Parameter(torch.zeros(1))]
-    with pytest.raises(TypeError, match="HeavyBall needs a momentum.*momentum_from_friction"):
+    with pytest.raises(
+        TypeError, match="HeavyBall needs a momentum.*momentum_from_friction"
+    ):
         HeavyBall(p, lr=0.1)
     with pytest.raises(TypeError, match="NesterovSC needs a momentum"):
         NesterovSC(p, lr=0.1)
     with pytest.raises(TypeError, match="GD needs a step size"):
         GD(p)
-    with pytest.raises(TypeError, match=r"set by gamma.*NesterovSC\(params, lr, momentum=0.9\)"):
+    with pytest.raises(
+        TypeError, match=r"set by gamma.*NesterovSC\(params, lr, momentum=0.9\)"
+    ):
         Nesterov(p, lr=0.1, momentum=0.9)
 
 
 def test_divergence_with_an_unknown_optimizer_says_why():
     net = TwoLayerReLU(4, 64)
-    with pytest.raises(ntklib.DivergenceError, match="knows no stable step size for Adagrad"):
+    with pytest.raises(
+        ntklib.DivergenceError, match="knows no stable step size for Adagrad"
+    ):
         train(net, X, Y, torch.optim.Adagrad(net.parameters(), lr=1e6), 50)
 
 
@@ -248,7 +262,9 @@ def test_register_stable_lr_teaches_divergence_error():
     class MyGD(torch.optim.SGD):
         pass
 
-    ntklib.optim.register_stable_lr(MyGD, lambda opt, lmax: (1.0 / lmax, "1/lambda_max"))
+    ntklib.optim.register_stable_lr(
+        MyGD, lambda opt, lmax: (1.0 / lmax, "1/lambda_max")
+    )
     net = TwoLayerReLU(4, 64)
     with pytest.raises(ntklib.DivergenceError, match="1/lambda_max"):
         train(net, X, Y, MyGD(net.parameters(), lr=50.0), 50)
@@ -296,11 +312,18 @@ class TinyCNN(torch.nn.Module):
 @pytest.mark.parametrize("method", ["jacobian", "ntk-vp", "auto"])
 def test_empirical_ntk_of_a_cnn_on_images(method):
     cnn = TinyCNN()
-    images = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    images = torch.randn(
+        5, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     J = torch.stack(
         [
             torch.cat(
-                [g.flatten() for g in torch.autograd.grad(cnn(images[i : i + 1])[0], list(cnn.parameters()))]
+                [
+                    g.flatten()
+                    for g in torch.autograd.grad(
+                        cnn(images[i : i + 1])[0], list(cnn.parameters())
+                    )
+                ]
             )
             for i in range(5)
         ]

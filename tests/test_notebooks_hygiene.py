@@ -29,9 +29,12 @@ def test_notebook_is_clean(path):
         "notebook needs a kernel spec"
     )
     first = nb["cells"][0]
-    assert first["cell_type"] == "markdown" and "".join(
-        first["source"]
-    ).lstrip().startswith("# "), "the first cell must be a markdown title (# ...)"
+    text = re.sub(
+        r"^\s*\([\w-]+\)=\s*\n", "", "".join(first["source"])
+    )  # a (label)= target
+    assert first["cell_type"] == "markdown" and text.lstrip().startswith("# "), (
+        "the first cell must be a markdown title (# ...), optionally after a (label)= line"
+    )
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert not cell.get("outputs"), (
@@ -59,3 +62,64 @@ def test_no_role_in_proof_titles(path):
     )
     bad = re.findall(r"```\{prf:\w+\}[^\n]*\{\w+(?::\w+)?\}`", text)
     assert not bad, f"{path.name}: roles in proof titles: {bad}"
+
+
+def _code_cells(path):
+    return [
+        c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+    ]
+
+
+def _logic_lines(source: str) -> list[str]:
+    return [
+        l for l in source.splitlines() if l.strip() and not l.lstrip().startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_hold_narrative_sized_code(path):
+    """At most 15 lines of logic per code cell: experiments live in ntklib, with tests."""
+    long = [
+        (i, len(_logic_lines("".join(c["source"]))))
+        for i, c in enumerate(_code_cells(path))
+        if len(_logic_lines("".join(c["source"]))) > 15
+    ]
+    assert not long, f"{path.name}: code cells (index, lines of logic) over 15: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figures_do_not_depend_on_the_environment(path):
+    """The first executed code cell selects the inline backend, so MPLBACKEND=Agg cannot hide figures."""
+    cells = [
+        c
+        for c in _code_cells(path)
+        if "skip-execution" not in c["metadata"].get("tags", [])
+    ]
+    assert cells and "".join(cells[0]["source"]).lstrip().startswith(
+        "%matplotlib inline"
+    ), f"{path.name}: the first code cell must start with %matplotlib inline"
+
+
+PAGES_MD = sorted((ROOT / "book").glob("*.md"))
+
+
+def _prose(path) -> str:
+    if path.suffix == ".md":
+        return path.read_text()
+    return "\n".join(
+        "".join(c["source"])
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "markdown"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES_MD, ids=lambda p: p.name)
+def test_chapter_and_section_numbers_are_generated(path):
+    """Numbers come from `numbered: true` and {numref}; none is typed by hand."""
+    text = _prose(path)
+    typed_heading = re.findall(r"^#{1,4} +\d+(?:\.\d+)*\.? ", text, flags=re.M)
+    typed_ref = re.findall(r"\b(?:Chapters?|Sections?) \d", text)
+    assert not typed_heading, f"{path.name}: hand-numbered headings {typed_heading}"
+    assert not typed_ref, (
+        f"{path.name}: hand-typed references {typed_ref}; use {{numref}}"
+    )

@@ -24,7 +24,9 @@ def test_eigendecomposition_reconstructs_the_kernel(device):
     Q, lam = spec.eigenvectors, spec.eigenvalues
     assert torch.allclose(Q @ torch.diag(lam) @ Q.T, H.to(device), atol=1e-13)
     assert spec.device.type == device.type
-    assert spec.lambda_min == pytest.approx(float(np.linalg.eigvalsh(H.numpy())[0]), rel=1e-12)
+    assert spec.lambda_min == pytest.approx(
+        float(np.linalg.eigvalsh(H.numpy())[0]), rel=1e-12
+    )
     assert spec.condition_number == pytest.approx(spec.lambda_max / spec.lambda_min)
 
 
@@ -55,7 +57,9 @@ def test_iterates_equal_a_recursion_in_weight_space():
     x_prev = x = D0.clone()
     for _ in range(steps):
         x, x_prev = x - lr * H @ x + beta * (x - x_prev), x
-    assert torch.allclose(spec.heavy_ball_iterates(D0, steps, lr, beta)[-1], x, atol=1e-13)
+    assert torch.allclose(
+        spec.heavy_ball_iterates(D0, steps, lr, beta)[-1], x, atol=1e-13
+    )
     x = D0.clone()
     for _ in range(steps):
         x = x - lr * H @ x
@@ -85,7 +89,9 @@ def test_the_spectrum_is_computed_once(monkeypatch):
     spec = KernelSpectrum(H)
     calls = []
     real = torch.linalg.eigh
-    monkeypatch.setattr(torch.linalg, "eigh", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        torch.linalg, "eigh", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     for b in np.linspace(0.1, 2.0, 20):
         dynamics.heavy_ball_flow(spec, D0, [1.0, 2.0], float(b))
         spec.heavy_ball_flow_loss_rate(float(b))
@@ -133,17 +139,23 @@ def test_discretisation_is_first_order_in_the_time_step(method, kw, lrs):
         k = round(6.0 / lr)
         exact = scipy.linalg.expm(-k * lr * H.numpy()) @ D0.numpy()
         lin = np.linalg.matrix_power(np.eye(12) - lr * H.numpy(), k) @ D0.numpy()
-        assert study.linearised[-1].item() == pytest.approx(np.linalg.norm(lin - exact), rel=1e-8)
+        assert study.linearised[-1].item() == pytest.approx(
+            np.linalg.norm(lin - exact), rel=1e-8
+        )
 
 
 def test_discretisation_with_a_network_shrinks_then_saturates():
     net = ntklib.TwoLayerReLU(4, 4096, seed=0)
     delta0 = net(X).detach() - Y
     H0 = ntklib.empirical_ntk(net, X)
-    study = discretisation_order("gd", H0, delta0, [0.8, 0.2], 4.0, network=(X, Y, 4096, 0))
+    study = discretisation_order(
+        "gd", H0, delta0, [0.8, 0.2], 4.0, network=(X, Y, 4096, 0)
+    )
     assert study.network is not None and study.network.shape == (2,)
     assert study.network[1] < study.network[0]
-    assert (study.network >= study.linearised * 0.5).all()  # width error adds, it does not cancel
+    assert (
+        study.network >= study.linearised * 0.5
+    ).all()  # width error adds, it does not cancel
 
 
 def test_discretisation_bad_input():

@@ -1,4 +1,4 @@
-r"""How a discrete method approaches its ODE as the step shrinks (Chapters 2, 4 and 5).
+r"""How a discrete method approaches its ODE as the step shrinks (Chapters 2, 4, 5).
 
 One study serves every method: at a fixed continuous time ``t_end``, compare the
 linearised iterates (frozen kernel) with the exact flow at the time the
@@ -30,11 +30,20 @@ METHODS = ("gd", "heavy_ball", "nesterov")
 
 @dataclass(frozen=True)
 class OrderStudy:
-    """Errors against the exact flow at ``t_end`` for each step size, and the fitted order in ``h``.
+    """Errors against the exact flow at ``t_end``, and the fitted order in ``h``.
 
-    ``h`` is the time per step; ``linearised`` the error of the linearised
-    iterates; ``network`` that of the trained network (``None`` if not run);
-    ``fit`` the log-log fit of ``linearised`` against ``h``, whose slope is ``order``.
+    Attributes
+    ----------
+    lrs : torch.Tensor
+        The step sizes.
+    h : torch.Tensor
+        The time per step of each step size.
+    linearised : torch.Tensor
+        The error of the linearised iterates, for each step size.
+    network : torch.Tensor or None
+        That of the trained network (``None`` if not run).
+    fit : Fit
+        The log-log fit of ``linearised`` against ``h``, whose slope is ``order``.
     """
 
     lrs: torch.Tensor
@@ -45,7 +54,10 @@ class OrderStudy:
 
     @property
     def order(self) -> float:
-        """The error's order in ``h``: the log-log slope of ``linearised`` against ``h``."""
+        """The error's order in ``h``.
+
+        It is the log-log slope of ``linearised`` against ``h``.
+        """
         return -self.fit.value
 
 
@@ -78,15 +90,36 @@ def discretisation_order(
     gamma: float | None = None,
     network: tuple | None = None,
 ) -> OrderStudy:
-    r"""Error of ``method``'s iterates against its exact flow at time ``t_end``, for each step size.
+    r"""Error of ``method``'s iterates against its exact flow at time ``t_end``.
 
-    ``method`` is ``"gd"`` (gradient flow), ``"heavy_ball"`` (needs ``friction``
-    :math:`b`; momentum :math:`1 - b\sqrt\eta`) or ``"nesterov"`` (needs
-    ``gamma``). ``H`` is the frozen kernel (matrix or
-    :class:`~ntklib.spectrum.KernelSpectrum`). ``network=(X, y, m, seed)``
-    also trains a ``TwoLayerReLU`` of width ``m`` (whose initial error must be
-    ``delta0``) with the same optimizer. The order is the log-log slope of the
-    linearised error against :math:`h`: 1 for all three methods.
+    The order is the log-log slope of the linearised error against :math:`h`:
+    1 for all three methods.
+
+    Parameters
+    ----------
+    method : {"gd", "heavy_ball", "nesterov"}
+        ``"gd"`` (gradient flow), ``"heavy_ball"`` (needs ``friction``
+        :math:`b`; momentum :math:`1 - b\sqrt\eta`) or ``"nesterov"`` (needs
+        ``gamma``).
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel (matrix or :class:`~ntklib.spectrum.KernelSpectrum`).
+    delta0 : array_like
+        The initial error.
+    lrs : iterable of float
+        At least two step sizes.
+    t_end : float
+        The continuous time horizon; each error is taken at the time the
+        iteration actually reached.
+    friction, gamma : float, optional
+        For ``"heavy_ball"`` and ``"nesterov"``.
+    network : tuple, optional
+        ``network=(X, y, m, seed)`` also trains a ``TwoLayerReLU`` of width ``m``
+        (whose initial error must be ``delta0``) with the same optimizer.
+
+    Returns
+    -------
+    OrderStudy
+        The errors for each step size, and the fitted order.
 
     >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
     >>> study = discretisation_order("gd", H, torch.ones(2, dtype=torch.float64),
@@ -114,7 +147,8 @@ def discretisation_order(
             method, [torch.zeros(1, requires_grad=True)], lr, friction, gamma
         )
         h, k = probe.time_per_step, steps_for(probe, t_end)
-        target = _flow(spec, method, delta0, k * h, friction, gamma)  # the time reached
+        # the exact flow at the time reached
+        target = _flow(spec, method, delta0, k * h, friction, gamma)
         lin.append(
             (probe.linearised_iterates(spec, delta0, k)[-1] - target).norm().item()
         )
