@@ -60,7 +60,7 @@ def _network(X, m: int, seed: int) -> TwoLayerReLU:
     return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
 
 
-# -- a wide network against its kernel flow ------------------------------------------------
+# -- a wide network against its kernel flow --
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,19 @@ class KernelComparison:
 
     @property
     def modes(self) -> torch.Tensor:
-        r"""The error's coordinates :math:`q_i^\top\Delta(t)` in :math:`H(0)`'s eigenbasis."""
+        r"""The coordinates :math:`q_i^\top\Delta(t)` in the eigenbasis of H(0)."""
         return self.spectrum.modes(self.run.delta)
 
 
 def gd_against_kernel(
-    X, y, m: int, lr: float, t_end: float, *, seed: int = 0, lambda0: float | None = None
+    X,
+    y,
+    m: int,
+    lr: float,
+    t_end: float,
+    *,
+    seed: int = 0,
+    lambda0: float | None = None,
 ) -> KernelComparison:
     r"""Train ``TwoLayerReLU(d, m, seed)`` with GD at step ``lr`` up to time ``t_end``.
 
@@ -155,7 +162,7 @@ class ModeRate:
 def eigenmode_rates(
     comparison: KernelComparison, indices: Iterable[int], *, decades: float = 2.0
 ) -> list[ModeRate]:
-    r"""Fit :math:`|q_i^\top\Delta(t)| \approx C e^{-\text{rate}\,t}` for each mode ``i``.
+    r"""Fit :math:`|q_i^\top\Delta(t)| \approx C e^{-\text{rate}\,t}` for each mode.
 
     The fit runs over the mode's first ``decades`` decades, up to the first
     time it falls below :math:`10^{-\text{decades}}` of its start: below that,
@@ -164,9 +171,9 @@ def eigenmode_rates(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> rate = eigenmode_rates(gd_against_kernel(X, y, 4096, 0.5, 10.0), [5])[0]
-    >>> abs(rate.measured - rate.discrete) < 0.05 * rate.discrete
-    True
+    >>> rate = eigenmode_rates(gd_against_kernel(X, y, 4096, 0.1, 20.0), [5])[0]
+    >>> round(rate.eigenvalue, 2), round(rate.measured, 2), round(rate.discrete, 2)
+    (1.03, 1.04, 1.08)
     """
     decades = check_real(decades, "decades", low=0.0, low_open=True)
     run, spec = comparison.run, comparison.spectrum
@@ -208,7 +215,9 @@ def draw_gd_against_kernel(
     t, modes = to_numpy(run.time), comparison.modes.abs()
     for i in indices:
         lam = spec.eigenvalues[i]
-        axes[1].semilogy(t, to_numpy(modes[:, i]), label=f"mode {i}: $\\lambda$={lam:.3f}")
+        axes[1].semilogy(
+            t, to_numpy(modes[:, i]), label=f"mode {i}: $\\lambda$={lam:.3f}"
+        )
         exact = modes[0, i] * torch.exp(-lam * run.time)
         axes[1].semilogy(t, to_numpy(exact), "k:", lw=1)
     axes[1].set_ylim(1e-8, 2)
@@ -219,7 +228,7 @@ def draw_gd_against_kernel(
     return axes
 
 
-# -- lazy training ---------------------------------------------------------------------------
+# -- lazy training --
 
 #: What the lazy-training sweep measures at the end of each run.
 LAZY_RECORDS = (
@@ -232,7 +241,7 @@ LAZY_RECORDS = (
 
 @dataclass(frozen=True)
 class LazySweep:
-    r"""The quantities of :data:`LAZY_RECORDS` at time ``t_end``, averaged over seeds, per width.
+    r"""The quantities of :data:`LAZY_RECORDS` at ``t_end``, mean over seeds, per width.
 
     ``values[name]`` has one entry per width; ``fits[name]`` is its power law
     in :math:`m` (``slope(name)`` the log-log slope).
@@ -251,7 +260,7 @@ class LazySweep:
 def lazy_training_sweep(
     X, y, widths: Iterable[int], seeds: int, t_end: float, lr: float
 ) -> LazySweep:
-    r"""Train ``seeds`` networks of each width with GD to time ``t_end`` and measure how far they moved.
+    r"""Train ``seeds`` networks per width with GD to ``t_end``: how far did they move?
 
     At :math:`T` = ``t_end``: :math:`\max_r\|w_r(T)-w_r(0)\|`,
     :math:`\|H(T)-H(0)\|_2`, the fraction of flipped activation patterns and
@@ -302,17 +311,26 @@ def draw_lazy_sweep(sweep: LazySweep, ax=None):
     return ax
 
 
-# -- the step-size study ----------------------------------------------------------------------
+# -- the step-size study --
 
 
-def draw_discretisation(study: OrderStudy, t_end: float, *, m: int | None = None, ax=None):
-    r"""The errors of :func:`~ntklib.experiments.discretisation.discretisation_order` against :math:`\eta`."""
+def draw_discretisation(
+    study: OrderStudy, t_end: float, *, m: int | None = None, ax=None
+):
+    r"""The errors of a GD :class:`~.discretisation.OrderStudy` against :math:`\eta`."""
     if ax is None:
         _, ax = figure()
     lrs = to_numpy(study.lrs)
-    ax.loglog(lrs, to_numpy(study.linearised), "o-", label=f"kernel GD vs flow: slope {study.order:.2f}")
+    ax.loglog(
+        lrs,
+        to_numpy(study.linearised),
+        "o-",
+        label=f"kernel GD vs flow: slope {study.order:.2f}",
+    )
     if study.network is not None:
-        ax.loglog(lrs, to_numpy(study.network), "s-", label=f"network GD (m={m}) vs flow")
+        ax.loglog(
+            lrs, to_numpy(study.network), "s-", label=f"network GD (m={m}) vs flow"
+        )
     ax.set_xlabel(r"step size $\eta$")
     ax.set_ylabel(rf"$\|\Delta(T) - \Delta_{{flow}}(T)\|$, T = {t_end:g}")
     ax.legend(fontsize="small")
@@ -320,7 +338,7 @@ def draw_discretisation(study: OrderStudy, t_end: float, *, m: int | None = None
     return ax
 
 
-# -- the stable step and the catapult -----------------------------------------------------------
+# -- the stable step and the catapult --
 
 
 @dataclass(frozen=True)
@@ -351,7 +369,9 @@ def stable_step_runs(
     seed: int = 0,
     linearised_factor: float = 1.2,
 ) -> StableStepStudy:
-    r"""Train ``TwoLayerReLU(d, m, seed)`` with GD at ``factor`` :math:`\times 2/\lambda_{\max}(H(0))` to ``t_end``.
+    r"""GD at ``factor`` :math:`\times\,2/\lambda_{\max}(H(0))` up to time ``t_end``.
+
+    Each run starts from ``TwoLayerReLU(d, m, seed)``.
 
     For a constant kernel mode :math:`i` is multiplied by :math:`1-\eta\lambda_i` per
     step, so the linearised iteration is stable exactly when
@@ -360,7 +380,7 @@ def stable_step_runs(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> study = stable_step_runs(X, y, 1024, [0.9, 6.0], 10.0)
+    >>> study = stable_step_runs(X, y, 1024, [0.9, 6.0], 100.0)
     >>> type(study.runs[6.0]).__name__, bool(study.linearised[-1] > study.linearised[0])
     ('DivergenceError', True)
     """
@@ -387,7 +407,7 @@ def stable_step_runs(
 
 
 def draw_stable_step(study: StableStepStudy, ax=None):
-    """The loss against the step count for each finished run, and the linearised iteration."""
+    """The loss against the step for each finished run and the linearised iteration."""
     if ax is None:
         _, ax = figure(width=5.5)
     for factor, r in study.runs.items():

@@ -4,8 +4,9 @@ Three studies of :math:`H(0) = (XX^\top)\odot(SS^\top)/m` and of
 :math:`H^\infty_{ij} = x_i\cdot x_j\,(\pi - \theta_{ij})/(2\pi)`:
 
 * :func:`arc_cosine_monte_carlo`: :func:`ntklib.infinite_ntk` against a Monte
-  Carlo average :math:`\frac1N\sum_k x_i\cdot x_j\,1[w_k\cdot x_i\ge0]\,1[w_k\cdot x_j\ge0]`
-  over fresh Gaussian units, for pairs at several angles;
+  Carlo average over fresh Gaussian units :math:`w_k`,
+  :math:`\frac1N\sum_k x_i\cdot x_j\,1[w_k\cdot x_i\ge0]\,1[w_k\cdot x_j\ge0]`,
+  for pairs at several angles;
 * :func:`infinite_ntk_spectra`: the spectrum of :math:`H^\infty` for several
   data sets (one ``eigh`` each, as :class:`~ntklib.spectrum.KernelSpectrum`);
 * :func:`kernel_concentration`: :math:`\|H(0) - H^\infty\|_2` and
@@ -49,7 +50,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ArcCosineCheck:
-    r"""Monte Carlo estimates of :math:`H^\infty_{ij}` against :func:`ntklib.infinite_ntk`.
+    r"""Monte Carlo estimates of :math:`H^\infty_{ij}` and :func:`ntklib.infinite_ntk`.
 
     For each angle :math:`\theta`: ``monte_carlo`` is the average over
     ``n_units`` Gaussian units, ``kernel`` the library's entry
@@ -127,7 +128,7 @@ def arc_cosine_monte_carlo(
 
 
 def draw_arc_cosine(check: ArcCosineCheck, ax=None):
-    """The library's :math:`H^\\infty_{ij}` against angle, with the Monte Carlo points."""
+    r"""The library's :math:`H^\infty_{ij}` against the angle, with Monte Carlo."""
     if ax is None:
         _, ax = figure()
     theta = to_numpy(check.angles)
@@ -148,7 +149,9 @@ def draw_arc_cosine(check: ArcCosineCheck, ax=None):
 # -- spectra of H_inf ------------------------------------------------------------------
 
 
-def infinite_ntk_spectra(datasets: Mapping[str, torch.Tensor]) -> dict[str, KernelSpectrum]:
+def infinite_ntk_spectra(
+    datasets: Mapping[str, torch.Tensor],
+) -> dict[str, KernelSpectrum]:
     r"""The eigendecomposition of :math:`H^\infty` of each data set (inputs ``(n, d)``).
 
     >>> X = torch.eye(3, dtype=torch.float64)     # orthogonal points: H_inf = I / 2
@@ -179,12 +182,14 @@ def draw_spectra(spectra: Mapping[str, KernelSpectrum], ax=None):
     return ax
 
 
-# -- concentration of H(0) ---------------------------------------------------------------
+# -- concentration of H(0) ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ConcentrationSweep:
-    r""":math:`\|H(0) - H^\infty\|_2` and :math:`\lambda_{\min}(H(0))` per width (rows) and seed (columns).
+    r"""The distance :math:`\|H(0) - H^\infty\|_2` and :math:`\lambda_{\min}(H(0))`.
+
+    Rows are widths, columns seeds.
 
     ``hoeffding`` is the bound :math:`\|XX^\top\|_F\sqrt{\log(2n^2/\delta)/(2m)}`
     per width, ``lambda0`` is :math:`\lambda_{\min}(H^\infty)` and ``fit`` the
@@ -206,14 +211,14 @@ class ConcentrationSweep:
 
     @property
     def spread(self) -> torch.Tensor:
-        r"""Range :math:`\max - \min` of :math:`\lambda_{\min}(H(0))` over seeds, per width."""
+        r"""Range (max - min) of :math:`\lambda_{\min}(H(0))` over seeds, per width."""
         return self.lambda_min.max(1).values - self.lambda_min.min(1).values
 
 
 def kernel_concentration(
     X, widths: Iterable[int], seeds: int, *, delta: float = 0.01
 ) -> ConcentrationSweep:
-    r"""Distance of :math:`H(0)` from :math:`H^\infty` for ``seeds`` initialisations of each width.
+    r"""How close :math:`H(0)` is to :math:`H^\infty`, over widths and seeds.
 
     Initialisation ``s`` of width ``m`` is ``TwoLayerReLU(d, m, seed=s)``.
     Hoeffding and a union bound give, with probability :math:`1-\delta`,
@@ -255,7 +260,7 @@ def kernel_concentration(
 
 
 def draw_concentration(sweep: ConcentrationSweep, axes=None):
-    r"""Left: the deviation, its fit and the Hoeffding bound; right: :math:`\lambda_{\min}(H(0))`."""
+    r"""Left: the distance, its fit, Hoeffding's bound. Right: lambda_min(H(0))."""
     if axes is None:
         _, axes = figure(2)
     m = to_numpy(sweep.widths)
@@ -279,7 +284,10 @@ def draw_concentration(sweep: ConcentrationSweep, axes=None):
         m, to_numpy(lam.min(1).values), to_numpy(lam.max(1).values), alpha=0.3
     )
     axes[1].axhline(
-        sweep.lambda0, color="k", ls="--", label=r"$\lambda_0 = \lambda_{\min}(H^\infty)$"
+        sweep.lambda0,
+        color="k",
+        ls="--",
+        label=r"$\lambda_0 = \lambda_{\min}(H^\infty)$",
     )
     axes[1].set_xlabel("width $m$")
     axes[1].set_ylabel("smallest eigenvalue")

@@ -1,0 +1,121 @@
+"""Chapter 2 experiments, each checked against an independent computation."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from ntklib import DivergenceError, TwoLayerReLU, empirical_ntk, sphere_data
+from ntklib.experiments.gradient_flow import (
+    LAZY_RECORDS,
+    eigenmode_rates,
+    gd_against_kernel,
+    lazy_training_sweep,
+    stable_step_runs,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sphere_data(6, 3, seed=0)
+
+
+def test_gd_against_kernel_matches_direct_linear_algebra(data):
+    X, y = data
+    cmp = gd_against_kernel(X, y, 512, 0.2, 4.0, seed=1, lambda0=0.1)
+    net = TwoLayerReLU(3, 512, seed=1)
+    H = empirical_ntk(net, X, method="jacobian").numpy()  # torch.func, J J^T
+    d0 = (net(X).detach() - y).numpy()
+    steps = cmp.run.step.numpy()
+    assert steps[-1] == 20
+    for k, t in zip(steps, cmp.run.time.numpy()):
+        flow = scipy.linalg.expm(-H * t) @ d0
+        it = np.linalg.matrix_power(np.eye(6) - 0.2 * H, int(k)) @ d0
+        assert np.allclose(cmp.flow[k].numpy(), flow, atol=1e-9)
+        assert np.allclose(cmp.kernel_gd[k].numpy(), it, atol=1e-9)
+    L0 = 0.5 * float(d0 @ d0)
+    assert np.allclose(cmp.bound.numpy(), L0 * np.exp(-0.1 * cmp.run.time.numpy()))
+    gap = np.linalg.norm(cmp.run.delta.numpy() - cmp.kernel_gd.numpy(), axis=1).max()
+    assert math.isclose(cmp.gap_gd, gap / np.linalg.norm(d0), rel_tol=1e-9)
+    _, Q = np.linalg.eigh(H)
+    assert np.allclose(np.abs(cmp.modes.numpy()), np.abs(cmp.run.delta.numpy() @ Q))
+
+
+def test_eigenmode_rates_follow_discrete_gd(data):
+    X, y = data
+    lr = 0.1
+    cmp = gd_against_kernel(X, y, 8192, lr, 10.0)
+    lam = np.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, 8192), X).numpy())
+    for rate in eigenmode_rates(cmp, [0, 3, 5]):
+        theory = -math.log(1 - lr * lam[rate.index]) / lr
+        assert math.isclose(rate.discrete, theory, rel_tol=1e-9)
+        assert abs(rate.measured - theory) < 0.05 * theory
+
+
+def test_lazy_sweep_matches_a_hand_written_run(data):
+    X, y = data
+    sweep = lazy_training_sweep(X, y, [64, 256], 1, 2.0, 0.5)
+    net = TwoLayerReLU(3, 256, seed=0)
+    W0 = net.W.detach().clone()
+    for _ in range(4):  # t_end / lr steps of plain autograd GD
+        net.zero_grad()
+        (0.5 * ((net(X) - y) ** 2).sum()).backward()
+        with torch.no_grad():
+            net.W -= 0.5 * net.W.grad
+    W = net.W.detach()
+    H0, H = (
+        (X @ X.T) * ((X @ W0.T >= 0).double() @ (X @ W0.T >= 0).double().T) / 256,
+        (X @ X.T) * ((X @ W.T >= 0).double() @ (X @ W.T >= 0).double().T) / 256,
+    )
+    expected = {
+        "max_neuron_distance": (W - W0).norm(dim=1).max().item(),
+        "kernel_drift": np.linalg.norm((H - H0).numpy(), 2),
+        "flipped_fraction": ((X @ W.T >= 0) != (X @ W0.T >= 0)).double().mean().item(),
+        "weight_distance": (W - W0).norm().item(),
+    }
+    for k in LAZY_RECORDS:
+        assert math.isclose(
+            sweep.values[k][1].item(), expected[k], rel_tol=1e-6, abs_tol=1e-12
+        )
+
+
+def test_stable_step_threshold_and_linearised_growth(data):
+    X, y = data
+    study = stable_step_runs(X, y, 1024, [0.9, 6.0], 100.0, seed=2)
+    lam_max = np.linalg.eigvalsh(
+        empirical_ntk(TwoLayerReLU(3, 1024, seed=2), X, method="jacobian").numpy()
+    )[-1]
+    assert math.isclose(study.stable_lr, 2 / lam_max, rel_tol=1e-9)
+    r = study.runs[0.9]
+    assert r.loss[-1] < 1e-4 * r.loss[0]
+    err = study.runs[6.0]
+    assert isinstance(err, DivergenceError)
+    assert math.isclose(err.stable_lr, study.stable_lr, rel_tol=1e-9)
+    # the top mode is multiplied by 1 - 1.2 * 2 = -1.4 per step: the loss by 1.96
+    ratio = (study.linearised[-1] / study.linearised[-2]).item()
+    assert math.isclose(ratio, 1.96, rel_tol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "call, exc, word",
+    [
+        (lambda X, y: gd_against_kernel(X, y, 0, 0.1, 1.0), ValueError, "m"),
+        (lambda X, y: gd_against_kernel(X, y, 64, 0.1, -1.0), ValueError, "t_end"),
+        (
+            lambda X, y: lazy_training_sweep(X, y, [64], 1, 1.0, 0.1),
+            ValueError,
+            "widths",
+        ),
+        (lambda X, y: stable_step_runs(X, y, 64, [-1.0], 1.0), ValueError, "factors"),
+        (
+            lambda X, y: eigenmode_rates(gd_against_kernel(X, y, 64, 0.1, 1.0), [9]),
+            ValueError,
+            "indices",
+        ),
+    ],
+)
+def test_validation_names_the_argument(data, call, exc, word):
+    with pytest.raises(exc, match=word):
+        call(*data)
