@@ -1,0 +1,463 @@
+r"""Heavy ball and the heavy-ball-with-friction ODE on wide networks (Chapter 4).
+
+The studies of the chapter, each one call:
+
+* :func:`remainder_by_width`: the remainder :math:`\dot J\dot W` of the error
+  equation :math:`\ddot\Delta + b\dot\Delta + H(t)\Delta = \dot J\dot W`,
+  measured as the residual of its discrete form along heavy-ball runs, relative
+  to :math:`\|H\Delta\|`, at several widths;
+* :func:`heavy_ball_run`: a network trained with heavy ball at friction
+  :math:`b`, with Siegel's Lyapunov function
+  :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\|^2`
+  (:meth:`~ntklib.training.Run.heavy_ball_lyapunov`), the theorem's bound and
+  the fitted loss rate;
+* :func:`friction_sweep`: the exact HBF loss rate against the friction, fitted
+  on the exact flow of a frozen kernel;
+* :func:`stability_region`: the spectral radius of the linearised heavy ball
+  on an :math:`(\eta, \beta)` grid, against the boundary
+  :math:`\eta\lambda_{\max} = 2(1+\beta)` and the optimal tuning.
+
+The limit HB :math:`\to` HBF as :math:`\eta\to0` is
+:func:`ntklib.experiments.discretisation.discretisation_order` with
+``method="heavy_ball"``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._validate import check_int, check_real
+from ..assumptions import AssumptionWarning
+from ..dynamics import heavy_ball_residual, squared_loss
+from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
+from ..model import TwoLayerReLU
+from ..optim import HeavyBall, momentum_from_friction
+from ..plotting import figure, plot_loss, to_numpy
+from ..spectrum import as_spectrum
+from ..theory import critical_friction, heavy_ball_bound, heavy_ball_spectral_radius
+from ..training import Run, train
+from .discretisation import OrderStudy
+
+__all__ = [
+    "RemainderSweep",
+    "remainder_by_width",
+    "LyapunovRun",
+    "heavy_ball_run",
+    "FrictionPoint",
+    "friction_sweep",
+    "StabilityRegion",
+    "stability_region",
+    "draw_limit",
+    "draw_lyapunov_run",
+    "draw_friction_sweep",
+    "draw_stability_region",
+]
+
+
+def _network(X: torch.Tensor, m: int, seed: int) -> TwoLayerReLU:
+    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+
+
+# -- the remainder of the error ODE against the width ----------------------------------
+
+
+@dataclass(frozen=True)
+class RemainderSweep:
+    r""":math:`\max_t\|r_k\| / \max_t\|H\Delta\|` per width, and its fit in :math:`m`.
+
+    ``warned`` lists the widths at which :func:`~ntklib.train` emitted an
+    :class:`~ntklib.AssumptionWarning` (too narrow for the kernel regime).
+    """
+
+    widths: torch.Tensor
+    ratio: torch.Tensor
+    fit: Fit
+    warned: tuple[int, ...]
+
+    @property
+    def slope(self) -> float:
+        """The log-log slope of ``ratio`` against the width (negative: it falls)."""
+        return -self.fit.value
+
+
+def remainder_by_width(
+    X,
+    y,
+    widths: Iterable[int],
+    lr: float,
+    friction: float,
+    t_end: float,
+    *,
+    seed: int = 0,
+) -> RemainderSweep:
+    r"""The remainder :math:`\dot J\dot W` of the HBF error equation at each width.
+
+    Trains heavy ball (momentum :math:`\beta = 1 - b\sqrt\eta`) to ``t_end``,
+    recording :math:`\Delta_k` and :math:`H_k\Delta_k` at every step, and takes
+    the residual :math:`r_k` of
+    :math:`\frac{\Delta_{k+1}-2\Delta_k+\Delta_{k-1}}{\eta}
+    + b\frac{\Delta_k-\Delta_{k-1}}{\sqrt\eta} + H_k\Delta_k`
+    (:func:`~ntklib.dynamics.heavy_ball_residual`, zero for a model linear in
+    its weights). Returns :math:`\max_k\|r_k\|/\max_k\|H_k\Delta_k\|` per
+    width and its power-law fit :math:`\propto m^{-p}`.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> sweep = remainder_by_width(X, y, [256, 4096], 0.01, 1.0, 2.0)
+    >>> bool(sweep.ratio[1] < sweep.ratio[0]), sweep.slope < 0
+    (True, True)
+    """
+    widths = [check_int(m, "widths") for m in widths]
+    if len(widths) < 2:
+        raise ValueError(f"widths must hold at least two widths, got {widths}")
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    beta = momentum_from_friction(friction, lr)
+    ratios, warned = [], []
+    for m in widths:
+        net = _network(X, m, seed)
+        opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AssumptionWarning)
+            run = train(net, X, y, opt, t_end=t_end, record=("delta", "kernel_delta"))
+        if any(issubclass(w.category, AssumptionWarning) for w in caught):
+            warned.append(m)
+        r = heavy_ball_residual(run.delta, run.kernel_delta, lr, beta)
+        scale = run.kernel_delta.norm(dim=1).max()
+        ratios.append((r.norm(dim=1).max() / scale).item())
+    w = torch.tensor(widths, dtype=torch.float64)
+    ratio = torch.tensor(ratios, dtype=torch.float64)
+    return RemainderSweep(w, ratio, fit_power_law(w, ratio), tuple(warned))
+
+
+# -- a wide network under heavy ball, with Siegel's Lyapunov function ------------------
+
+
+@dataclass(frozen=True)
+class LyapunovRun:
+    r"""A heavy-ball run with :math:`V(t)` and :math:`e^{-\sqrt{\lambda_0/2}t}V(0)`,
+    the theorem's loss bound and the loss rate fitted on the upper envelope.
+    """
+
+    run: Run
+    m: int
+    momentum: float
+    V: torch.Tensor
+    V_bound: torch.Tensor
+    bound: torch.Tensor
+    rate: Fit
+
+
+def heavy_ball_run(
+    X,
+    y,
+    m: int,
+    lr: float,
+    friction: float,
+    t_end: float,
+    lambda0: float,
+    *,
+    seed: int = 0,
+    fit_from: float | None = None,
+) -> LyapunovRun:
+    r"""Heavy ball on a width-``m`` network, with Siegel's Lyapunov function.
+
+    :math:`V = \hat L + \frac12\|\sqrt{\lambda_0/2}\,\Delta + \dot\Delta\|^2` uses
+    the recorded kernel :math:`H(t)` and :math:`\dot\Delta` by central
+    differences; the theorem says :math:`V(t)\le e^{-\sqrt{\lambda_0/2}\,t}V(0)`
+    and :math:`L(t)\le\frac4{\lambda_0}e^{-\sqrt{\lambda_0/2}\,t}\hat L(0)`.
+    ``rate`` is the exponential rate of the loss's upper envelope on
+    ``t >= fit_from`` (default ``t_end / 6``).
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> hb = heavy_ball_run(X, y, 2048, 0.01, 0.5, 10.0, 0.125)
+    >>> bool((hb.V[1:] <= hb.V[:-1]).all()), bool((hb.run.loss <= hb.bound).all())
+    (True, True)
+    """
+    m = check_int(m, "m")
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    lambda0 = check_real(lambda0, "lambda0", low=0.0, low_open=True)
+    fit_from = t_end / 6 if fit_from is None else check_real(fit_from, "fit_from")
+    beta = momentum_from_friction(friction, lr)
+    net = _network(X, m, seed)
+    opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
+    records = ("loss", "delta", "velocity", "pseudo_loss")
+    run = train(net, X, y, opt, t_end=t_end, record=records)
+    V = run.heavy_ball_lyapunov(lambda0)
+    V_bound = torch.exp(-math.sqrt(lambda0 / 2) * run.time) * V[0]
+    bound = heavy_ball_bound(run.time, lambda0, run.pseudo_loss[0].item())
+    rate = fit_exponential_rate(run.time, upper_envelope(run.loss), t_min=fit_from)
+    return LyapunovRun(run, m, beta, V, V_bound, bound, rate)
+
+
+# -- the friction sweep on the exact flow ----------------------------------------
+
+
+@dataclass(frozen=True)
+class FrictionPoint:
+    r"""One friction :math:`b = q\,b_c`: the fitted and the theoretical loss rates.
+
+    ``signal`` says what was fitted: the loss (under- and critically damped)
+    or the slowest eigenmode's squared amplitude (over-damped).
+    """
+
+    ratio: float
+    friction: float
+    fitted: float
+    theory: float
+    signal: str
+
+
+def friction_sweep(
+    H,
+    delta0,
+    ratios: Iterable[float],
+    *,
+    horizon: float = 60.0,
+    fit_from: float = 20.0,
+    points: int = 4001,
+) -> list[FrictionPoint]:
+    r"""Loss decay rates of the exact HBF flow at frictions :math:`b = q\,b_c`.
+
+    Here :math:`b_c = 2\sqrt{\lambda_{\min}}` is critical damping of the slowest mode.
+
+    For each ratio :math:`q` the flow on the frozen kernel ``H`` (matrix or
+    :class:`~ntklib.spectrum.KernelSpectrum`) runs to ``horizon / rate`` (the
+    exact flow makes long horizons free) and the rate is fitted on the upper
+    envelope from ``fit_from / rate`` on. Under-damped and critical, every
+    mode shares the envelope :math:`e^{-bt/2}`, so the loss shows the rate;
+    over-damped, the slow modes decay at nearly equal rates and the loss
+    reaches its asymptote only after float64 underflows, so the slowest
+    eigenmode is fitted instead. ``theory`` is
+    :meth:`~ntklib.spectrum.KernelSpectrum.heavy_ball_flow_loss_rate`.
+
+    >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
+    >>> pts = friction_sweep(H, torch.ones(2, dtype=torch.float64), [0.5, 2.0])
+    >>> [(p.signal, round(p.theory, 3), abs(p.fitted / p.theory - 1) < 0.05)
+    ...  for p in pts]
+    [('loss', 0.5, True), ('slowest mode', 0.268, True)]
+    """
+    spec = as_spectrum(H)
+    points = check_int(points, "points", minimum=3)
+    b_crit = critical_friction(max(spec.lambda_min, 0.0))
+    q_min = spec.eigenvectors[:, 0]
+    out = []
+    for q in ratios:
+        q = check_real(q, "ratios", low=0.0, low_open=True)
+        b = q * b_crit
+        rate = spec.heavy_ball_flow_loss_rate(b)
+        t = torch.linspace(0, horizon / rate, points, dtype=spec.dtype)
+        delta = spec.heavy_ball_flow(delta0, t, b)
+        signal = squared_loss(delta) if q <= 1 else (delta @ q_min) ** 2
+        fit = fit_exponential_rate(t, upper_envelope(signal), t_min=fit_from / rate)
+        kind = "loss" if q <= 1 else "slowest mode"
+        out.append(FrictionPoint(q, b, fit.value, rate, kind))
+    return out
+
+
+# -- the discrete stability region ----------------------------------------
+
+
+@dataclass(frozen=True)
+class StabilityRegion:
+    r"""Spectral radius :math:`\rho(\eta, \beta)` of linearised heavy ball on a grid.
+
+    ``eta_lmax`` (:math:`\eta\lambda_{\max}`) and ``beta`` are the meshgrid,
+    ``rho`` the largest spectral radius over the kernel's modes; ``agree`` the
+    fraction of grid points, away from the boundary, where :math:`\rho<1`
+    agrees with :math:`\eta\lambda_{\max}<2(1+\beta)`; ``eta_opt``,
+    ``beta_opt``, ``rho_opt`` the optimal tuning and its contraction;
+    ``rho_gd`` gradient descent's best contraction :math:`(\kappa-1)/(\kappa+1)`.
+    """
+
+    eta_lmax: np.ndarray
+    beta: np.ndarray
+    rho: np.ndarray
+    kappa: float
+    lambda_max: float
+    eta_opt: float
+    beta_opt: float
+    rho_opt: float
+    rho_gd: float
+    agree: float
+
+    @property
+    def rho_theory(self) -> float:
+        r"""The optimal contraction :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`."""
+        s = math.sqrt(self.kappa)
+        return (s - 1) / (s + 1)
+
+
+def stability_region(
+    H, eta_lmax, betas, *, boundary_margin: float = 0.02
+) -> StabilityRegion:
+    r"""Spectral radius of the linearised heavy ball on an :math:`(\eta, \beta)` grid.
+
+    Mode :math:`\lambda` is multiplied per step by
+    :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`
+    (:func:`~ntklib.theory.heavy_ball_spectral_radius`); the region is stable
+    where the largest radius over the modes is below one, exactly when
+    :math:`\eta\lambda_{\max}<2(1+\beta)`. The optimum is
+    :math:`\eta^\star = 4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`,
+    :math:`\beta^\star = \big(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\big)^2`.
+    ``eta_lmax`` is the step grid in units of :math:`1/\lambda_{\max}`;
+    points within ``boundary_margin`` of the boundary are left out of ``agree``.
+
+    >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
+    >>> reg = stability_region(H, np.linspace(0.1, 4.0, 40), np.linspace(0, 0.9, 10))
+    >>> reg.agree, round(reg.rho_opt, 6), round(reg.rho_theory, 6)
+    (1.0, 0.333333, 0.333333)
+    """
+    spec = as_spectrum(H)
+    eta_lmax = np.asarray(eta_lmax, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)
+    if eta_lmax.ndim != 1 or eta_lmax.size < 2 or (eta_lmax <= 0).any():
+        raise ValueError("eta_lmax must be a 1-D grid of at least two positive steps")
+    if betas.ndim != 1 or betas.size < 2 or (betas < 0).any() or (betas >= 1).any():
+        raise ValueError("betas must be a 1-D grid of at least two momenta in [0, 1)")
+    lams = spec.eigenvalues.double().cpu().numpy()
+    lmax, lmin = float(lams[-1]), float(lams[0])
+    if lmin <= 0:
+        raise ValueError(f"H must be positive definite, got lambda_min = {lmin:.3g}")
+    E, B = np.meshgrid(eta_lmax, betas)
+    rho = heavy_ball_spectral_radius(E[..., None] / lmax, B[..., None], lams).max(-1)
+    kappa = lmax / lmin
+    eta_opt = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
+    beta_opt = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
+    rho_opt = float(heavy_ball_spectral_radius(eta_opt, beta_opt, lams).max())
+    away = np.abs(E - 2 * (1 + B)) > boundary_margin
+    agree = float(((rho < 1) == (E < 2 * (1 + B)))[away].mean())
+    rho_gd = (kappa - 1) / (kappa + 1)
+    return StabilityRegion(
+        E, B, rho, kappa, lmax, eta_opt, beta_opt, rho_opt, rho_gd, agree
+    )
+
+
+# -- figures ----------------------------------------
+
+
+def draw_limit(limit: OrderStudy, remainder: RemainderSweep, t_end: float, m: int):
+    """Left: HB against HBF as the step shrinks; right: the remainder by width."""
+    fig, axes = figure(2)
+    h = to_numpy(limit.h)
+    axes[0].loglog(
+        h,
+        to_numpy(limit.linearised),
+        "o-",
+        label=f"kernel HB vs HBF: slope {limit.order:.2f}",
+    )
+    if limit.network is not None:
+        axes[0].loglog(
+            h, to_numpy(limit.network), "s-", label=f"network HB (m={m}) vs HBF"
+        )
+    axes[0].set_xlabel(r"$\sqrt{\eta}$ (time per step)")
+    axes[0].set_ylabel(f"error at t = {t_end:g}")
+    axes[0].set_title(r"discrete HB $\to$ HBF as $\eta\to0$")
+    axes[1].loglog(
+        to_numpy(remainder.widths),
+        to_numpy(remainder.ratio),
+        "o-",
+        label=f"slope {remainder.slope:.2f}",
+    )
+    axes[1].set_xlabel("width $m$")
+    axes[1].set_ylabel(r"$\max_t\|\dot J\dot W\| / \max_t\|H\Delta\|$")
+    axes[1].set_title("the remainder of the error ODE")
+    for ax in axes:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def draw_lyapunov_run(hb: LyapunovRun, H, delta0, friction: float, lambda0: float):
+    r"""Left: the loss, the exact HBF flow on ``H`` and the bounds; right: :math:`V`."""
+    run = hb.run
+    flow = as_spectrum(H).heavy_ball_flow(delta0, run.time, friction)
+    fig, axes = figure(2)
+    curves = {
+        "exact HBF flow, $H(0)$": squared_loss(flow),
+        r"theorem: $\frac{4}{\lambda_0}e^{-\sqrt{\lambda_0/2}t}\hat L(0)$": hb.bound,
+        r"GD bound $e^{-\lambda_0 t}L(0)$": run.loss[0]
+        * torch.exp(-lambda0 * run.time),
+    }
+    label = f"HB, m={hb.m}, $\\eta$={run.lr:g}, $\\beta$={hb.momentum:.4f}"
+    plot_loss(axes[0], run.time, run.loss, label=label, theory=curves)
+    axes[0].set_title("loss under heavy ball")
+    plot_loss(
+        axes[1],
+        run.time,
+        hb.V,
+        label="$V(t)$ along the network run",
+        theory={r"$e^{-\sqrt{\lambda_0/2}\,t}V(0)$": hb.V_bound},
+        ylabel="Lyapunov function",
+    )
+    axes[1].set_title("Siegel's Lyapunov function")
+    return fig
+
+
+def draw_friction_sweep(
+    H, delta0, sweep: list[FrictionPoint], paper_friction: float, t_end: float
+):
+    """Left: the exact HBF loss per friction; right: the rate against ``b / b_c``."""
+    spec = as_spectrum(H)
+    b_crit = critical_friction(max(spec.lambda_min, 0.0))
+    fig, axes = figure(2)
+    t = torch.linspace(0, t_end, 600, dtype=spec.dtype)
+    for p in sweep:
+        regime = "under" if p.ratio < 1 else ("over" if p.ratio > 1 else "critical")
+        loss = squared_loss(spec.heavy_ball_flow(delta0, t, p.friction))
+        axes[0].semilogy(
+            to_numpy(t), to_numpy(loss), label=f"b = {p.friction:.3g} ({regime})"
+        )
+    axes[0].set_xlabel("continuous time $t$")
+    axes[0].set_ylabel("loss $L(t)$ of the exact HBF flow")
+    axes[0].legend(fontsize="small")
+    axes[0].set_ylim(1e-14, None)
+    axes[0].set_title("exact HBF loss, kernel $H(0)$")
+    q_grid = np.linspace(0.05, 5, 200)
+    rates = [spec.heavy_ball_flow_loss_rate(q * b_crit) for q in q_grid]
+    axes[1].plot(q_grid, rates, label="theory")
+    axes[1].plot(
+        [p.ratio for p in sweep], [p.fitted for p in sweep], "o", label="fitted"
+    )
+    axes[1].axvline(
+        paper_friction / b_crit,
+        color="0.5",
+        ls=":",
+        label=r"paper: $b=\sqrt{2\lambda_0}$",
+    )
+    axes[1].set_xlabel(r"friction $b / b_c$")
+    axes[1].set_ylabel("loss decay rate")
+    axes[1].legend(fontsize="small")
+    axes[1].set_title("critical damping is fastest")
+    return fig
+
+
+def draw_stability_region(region: StabilityRegion):
+    r"""Spectral radius over the :math:`(\eta\lambda_{\max}, \beta)` plane."""
+    fig, ax = figure(width=5.5)
+    E, B = region.eta_lmax, region.beta
+    im = ax.pcolormesh(
+        E, B, np.minimum(region.rho, 1.2), shading="auto", cmap="viridis"
+    )
+    fig.colorbar(im, ax=ax, label="spectral radius (clipped at 1.2)")
+    ax.contour(E, B, region.rho, levels=[1.0], colors="w")
+    beta = B[:, 0]
+    ax.plot(2 * (1 + beta), beta, "r--", label=r"$\eta\lambda_{\max} = 2(1+\beta)$")
+    ax.plot(
+        region.eta_opt * region.lambda_max,
+        region.beta_opt,
+        "w*",
+        ms=12,
+        label=r"optimum $(\eta^\star, \beta^\star)$",
+    )
+    ax.set_xlabel(r"$\eta\,\lambda_{\max}$")
+    ax.set_ylabel(r"momentum $\beta$")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.set_title("heavy-ball stability region, kernel $H(0)$")
+    return fig

@@ -1,0 +1,300 @@
+r"""The pseudo-loss and the PL inequality along real runs (Chapter 3).
+
+Three studies:
+
+* :func:`pl_run`: gradient descent on a network, recording the loss
+  :math:`L`, the pseudo-loss :math:`\hat L = \frac12\Delta^\top H(t)\Delta`,
+  :math:`\|\nabla_W L\|^2` and :math:`\lambda_{\min}(H(t))`, with the PL ratio
+  :math:`\|\nabla L\|^2/L` and the identity :math:`\|\nabla_W L\|^2 = 2\hat L`;
+* :func:`pl_width_sweep`: the same at several widths, down to networks with
+  fewer weights than data (:math:`md < n`, a singular kernel), noting which
+  widths :func:`~ntklib.train` flags with an
+  :class:`~ntklib.assumptions.AssumptionWarning`;
+* :func:`permutation_segment`: the loss along the segment between a trained
+  network :math:`W^\star` and a permutation :math:`\Pi W^\star` of its hidden
+  units, two global minima with a barrier between them (non-convexity in
+  :math:`W`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+from .._validate import check_int, check_real
+from ..assumptions import AssumptionWarning
+from ..dynamics import pseudo_loss, squared_loss
+from ..kernels import empirical_ntk
+from ..model import TwoLayerReLU
+from ..optim import GD
+from ..plotting import figure, plot_loss, to_numpy
+from ..training import Run, train
+
+__all__ = [
+    "PLRun",
+    "pl_run",
+    "gradient_identity_gap",
+    "PLSweep",
+    "pl_width_sweep",
+    "Segment",
+    "permutation_segment",
+    "draw_pl_run",
+    "draw_pl_width_sweep",
+    "draw_segment",
+]
+
+_PL_RECORDS = ("loss", "pseudo_loss", "grad_norm_sq", "lambda_min")
+
+
+def _network(X: torch.Tensor, m: int, seed: int) -> TwoLayerReLU:
+    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+
+
+@dataclass(frozen=True)
+class PLRun:
+    r"""A gradient-descent run with its PL ratio.
+
+    ``run`` holds the records ``loss``, ``pseudo_loss``, ``grad_norm_sq`` and
+    ``lambda_min``; ``ratio`` is :math:`\|\nabla L\|^2/L` at each record;
+    ``identity_gap`` is :math:`\max_t |\|\nabla L\|^2 - 2\hat L| / \|\nabla L\|^2`.
+    """
+
+    run: Run
+    ratio: torch.Tensor
+    identity_gap: float
+
+
+def _pl(run: Run) -> PLRun:
+    ratio = run.grad_norm_sq / run.loss
+    gap = (run.grad_norm_sq - 2 * run.pseudo_loss).abs() / run.grad_norm_sq
+    return PLRun(run, ratio, gap.max().item())
+
+
+def pl_run(
+    X, y, m: int, lr: float, t_end: float, *, seed: int = 0, every: int = 5
+) -> PLRun:
+    r"""Gradient descent on a width-``m`` network, with its PL ratio.
+
+    The PL ratio is :math:`\|\nabla L\|^2/L`.
+
+    By the Rayleigh quotient, :math:`\|\nabla L\|^2/L = 2\hat L/L \ge
+    2\lambda_{\min}(H(t))`; the PL$^*$ theorem needs the ratio to stay above
+    :math:`\lambda_0` for :math:`L(t)\le e^{-\lambda_0 t}L(0)`.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> pl = pl_run(X, y, 256, 0.5, 5.0)
+    >>> pl.identity_gap < 1e-10, bool((pl.ratio >= 2 * pl.run.lambda_min).all())
+    (True, True)
+    """
+    m = check_int(m, "m")
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    net = _network(X, m, seed)
+    opt = GD(net.parameters(), lr=lr)
+    return _pl(train(net, X, y, opt, t_end=t_end, record=_PL_RECORDS, every=every))
+
+
+def gradient_identity_gap(X, y, m: int = 512, *, seed: int = 3) -> float:
+    r""":math:`|\|\nabla_W L\|^2 - 2\hat L|` on a fresh network, two independent ways.
+
+    The gradient comes from autograd on :math:`L = \frac12\|f(X)-y\|^2`, the
+    pseudo-loss from the empirical kernel :math:`H = JJ^\top` (Jacobian of the
+    outputs), so the identity is tested rather than assumed.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> gradient_identity_gap(X, y, 64) < 1e-10
+    True
+    """
+    m = check_int(m, "m")
+    net = _network(X, m, seed)
+    (g,) = torch.autograd.grad(squared_loss(net(X) - y), net.W)
+    delta = net(X).detach() - y
+    two_lhat = 2 * pseudo_loss(empirical_ntk(net, X), delta)
+    return abs((g**2).sum().item() - two_lhat.item())
+
+
+@dataclass(frozen=True)
+class PLSweep:
+    """A :class:`PLRun` per width; ``warned``: the widths at which ``train`` warned."""
+
+    runs: dict[int, PLRun]
+    warned: tuple[int, ...]
+
+
+def pl_width_sweep(
+    X,
+    y,
+    widths: Iterable[int],
+    lr: float,
+    t_end: float,
+    *,
+    seed: int = 0,
+    every: int = 10,
+) -> PLSweep:
+    r""":func:`pl_run` at each width, catching the narrow-width warnings.
+
+    Widths with :math:`md < n` have a singular kernel (rank :math:`\le md`), so
+    the PL ratio collapses. :func:`~ntklib.train` warns when
+    :math:`\lambda_{\min}(H(0)) < \lambda_0/2`; the warning is caught here and
+    the width recorded in ``warned`` (no stray output).
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(12, 3)
+    >>> sweep = pl_width_sweep(X, y, [2, 512], 0.1, 5.0)
+    >>> sweep.warned, sweep.runs[2].run.lambda_min.abs().max().item() < 1e-10
+    ((2,), True)
+    """
+    widths = [check_int(m, "widths") for m in widths]
+    if not widths:
+        raise ValueError("widths must hold at least one width")
+    runs, warned = {}, []
+    for m in widths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AssumptionWarning)
+            runs[m] = pl_run(X, y, m, lr, t_end, seed=seed, every=every)
+        if any(issubclass(w.category, AssumptionWarning) for w in caught):
+            warned.append(m)
+    return PLSweep(runs, tuple(warned))
+
+
+@dataclass(frozen=True)
+class Segment:
+    r"""The loss along :math:`(1-s)W^\star + s\,\Pi W^\star`.
+
+    ``s`` and ``loss`` are the grid and the losses; ``perm`` the permutation
+    :math:`\Pi` of hidden units (within each sign class of :math:`a_r`);
+    ``W_star`` the trained first-layer weights and ``a`` the output signs.
+    """
+
+    s: torch.Tensor
+    loss: torch.Tensor
+    perm: torch.Tensor
+    W_star: torch.Tensor
+    a: torch.Tensor
+
+    @property
+    def ends(self) -> tuple[float, float]:
+        r""":math:`L(W^\star)` and :math:`L(\Pi W^\star)`."""
+        return self.loss[0].item(), self.loss[-1].item()
+
+    @property
+    def midpoint(self) -> float:
+        """The loss at the grid point nearest ``s = 1/2``."""
+        return self.loss[(self.s - 0.5).abs().argmin()].item()
+
+
+def _sign_permutation(a: torch.Tensor, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    a = a.detach().cpu()
+    perm = torch.arange(a.numel())
+    for sign in (-1.0, 1.0):
+        idx = (a == sign).nonzero().flatten()
+        perm[idx] = idx[torch.randperm(len(idx), generator=g)]
+    return perm
+
+
+def permutation_segment(
+    X,
+    y,
+    m: int,
+    lr: float,
+    t_end: float,
+    *,
+    seed: int = 0,
+    perm_seed: int = 0,
+    points: int = 41,
+) -> Segment:
+    r"""Train to a minimum :math:`W^\star`, permute hidden units, walk the segment.
+
+    Permuting units with equal :math:`a_r` leaves :math:`f` unchanged, so
+    :math:`L(\Pi W^\star) = L(W^\star)`; were :math:`L` convex, every point of
+    the segment would be a global minimum too.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> seg = permutation_segment(X, y, 16, 0.1, 20.0, points=5)
+    >>> seg.loss.shape, abs(seg.ends[0] - seg.ends[1]) < 1e-12
+    (torch.Size([5]), True)
+    """
+    m = check_int(m, "m", minimum=2)
+    points = check_int(points, "points", minimum=2)
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    net = _network(X, m, seed)
+    train(net, X, y, GD(net.parameters(), lr=lr), t_end=t_end, every=1000)
+    W_star = net.W.detach().clone()
+    perm = _sign_permutation(net.a, perm_seed)
+    W_perm = W_star[perm.to(W_star.device)]
+    s = torch.linspace(0, 1, points, dtype=torch.float64)
+    losses = []
+    with torch.no_grad():
+        for si in s.tolist():
+            net.W.copy_((1 - si) * W_star + si * W_perm)
+            losses.append(squared_loss(net(X) - y).item())
+        net.W.copy_(W_star)
+    return Segment(s, torch.tensor(losses, dtype=torch.float64), perm, W_star, net.a)
+
+
+# -- figures ------------------------------------------------------------------------
+
+
+def draw_pl_run(pl: PLRun, lambda0: float, m: int):
+    r"""Loss and pseudo-loss (left); the PL ratio against :math:`\lambda_0` (right)."""
+    run = pl.run
+    fig, axes = figure(2)
+    plot_loss(
+        axes[0],
+        run.time,
+        run.loss,
+        label=r"$L(t)$",
+        ylabel="loss and pseudo-loss",
+        theory={r"$\hat L(t)$": run.pseudo_loss},
+    )
+    axes[0].set_title(f"GD, m={m}")
+    t = to_numpy(run.time)
+    axes[1].plot(t, to_numpy(pl.ratio), label=r"$\|\nabla L\|^2 / L$")
+    axes[1].plot(
+        t, to_numpy(2 * run.lambda_min), "--", label=r"$2\lambda_{\min}(H(t))$"
+    )
+    axes[1].axhline(
+        lambda0, color="k", ls=":", label=r"$\lambda_0$ (what the theory needs)"
+    )
+    axes[1].set_xlabel("continuous time $t$")
+    axes[1].set_ylabel("PL ratio")
+    axes[1].legend(fontsize="small")
+    axes[1].set_title(r"the PL ratio stays above $\lambda_0$")
+    return fig
+
+
+def draw_pl_width_sweep(sweep: PLSweep, lambda0: float, d: int):
+    r""":math:`L(t)/L(0)` (left) and the PL ratio (right) at each width of ``sweep``."""
+    fig, axes = figure(2)
+    for m, pl in sweep.runs.items():
+        t, loss = to_numpy(pl.run.time), pl.run.loss
+        axes[0].semilogy(t, to_numpy(loss / loss[0]), label=f"m={m} (md={m * d})")
+        axes[1].semilogy(t, to_numpy(pl.ratio), label=f"m={m}")
+    axes[1].axhline(lambda0, color="k", ls=":", label=r"$\lambda_0$")
+    for ax, ylabel in zip(axes, ("$L(t)/L(0)$", r"$\|\nabla L\|^2/L$")):
+        ax.set_xlabel("continuous time $t$")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize="small")
+    axes[0].set_title("narrow networks stall")
+    axes[1].set_title("the PL ratio collapses")
+    return fig
+
+
+def draw_segment(seg: Segment):
+    r"""The loss along the segment :math:`(1-s)W^\star + s\,\Pi W^\star`, log scale."""
+    fig, ax = figure()
+    ax.semilogy(
+        to_numpy(seg.s), to_numpy(seg.loss), label=r"$L((1-s)W^\star + s\,\Pi W^\star)$"
+    )
+    ax.set_xlabel("$s$")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    ax.set_title("two global minima and the barrier between them")
+    return fig
