@@ -1,20 +1,50 @@
 r"""Experiment drivers: the studies the chapters run, as named, tested functions.
 
-One module per study, so a chapter's experiment is one call in a short cell:
+One module per chapter's study, so an experiment is one call in a short cell
+and its figure one ``draw_*`` call:
 
+* :mod:`~ntklib.experiments.kernel`: the arc-cosine kernel against Monte
+  Carlo, spectra of :math:`H^\infty`, concentration of :math:`H(0)` with width
+  (Chapter 1);
+* :mod:`~ntklib.experiments.gradient_flow`: gradient descent against the kernel
+  flow, per-mode rates, lazy training, the stable step and the catapult
+  (Chapter 2);
+* :mod:`~ntklib.experiments.pseudo_loss`: the PL inequality along runs and
+  where it breaks (Chapter 3);
+* :mod:`~ntklib.experiments.heavy_ball`: the heavy-ball remainder, Siegel's
+  Lyapunov function, the friction sweep and the stability region (Chapter 4);
+* :mod:`~ntklib.experiments.nesterov`: Nesterov's exponents and Lyapunov
+  function at finite steps (Chapter 5);
+* :mod:`~ntklib.experiments.comparison`: the optimizers side by side on one
+  clock (Chapter 6);
 * :mod:`~ntklib.experiments.discretisation`: a discrete method against its ODE
-  as the step shrinks (Chapters 2, 4, 5);
-* :mod:`~ntklib.experiments.nesterov`: Nesterov's loss exponents at finite
-  steps (Chapter 5);
-* :mod:`~ntklib.experiments.comparison`: several optimizers from one initial
-  network on one clock (Chapter 6).
+  as the step shrinks (Chapters 2, 4, 5).
+
+This package loads matplotlib (for the ``draw_*`` functions), so ``import
+ntklib`` loads it only on first use of ``ntklib.experiments``.
 """
 
+from . import (
+    comparison,
+    discretisation,
+    gradient_flow,
+    heavy_ball,
+    kernel,
+    nesterov,
+    pseudo_loss,
+)
 from .comparison import run_optimizers
 from .discretisation import OrderStudy, discretisation_order
 from .nesterov import ExponentRow, nesterov_exponents
 
 __all__ = [
+    "comparison",
+    "discretisation",
+    "gradient_flow",
+    "heavy_ball",
+    "kernel",
+    "nesterov",
+    "pseudo_loss",
     "run_optimizers",
     "discretisation_order",
     "OrderStudy",

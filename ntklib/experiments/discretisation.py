@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_int, check_real
+from .._validate import check_gamma, check_int, check_real
 from ..fitting import Fit, fit_power_law
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, Nesterov, momentum_from_friction, steps_for
@@ -132,7 +132,7 @@ def discretisation_order(
     if method == "heavy_ball":
         friction = check_real(friction, "friction", low=0.0, low_open=True)
     if method == "nesterov":
-        gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+        gamma = check_gamma(gamma)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     spec = as_spectrum(H)
     lrs = [check_real(lr, "lrs", low=0.0, low_open=True) for lr in lrs]

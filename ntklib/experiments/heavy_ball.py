@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._validate import check_int, check_real
+from .._validate import check_int, check_lambda0, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..dynamics import heavy_ball_residual, squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
@@ -116,7 +116,7 @@ def remainder_by_width(
     widths = [check_int(m, "widths") for m in widths]
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least two widths, got {widths}")
-    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    lr = check_lr(lr)
     beta = momentum_from_friction(friction, lr)
     ratios, warned = [], []
     for m in widths:
@@ -181,9 +181,9 @@ def heavy_ball_run(
     (True, True)
     """
     m = check_int(m, "m")
-    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    lr = check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
-    lambda0 = check_real(lambda0, "lambda0", low=0.0, low_open=True)
+    lambda0 = check_lambda0(lambda0)
     fit_from = t_end / 6 if fit_from is None else check_real(fit_from, "fit_from")
     beta = momentum_from_friction(friction, lr)
     net = _network(X, m, seed)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_int, check_real
+from .._validate import check_int, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..dynamics import pseudo_loss, squared_loss
 from ..kernels import empirical_ntk
@@ -91,7 +91,7 @@ def pl_run(
     (True, True)
     """
     m = check_int(m, "m")
-    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    lr = check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     net = _network(X, m, seed)
     opt = GD(net.parameters(), lr=lr)
@@ -223,7 +223,7 @@ def permutation_segment(
     """
     m = check_int(m, "m", minimum=2)
     points = check_int(points, "points", minimum=2)
-    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    lr = check_lr(lr)
     net = _network(X, m, seed)
     train(net, X, y, GD(net.parameters(), lr=lr), t_end=t_end, every=1000)
     W_star = net.W.detach().clone()
