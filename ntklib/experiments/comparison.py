@@ -1,14 +1,49 @@
-r"""Several optimizers from the same initial network, on one clock (Chapter 6)."""
+r"""Several optimizers from the same initial network, on one clock (Chapter 6).
+
+* :func:`run_optimizers`: train each optimizer from the same start to time ``t_end``;
+* :func:`rate_table`: each method's rate (or power-law exponent) as its theorem
+  guarantees it, as the exact flow of :math:`H(0)` gives it asymptotically and
+  on the fitting window, and as measured on the network;
+* :func:`width_requirements`: the theorems' widths against the book's;
+* :func:`loss_at_iteration`: the per-iteration comparison;
+* ``draw_*``: the chapter's figures.
+
+The methods are named ``"GD"``, ``"HB"`` (friction :math:`b`), ``"NAG-SC"``
+(whose low-resolution ODE is the heavy ball's) and ``"NAG"`` (friction
+:math:`\gamma/t`).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from .._validate import check_int, check_real
+import torch
+
+from .._validate import check_gamma, check_int, check_lambda0, check_real
+from ..dynamics import squared_loss
+from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
+from ..spectrum import KernelSpectrum, as_spectrum
+from ..theory import heavy_ball_flow_loss_rate, heavy_ball_width, nesterov_width
 from ..training import Run, train
 
-__all__ = ["run_optimizers"]
+__all__ = [
+    "run_optimizers",
+    "RateRow",
+    "rate_table",
+    "rate_markdown",
+    "WidthRow",
+    "width_requirements",
+    "width_markdown",
+    "loss_at_iteration",
+    "draw_runs",
+    "draw_per_iteration",
+    "draw_illustration",
+]
+
+METHODS = ("GD", "HB", "NAG-SC", "NAG")
 
 
 def run_optimizers(
@@ -22,17 +57,19 @@ def run_optimizers(
     record: Iterable[str] = ("loss",),
     records: int = 600,
 ) -> dict[str, Run]:
-    r"""Train a fresh width-``m`` network (same ``seed``, same start) with each optimizer up to time ``t_end``.
+    r"""Train a fresh width-``m`` network with each optimizer up to time ``t_end``.
 
-    ``makers`` maps a name to ``params -> optimizer``; the number of steps is
-    ``t_end / time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and
-    about ``records`` points are recorded per run.
+    Every run starts from the same network (same ``seed``). ``makers`` maps a
+    name to ``params -> optimizer``; the number of steps is ``t_end /
+    time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and about
+    ``records`` points are recorded per run.
 
     >>> from ntklib import sphere_data
     >>> from ntklib.optim import GD, HeavyBall
     >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 256, {"GD": lambda p: GD(p, lr=0.04),
-    ...                                    "HB": lambda p: HeavyBall(p, lr=0.04, momentum=0.8)}, 2.0)
+    >>> makers = {"GD": lambda p: GD(p, lr=0.04),
+    ...           "HB": lambda p: HeavyBall(p, lr=0.04, momentum=0.8)}
+    >>> runs = run_optimizers(X, y, 256, makers, 2.0)
     >>> [(k, round(float(r.time[-1]), 6)) for k, r in runs.items()]
     [('GD', 2.0), ('HB', 2.0)]
     """
@@ -45,3 +82,295 @@ def run_optimizers(
         opt = make(net.parameters())
         runs[name] = train(net, X, y, opt, t_end=t_end, record=record, records=records)
     return runs
+
+
+# -- rates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateRow:
+    """One method's rate: guaranteed, exact (asymptotic and on the window), measured.
+
+    ``quantity`` is ``"loss decay rate"`` (of :math:`e^{-rt}`) or
+    ``"power-law exponent"`` (of :math:`t^{-p}`); ``measured`` is the network's
+    :class:`~ntklib.fitting.Fit` over ``window``.
+    """
+
+    method: str
+    quantity: str
+    theorem: float
+    asymptotic: float
+    same_window: float
+    measured: Fit
+    window: tuple[float, float]
+
+
+def _windows(t_end: float) -> dict[str, tuple[float, float]]:
+    T = t_end
+    return {"GD": (T / 4, T), "HB": (T / 8, T / 2), "NAG-SC": (T / 8, T / 2)} | {
+        "NAG": (T / 4, T)
+    }
+
+
+def _measure(name: str, t, loss, window) -> Fit:
+    lo, hi = window
+    if name == "NAG":
+        return fit_power_law(t, loss, x_min=lo, x_max=hi, envelope=True)
+    return fit_exponential_rate(t, upper_envelope(loss), t_min=lo, t_max=hi)
+
+
+def _flow(spec: KernelSpectrum, name, delta0, t, friction, gamma):
+    if name == "GD":
+        return spec.gd_flow(delta0, t)
+    if name == "NAG":
+        return spec.nesterov_flow(delta0, t, gamma)
+    return spec.heavy_ball_flow(delta0, t, friction)
+
+
+def rate_table(
+    runs: dict[str, Run],
+    H,
+    delta0,
+    lambda0: float,
+    friction: float,
+    gamma: float,
+    t_end: float,
+    *,
+    points: int = 4000,
+) -> list[RateRow]:
+    r"""Rates of the methods in ``runs`` (keys among ``METHODS``), four ways.
+
+    Theorem, exact flow asymptotically, and fitting window, per method:
+
+    * ``GD``: :math:`\lambda_0`; :math:`2\lambda_{\min}(H)`; ``[T/4, T]``;
+    * ``HB``: :math:`\sqrt{\lambda_0/2}`; the HBF rate with friction :math:`b`;
+      ``[T/8, T/2]``;
+    * ``NAG-SC``: as HB (the same ODE);
+    * ``NAG`` (power-law exponents): :math:`2\gamma/3`; :math:`\gamma`; ``[T/4, T]``.
+
+    The exact flow for :math:`H = H(0)` (matrix or
+    :class:`~ntklib.spectrum.KernelSpectrum`) is fitted on the same window as
+    the network: an exponential rate on the upper envelope, a power law for NAG.
+
+    >>> from ntklib import sphere_data, empirical_ntk, infinite_ntk, lambda_min
+    >>> from ntklib.optim import GD
+    >>> X, y = sphere_data(6, 3)
+    >>> runs = run_optimizers(X, y, 1024, {"GD": lambda p: GD(p, lr=0.1)}, 20.0)
+    >>> net = TwoLayerReLU(3, 1024, seed=0)
+    >>> lam0 = lambda_min(infinite_ntk(X))
+    >>> (row,) = rate_table(runs, empirical_ntk(net, X), net(X).detach() - y,
+    ...                     lam0, 1.0, 9.0, 20.0)
+    >>> row.method, abs(row.measured.value - row.same_window) < 0.1 * row.same_window
+    ('GD', True)
+    """
+    spec = as_spectrum(H)
+    lam0 = check_lambda0(lambda0)
+    b = check_real(friction, "friction", low=0.0, low_open=True)
+    gamma = check_gamma(gamma)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    unknown = set(runs) - set(METHODS)
+    if unknown:
+        raise ValueError(f"runs has unknown methods {sorted(unknown)}; use {METHODS}")
+    t = torch.linspace(1e-3, t_end, check_int(points, "points"), dtype=spec.dtype)
+    t = t.to(spec.device)
+    theorem = {"GD": lam0, "HB": math.sqrt(lam0 / 2)}
+    theorem |= {"NAG-SC": theorem["HB"], "NAG": 2 * gamma / 3}
+    hb_rate = heavy_ball_flow_loss_rate(spec.eigenvalues, b)
+    asymptotic = {"GD": spec.gd_flow_loss_rate(), "HB": hb_rate}
+    asymptotic |= {"NAG-SC": hb_rate, "NAG": gamma}
+    windows = _windows(t_end)
+    rows = []
+    for name in (n for n in METHODS if n in runs):
+        run, window = runs[name], windows[name]
+        flow_loss = squared_loss(_flow(spec, name, delta0, t, b, gamma))
+        rows.append(
+            RateRow(
+                method=name,
+                quantity="power-law exponent" if name == "NAG" else "loss decay rate",
+                theorem=theorem[name],
+                asymptotic=asymptotic[name],
+                same_window=_measure(name, t, flow_loss, window).value,
+                measured=_measure(name, run.time, run.loss, window),
+                window=window,
+            )
+        )
+    return rows
+
+
+def rate_markdown(rows: list[RateRow]) -> str:
+    """The rows of :func:`rate_table` as a Markdown table."""
+    lines = [
+        "| method | quantity | theorem guarantees | exact flow, asymptotic "
+        "| exact flow, same window | measured on the network |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.method} | {r.quantity} | {r.theorem:.4f} | {r.asymptotic:.4f} "
+            f"| {r.same_window:.4f} | {r.measured.value:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+# -- widths ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WidthRow:
+    """One line of the width table: what it is and its value."""
+
+    label: str
+    value: float
+
+
+def width_requirements(
+    n: int,
+    lambda0: float,
+    gamma: float,
+    m: int,
+    *,
+    delta: float = 0.1,
+    profile_name: str = "quick",
+    runs: dict[str, Run] | None = None,
+    lambda_max: float | None = None,
+) -> list[WidthRow]:
+    r"""The theorems' widths (constants 1) against the width ``m`` used.
+
+    Rows: the GD / HB width :math:`n^6/(\delta^3\lambda_0^4)`, the NAG width at
+    the theorem's best :math:`\alpha = 2\gamma/3`, the book's ``m``, and, when
+    ``runs`` (with a ``kernel_drift`` record) and ``lambda_max`` are given, the
+    largest relative kernel drift :math:`\max\|H(t)-H(0)\|_2/\lambda_{\max}(H(0))`.
+
+    >>> rows = width_requirements(10, 0.1, 9.0, 4096)
+    >>> [r.label.split(",")[0] for r in rows]
+    ['GD / HB theorem', 'NAG theorem', 'this book']
+    >>> f"{rows[0].value:.0e}"
+    '1e+13'
+    >>> print(width_markdown(rows).splitlines()[-1])
+    | this book, profile `quick` | 4096 |
+    """
+    lam0 = check_lambda0(lambda0)
+    alpha = 2 * check_gamma(gamma) / 3
+    rows = [
+        WidthRow("GD / HB theorem", heavy_ball_width(n, delta, lam0)),
+        WidthRow(
+            f"NAG theorem, $\\alpha = 2\\gamma/3 = {alpha:g}$",
+            nesterov_width(n, delta, lam0, alpha),
+        ),
+        WidthRow(f"this book, profile `{profile_name}`", float(check_int(m, "m"))),
+    ]
+    if runs is not None and lambda_max is not None:
+        lmax = check_real(lambda_max, "lambda_max", low=0.0, low_open=True)
+        drift = max(r.kernel_drift.max().item() for r in runs.values()) / lmax
+        label = (
+            "largest kernel drift measured above, $\\max\\|H(t)-H(0)\\|_2/\\|H(0)\\|_2$"
+        )
+        rows.append(WidthRow(label, drift))
+    return rows
+
+
+def width_markdown(rows: list[WidthRow]) -> str:
+    """The rows of :func:`width_requirements` as a Markdown table."""
+    lines = ["| | width |", "|---|---|"]
+    for r in rows:
+        if r.value < 1:
+            value = f"{r.value:.3f}"  # a ratio
+        else:
+            value = f"{r.value:.0f}" if r.value < 1e6 else f"{r.value:.2e}"
+        lines.append(f"| {r.label} | {value} |")
+    return "\n".join(lines)
+
+
+# -- per iteration ---------------------------------------------------------------------
+
+
+def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
+    """Each run's loss at the last recorded step ``<= k`` (a per-iteration comparison).
+
+    >>> from ntklib import sphere_data
+    >>> from ntklib.optim import GD
+    >>> X, y = sphere_data(6, 3)
+    >>> runs = run_optimizers(X, y, 64, {"GD": lambda p: GD(p, lr=0.1)}, 2.0)
+    >>> loss_at_iteration(runs, 0)["GD"] == runs["GD"].loss[0].item()
+    True
+    """
+    k = check_int(k, "k", minimum=0)
+    return {
+        name: r.loss[(r.step <= k).nonzero()[-1, 0]].item() for name, r in runs.items()
+    }
+
+
+# -- figures ---------------------------------------------------------------------------
+
+
+def draw_runs(runs: dict[str, Run]):
+    """Four panels against time: loss (semilog, log-log), pseudo-loss, kernel drift."""
+    from ..plotting import figure, to_numpy
+
+    fig, axes = figure(2, 2)
+    for name, r in runs.items():
+        t = to_numpy(r.time)
+        axes[0].semilogy(t, to_numpy(r.loss), label=name)
+        axes[1].loglog(t[1:], to_numpy(r.loss[1:]), label=name)
+        axes[2].semilogy(t, to_numpy(r.pseudo_loss), label=name)
+        axes[3].plot(t, to_numpy(r.kernel_drift), label=name)
+    titles = [
+        ("loss $L(t)$", "semilog: straight lines are linear rates"),
+        ("loss $L(t)$", "log-log: straight lines are power laws"),
+        (r"pseudo-loss $\hat L(t)$", "pseudo-loss"),
+        (r"$\|H(t)-H(0)\|_2$", "kernel drift"),
+    ]
+    for ax, (ylabel, title) in zip(axes, titles):
+        ax.set_xlabel("continuous time $t$")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+    for ax in axes[:3]:
+        ax.set_ylim(1e-22, 1e3)
+    return fig
+
+
+def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
+    """The loss of each run against the iteration count, up to ``k_max``."""
+    from ..plotting import figure, to_numpy
+
+    fig, ax = figure(width=5.5)
+    for name, r in runs.items():
+        ax.semilogy(to_numpy(r.step), to_numpy(r.loss), label=name)
+    ax.set_xlim(0, k_max)
+    ax.set_ylim(1e-16, 1e3)
+    ax.set_xlabel("iteration $k$")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    ax.set_title(rf"per iteration, $\eta$ = {lr:g}")
+    return fig
+
+
+def draw_illustration(
+    runs: dict[str, Run], H, delta0, friction: float, gamma: float, nag_fit: Fit, m: int
+):
+    """The paper's picture: HB linear (semilog), NAG polynomial (log-log)."""
+    from ..plotting import figure, to_numpy
+
+    spec = as_spectrum(H)
+    t_hb, t_nag = runs["HB"].time, runs["NAG"].time[1:]
+    hbf = squared_loss(spec.heavy_ball_flow(delta0, t_hb.to(spec.device), friction))
+    nag = squared_loss(spec.nesterov_flow(delta0, t_nag.to(spec.device), gamma))
+    fig, axes = figure(2)
+    axes[0].semilogy(to_numpy(t_hb), to_numpy(runs["HB"].loss), label=f"HB, m={m}")
+    axes[0].semilogy(to_numpy(t_hb), to_numpy(hbf), "--", label="HBF, exact")
+    axes[0].set_title("HBF: linear convergence (semilog)")
+    t = to_numpy(t_nag)
+    axes[1].loglog(t, to_numpy(runs["NAG"].loss[1:]), label=f"NAG, m={m}")
+    axes[1].loglog(
+        t, to_numpy(nag), "--", label=rf"NAG ODE, exact ($\gamma$={gamma:g})"
+    )
+    fitted = nag_fit.prefactor * t**-nag_fit.value
+    axes[1].loglog(t, fitted, ":", label=f"fitted power $t^{{-{nag_fit.value:.1f}}}$")
+    axes[1].set_title("NAG: polynomial convergence (log-log)")
+    for ax in axes:
+        ax.set_xlabel("continuous time $t$")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize="small")
+        ax.set_ylim(1e-22, 1e3)
+    return fig

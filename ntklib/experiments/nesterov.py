@@ -1,27 +1,202 @@
-r"""Nesterov's method at finite step sizes against its ODE (Chapter 5)."""
+r"""Nesterov's method against its ODE, on a network and at finite steps (Chapter 5).
+
+* :func:`nesterov_lyapunov_constant` and :func:`nesterov_lyapunov_study`: the
+  idealised Lyapunov bound :math:`\dot V \le K V / t^3` and the function
+  :math:`V(t;\alpha,\gamma)` along the exact flow and along a trained network;
+* :func:`nesterov_exponents`: fitted loss exponents :math:`L\sim t^{-p}` of the
+  network and of the linearised iteration at several step sizes;
+* :func:`nesterov_sc_rates` and :func:`nesterov_sc_sgd_gap`: constant momentum
+  (NAG-SC), its linear rate and its agreement with ``torch.optim.SGD``;
+* ``draw_*``: the chapter's figures.
+
+The ODE limit itself is :func:`ntklib.experiments.discretisation.discretisation_order`
+with ``method="nesterov"``.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_gamma, check_real
-from ..dynamics import squared_loss
-from ..fitting import fit_power_law
+from .._validate import check_gamma, check_int, check_lambda0, check_lr, check_real
+from ..dynamics import nesterov_lyapunov, nesterov_lyapunov_rate, squared_loss
+from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import Nesterov
+from ..optim import Nesterov, NesterovSC, nesterov_sc_momentum
 from ..spectrum import KernelSpectrum
-from ..training import train
+from ..theory import heavy_ball_friction
+from ..training import Run, train
 
-__all__ = ["nesterov_exponents", "ExponentRow"]
+__all__ = [
+    "nesterov_exponents",
+    "ExponentRow",
+    "nesterov_lyapunov_constant",
+    "nesterov_lyapunov_study",
+    "LyapunovStudy",
+    "nesterov_sc_rates",
+    "SCRow",
+    "nesterov_sc_sgd_gap",
+    "draw_lyapunov",
+    "draw_exponents",
+    "draw_nesterov_sc",
+]
+
+
+def _network(X, m: int, seed: int) -> TwoLayerReLU:
+    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+
+
+# -- the idealised Lyapunov bound ------------------------------------------------------
+
+
+def nesterov_lyapunov_constant(alpha: float, gamma: float, mu: float) -> float:
+    r"""The constant :math:`K` of the idealised bound :math:`\dot V \le \frac{K}{t^3}V`.
+
+    .. math::
+
+        K = \frac{(\alpha-2)^2\,c^2}{32\,(\gamma-\alpha)\,\mu},\qquad
+        c = 2\gamma-\alpha,
+
+    for a constant kernel :math:`H\succeq\mu I` and :math:`2 < \alpha < \gamma`
+    (proposition *Idealised NAG rate*). Then :math:`V(t)\le V(t_0)e^{K/(2t_0^2)}`.
+
+    Parameters
+    ----------
+    alpha, gamma : float
+        The Lyapunov exponent and Nesterov's friction constant, ``2 < alpha < gamma``.
+    mu : float
+        A lower bound on the kernel's eigenvalues, ``mu > 0``.
+
+    >>> nesterov_lyapunov_constant(5.0, 9.0, 0.5)   # 9 * 169 / (32 * 4 * 0.5)
+    23.765625
+    """
+    gamma = check_gamma(gamma)
+    alpha = check_real(
+        alpha, "alpha", low=2.0, high=gamma, low_open=True, high_open=True
+    )
+    mu = check_real(mu, "mu", low=0.0, low_open=True)
+    c = 2 * gamma - alpha
+    return (alpha - 2) ** 2 * c**2 / (32 * (gamma - alpha) * mu)
+
+
+@dataclass(frozen=True)
+class LyapunovStudy:
+    r""":math:`V(t;\alpha,\gamma)` along the exact flow of :math:`H(0)` and a network.
+
+    ``run`` is the network's run (records ``loss``, ``delta``, ``velocity``,
+    ``pseudo_loss``) and ``V_net`` its Lyapunov function with :math:`H(t)`;
+    ``t_exact``, ``V_exact`` and ``rate_exact`` (:math:`\dot V`) are on the
+    exact flow, whose loss is ``loss_exact``; ``K``, ``t0`` (:math:`2\sqrt K`)
+    and ``cap`` (:math:`V_{net}(t_0)e^{K/(2t_0^2)}`) the idealised bound, and
+    ``i0`` the first record of ``run`` at or after ``t0``.
+    """
+
+    alpha: float
+    gamma: float
+    mu: float
+    run: Run
+    V_net: torch.Tensor
+    t_exact: torch.Tensor
+    V_exact: torch.Tensor
+    rate_exact: torch.Tensor
+    loss_exact: torch.Tensor
+    K: float
+    t0: float
+    i0: int
+    cap: float
+
+    @property
+    def rise_end(self) -> float:
+        """The last time at which ``V_exact`` still increases."""
+        rise = (self.V_exact[1:] > self.V_exact[:-1]).nonzero()
+        return float(self.t_exact[rise[-1, 0]]) if len(rise) else 0.0
+
+    def loss_bound(self, t) -> torch.Tensor:
+        r"""The idealised bound :math:`L(t)\le \frac{\text{cap}}{\mu}t^{-\alpha}`."""
+        return self.cap / self.mu * torch.as_tensor(t) ** -self.alpha
+
+
+def nesterov_lyapunov_study(
+    X,
+    y,
+    m: int,
+    alpha: float,
+    gamma: float,
+    lr: float,
+    t_end: float,
+    *,
+    lambda0: float,
+    seed: int = 0,
+    every: int = 4,
+    points: int = 4001,
+) -> LyapunovStudy:
+    r"""Train Nesterov on a width-``m`` network and evaluate :math:`V(t;\alpha,\gamma)`.
+
+    The same :math:`V` is evaluated on the exact flow of the initial kernel
+    :math:`H(0)` (``points`` times on ``(1e-3, T]``), with its exact derivative
+    (:func:`ntklib.dynamics.nesterov_lyapunov_rate`). The idealised bound uses
+    :math:`\mu = \lambda_0/2` (in the kernel regime
+    :math:`\lambda_{\min}(H)\ge\lambda_0/2`),
+    :math:`K` of :func:`nesterov_lyapunov_constant` and :math:`t_0 = 2\sqrt K`,
+    so that :math:`e^{K/(2t_0^2)} = e^{1/8}`.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> s = nesterov_lyapunov_study(X, y, 256, 5.0, 9.0, 0.01, 20.0, lambda0=0.5)
+    >>> round(s.t0 / math.sqrt(s.K), 6), int(s.run.step[-1])
+    (2.0, 200)
+    """
+    m = check_int(m, "m")
+    lr = check_lr(lr)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    mu = check_lambda0(lambda0, "lambda0") / 2
+    K = nesterov_lyapunov_constant(alpha, gamma, mu)
+    net = _network(X, m, seed)
+    H0 = empirical_ntk(net, X)
+    delta0 = net(X).detach() - y
+    opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
+    record = ("loss", "delta", "velocity", "pseudo_loss")
+    run = train(net, X, y, opt, t_end=t_end, record=record, every=every)
+    t = torch.linspace(1e-3, float(run.time[-1]), points, dtype=H0.dtype)
+    t = t.to(H0.device)
+    d, v = KernelSpectrum(H0).nesterov_flow(delta0, t, gamma, return_velocity=True)
+    t0 = 2 * math.sqrt(K)
+    after = (run.time >= t0).nonzero()
+    if len(after) == 0:
+        raise ValueError(f"t_end = {t_end:g} must exceed t0 = 2 sqrt(K) = {t0:.3g}")
+    i0 = int(after[0, 0])
+    V_net = run.nesterov_lyapunov(alpha, gamma)
+    return LyapunovStudy(
+        alpha=float(alpha),
+        gamma=float(gamma),
+        mu=mu,
+        run=run,
+        V_net=V_net,
+        t_exact=t,
+        V_exact=nesterov_lyapunov(H0, d, v, t, alpha, gamma),
+        rate_exact=nesterov_lyapunov_rate(H0, d, v, t, alpha, gamma),
+        loss_exact=squared_loss(d),
+        K=K,
+        t0=t0,
+        i0=i0,
+        cap=float(V_net[i0]) * math.exp(K / (2 * t0**2)),
+    )
+
+
+# -- exponents at finite steps ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ExponentRow:
-    """One step size: fitted loss exponents of the network and of the linearised iteration, and their largest gap."""
+    r"""One step size: loss exponents of the network and of the linearised iteration.
+
+    ``gap`` is their largest distance
+    :math:`\max_t\|\Delta_{net}-\Delta_{lin}\|/\|\Delta(0)\|`.
+    """
 
     lr: float
     network: float
@@ -40,12 +215,13 @@ def nesterov_exponents(
     seed: int = 0,
     window: tuple[float, float] = (0.25, 1.0),
 ) -> tuple[float, list[ExponentRow]]:
-    r"""Loss exponents :math:`L\sim t^{-p}` of Nesterov (momentum :math:`\frac{k-1}{k+\gamma-1}`) on ``[a T, b T]``.
+    r"""Loss exponents :math:`L\sim t^{-p}` of Nesterov on ``[a T, b T]``.
 
-    Returns the exact-flow exponent for the initial kernel (:math:`\approx\gamma`)
-    and, for each step size, the exponents of the network and of the
-    linearised iteration with the same kernel (fitted on the upper envelope),
-    with the largest gap :math:`\max_t\|\Delta_{net} - \Delta_{lin}\|/\|\Delta(0)\|`.
+    The momentum is :math:`\frac{k-1}{k+\gamma-1}`. Returns the exact-flow
+    exponent for the initial kernel (:math:`\approx\gamma`) and, for each step
+    size, the exponents of the network and of the linearised iteration with the
+    same kernel (fitted on the upper envelope), with the largest gap
+    :math:`\max_t\|\Delta_{net} - \Delta_{lin}\|/\|\Delta(0)\|`.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -56,24 +232,168 @@ def nesterov_exponents(
     gamma = check_gamma(gamma)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     lo, hi = window[0] * t_end, window[1] * t_end
-    net0 = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+    net0 = _network(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     delta0 = net0(X).detach() - y
     t_flow = torch.linspace(lo, hi, 3000, dtype=X.dtype)
-    flow = fit_power_law(
-        t_flow, squared_loss(spec.nesterov_flow(delta0, t_flow, gamma)), envelope=True
-    ).value
+    flow_loss = squared_loss(spec.nesterov_flow(delta0, t_flow, gamma))
+    flow = fit_power_law(t_flow, flow_loss, envelope=True).value
     rows = []
     for lr in lrs:
-        net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+        net = _network(X, m, seed)
         opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
         run = train(net, X, y, opt, t_end=t_end, record=("loss", "delta"), records=1000)
-        lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))[
-            run.step.to(spec.device)
-        ]
-        fit = lambda v: (
-            fit_power_law(run.time, v, x_min=lo, x_max=hi, envelope=True).value
-        )  # noqa: E731
+        lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))
+        lin = lin[run.step.to(spec.device)]
+
+        def fit(v, run=run):
+            return fit_power_law(run.time, v, x_min=lo, x_max=hi, envelope=True).value
+
         gap = ((run.delta - lin).norm(dim=1).max() / delta0.norm()).item()
         rows.append(ExponentRow(lr, fit(run.loss), fit(squared_loss(lin)), gap))
     return flow, rows
+
+
+# -- NAG-SC ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SCRow:
+    """NAG-SC at one step size: its momentum, the fitted linear rate and the run."""
+
+    lr: float
+    momentum: float
+    fit: Fit
+    run: Run
+
+
+def nesterov_sc_rates(
+    X,
+    y,
+    m: int,
+    lambda0: float,
+    lrs: Iterable[float],
+    t_end: float,
+    *,
+    seed: int = 0,
+    t_min: float | None = None,
+    every: int = 2,
+) -> list[SCRow]:
+    r"""Linear loss rates of NAG-SC, :math:`\mu = \lambda_0/2`.
+
+    The momentum is :math:`\beta = \frac{1-\sqrt{\mu\eta}}{1+\sqrt{\mu\eta}}`.
+
+    Its low-resolution ODE is the heavy ball with friction
+    :math:`b = 2\sqrt\mu = \sqrt{2\lambda_0}`. Each run starts from the same
+    width-``m`` network and lasts ``t_end``; the rate is fitted on the upper
+    envelope of the loss for :math:`t\ge` ``t_min`` (default ``t_end / 6``).
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> rows = nesterov_sc_rates(X, y, 256, 0.5, [0.01], 30.0)
+    >>> round(rows[0].momentum, 4), rows[0].fit.r2 > 0.9
+    (0.9048, True)
+    """
+    lam0 = check_lambda0(lambda0)
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    t_min = t_end / 6 if t_min is None else check_real(t_min, "t_min", low=0.0)
+    rows = []
+    for lr in lrs:
+        beta = nesterov_sc_momentum(lam0 / 2, lr)
+        net = _network(X, m, seed)
+        opt = NesterovSC(net.parameters(), lr=lr, momentum=beta)
+        run = train(net, X, y, opt, t_end=t_end, record=("loss",), every=every)
+        fit = fit_exponential_rate(run.time, upper_envelope(run.loss), t_min=t_min)
+        rows.append(SCRow(float(lr), beta, fit, run))
+    return rows
+
+
+def nesterov_sc_sgd_gap(
+    X, y, m: int, lr: float, momentum: float, *, steps: int = 50, seed: int = 5
+) -> float:
+    r"""Largest weight difference between ``NesterovSC`` and ``SGD(nesterov=True)``.
+
+    Both train the same width-``m`` network for ``steps`` steps.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9) < 1e-12
+    True
+    """
+    steps = check_int(steps, "steps")
+    a, b = _network(X, m, seed), _network(X, m, seed)
+    train(
+        a, X, y, NesterovSC(a.parameters(), lr=lr, momentum=momentum), steps, record=()
+    )
+    sgd = torch.optim.SGD(b.parameters(), lr=lr, momentum=momentum, nesterov=True)
+    train(b, X, y, sgd, steps, record=())
+    return (a.W - b.W).abs().max().item()
+
+
+# -- figures ---------------------------------------------------------------------------
+
+
+def draw_lyapunov(study: LyapunovStudy, *, label: str = "network"):
+    """Two panels: :math:`V` on the exact flow and on the network; the loss, log-log."""
+    from ..plotting import figure, plot_loss, to_numpy
+
+    s, r = study, study.run
+    fig, axes = figure(2)
+    ax = axes[0]
+    ax.loglog(
+        to_numpy(s.t_exact[1:]), to_numpy(s.V_exact[1:]), label="exact flow, $H(0)$"
+    )
+    ax.loglog(to_numpy(r.time[1:]), to_numpy(s.V_net[1:]), "--", label=label)
+    ax.axhline(s.cap, color="0.5", ls=":", label=r"$V(t_0)e^{K/(2t_0^2)}$")
+    ax.axvline(s.t0, color="0.7", lw=1)
+    ax.set_xlabel("continuous time $t$")
+    ax.set_ylabel(r"$V(t;\alpha,\gamma)$")
+    ax.legend(fontsize="small")
+    ax.set_title(rf"Lyapunov function, $\alpha$={s.alpha:g}, $\gamma$={s.gamma:g}")
+    at = torch.searchsorted(s.t_exact, r.time[1:].to(s.t_exact))
+    theory = {
+        r"exact flow $\sim t^{-\gamma}$": s.loss_exact[
+            at.clamp_max(len(s.t_exact) - 1)
+        ],
+        r"idealised bound $\frac{V(t_0)e^{K/2t_0^2}}{\mu}t^{-\alpha}$": s.loss_bound(
+            r.time[1:]
+        ),
+    }
+    plot_loss(axes[1], r.time[1:], r.loss[1:], label="network", log="xy", theory=theory)
+    axes[1].set_ylim(1e-16, 1e3)
+    axes[1].set_title("loss on log-log axes")
+    return fig
+
+
+def draw_exponents(exponents: dict[float, tuple[float, list[ExponentRow]]]):
+    r"""The network's fitted exponent against the step size, per :math:`\gamma`."""
+    from ..plotting import figure
+
+    fig, ax = figure(width=5.5)
+    for g, (_, rows) in exponents.items():
+        lrs, nets = [r.lr for r in rows], [r.network for r in rows]
+        ax.semilogx(lrs, nets, "o-", label=rf"network, $\gamma$={g:g}")
+        ax.axhline(g, ls="--", lw=1, color=ax.get_lines()[-1].get_color())
+    ax.set_xlabel(r"step size $\eta$")
+    ax.set_ylabel("fitted loss exponent")
+    ax.legend(fontsize="small")
+    ax.set_title(r"exponents approach $\gamma$ (dashed) as $\eta\to0$")
+    return fig
+
+
+def draw_nesterov_sc(row: SCRow, spec: KernelSpectrum, delta0, lambda0: float):
+    r"""NAG-SC's loss against the heavy-ball flow with :math:`b = \sqrt{2\lambda_0}`."""
+    from ..plotting import figure, plot_loss
+
+    b = heavy_ball_friction(lambda0)
+    flow = spec.heavy_ball_flow(delta0, row.run.time.to(spec.device), b)
+    fig, ax = figure()
+    plot_loss(
+        ax,
+        row.run.time,
+        row.run.loss,
+        label=rf"NAG-SC, $\beta$={row.momentum:.4f}",
+        theory={f"HBF flow, b = {b:.3f}": squared_loss(flow)},
+    )
+    ax.set_title("NAG-SC converges linearly")
+    return fig

@@ -1,0 +1,123 @@
+"""Chapter 6's experiments against independent computations."""
+
+import math
+
+import pytest
+import torch
+
+from ntklib import TwoLayerReLU, sphere_data, train
+from ntklib.experiments.comparison import (
+    loss_at_iteration,
+    rate_markdown,
+    rate_table,
+    run_optimizers,
+    width_markdown,
+    width_requirements,
+)
+from ntklib.optim import GD, HeavyBall, Nesterov
+from ntklib.training import Run
+
+
+def test_run_optimizers_same_start_same_time():
+    X, y = sphere_data(8, 3, seed=2)
+    makers = {
+        "GD": lambda p: GD(p, lr=0.05),
+        "HB": lambda p: HeavyBall(p, lr=0.05, momentum=0.5),
+        "NAG": lambda p: Nesterov(p, lr=0.05),
+    }
+    runs = run_optimizers(X, y, 128, makers, 3.0, seed=4, record=("loss",))
+    assert len({round(r.loss[0].item(), 12) for r in runs.values()}) == 1
+    for r in runs.values():
+        assert abs(r.time[-1].item() - 3.0) <= r.time_per_step / 2 + 1e-12
+    assert runs["GD"].step[-1] == 60
+    assert runs["HB"].step[-1] == round(3.0 / math.sqrt(0.05))
+    ref = TwoLayerReLU(3, 128, seed=4)
+    loss0 = 0.5 * ((ref(X) - y) ** 2).sum().item()
+    assert math.isclose(runs["GD"].loss[0].item(), loss0, rel_tol=1e-12)
+
+
+def _run(t, loss, **records):
+    t = torch.as_tensor(t, dtype=torch.float64)
+    steps = torch.arange(len(t))
+    return Run(steps, t, {"loss": loss, **records}, "fake", 0.01, float(t[1] - t[0]))
+
+
+def test_rate_table_against_closed_forms():
+    """A kernel lam * I: every flow is one mode, with a known rate or exponent."""
+    lam, lam0, gamma, T = 0.5, 0.6, 9.0, 40.0
+    b = 2.0 * math.sqrt(lam) * 0.5  # under-damped: the envelope decays like e^{-b t}
+    H = lam * torch.eye(3, dtype=torch.float64)
+    delta0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    t = torch.linspace(0, T, 2001, dtype=torch.float64)
+    runs = {
+        "GD": _run(t, 3 * torch.exp(-0.7 * t)),
+        "HB": _run(t, 2 * torch.exp(-0.45 * t)),
+        "NAG-SC": _run(t, 2 * torch.exp(-0.47 * t)),
+        "NAG": _run(t, 5 * (t + 1e-3) ** -8.5),
+    }
+    rows = rate_table(runs, H, delta0, lam0, b, gamma, T)
+    r = {row.method: row for row in rows}
+    assert [row.method for row in rows] == ["GD", "HB", "NAG-SC", "NAG"]
+    assert math.isclose(r["GD"].measured.value, 0.7, rel_tol=1e-9)
+    assert math.isclose(r["HB"].measured.value, 0.45, rel_tol=1e-9)
+    assert abs(r["NAG"].measured.value - 8.5) < 1e-3
+    assert math.isclose(r["GD"].same_window, 2 * lam, rel_tol=1e-9)
+    assert math.isclose(r["GD"].asymptotic, 2 * lam)
+    assert abs(r["HB"].same_window - b) < 0.05 * b and math.isclose(
+        r["HB"].asymptotic, b
+    )
+    assert r["NAG-SC"].same_window == r["HB"].same_window
+    assert (
+        abs(r["NAG"].same_window - gamma) < 0.05 * gamma
+        and r["NAG"].asymptotic == gamma
+    )
+    assert math.isclose(r["GD"].theorem, lam0) and math.isclose(r["NAG"].theorem, 6.0)
+    assert math.isclose(r["HB"].theorem, math.sqrt(lam0 / 2))
+    assert r["NAG-SC"].theorem == r["HB"].theorem
+    table = rate_markdown(rows).splitlines()
+    assert len(table) == 6 and "| NAG | power-law exponent | 6.0000 |" in table[-1]
+
+
+def test_rate_table_rejects_unknown_methods():
+    t = torch.linspace(0, 1, 10, dtype=torch.float64)
+    with pytest.raises(ValueError, match="unknown methods"):
+        rate_table(
+            {"Adam": _run(t, torch.exp(-t))}, torch.eye(2), [1.0, 1.0], 0.5, 1, 9, 1
+        )
+
+
+def test_width_requirements_against_the_formulas():
+    n, lam0, gamma, delta = 24, 0.2, 9.0, 0.1
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    runs = {
+        "A": _run(
+            t,
+            t,
+            kernel_drift=torch.tensor([0, 0.1, 0.3, 0.2, 0.1], dtype=torch.float64),
+        ),
+        "B": _run(
+            t,
+            t,
+            kernel_drift=torch.tensor([0, 0.4, 0.1, 0.0, 0.0], dtype=torch.float64),
+        ),
+    }
+    rows = width_requirements(n, lam0, gamma, 4096, runs=runs, lambda_max=2.0)
+    alpha = 6.0
+    nag = n ** (2.5 * alpha - 4) / (
+        delta ** (1.5 * alpha - 3) * lam0 ** (1.5 * alpha - 2)
+    )
+    assert math.isclose(rows[0].value, n**6 / (delta**3 * lam0**4))
+    assert math.isclose(rows[1].value, nag)
+    assert rows[2].value == 4096 and math.isclose(rows[3].value, 0.2)
+    assert len(width_markdown(rows).splitlines()) == 6
+
+
+def test_loss_at_iteration_is_the_loss_after_k_steps():
+    X, y = sphere_data(6, 3, seed=1)
+    runs = run_optimizers(X, y, 128, {"GD": lambda p: GD(p, lr=0.1)}, 4.0, records=8)
+    net = TwoLayerReLU(3, 128, seed=0)
+    k = int(runs["GD"].step[3])
+    direct = train(net, X, y, GD(net.parameters(), lr=0.1), k, record=("loss",))
+    got = loss_at_iteration(runs, k)["GD"]
+    assert math.isclose(got, direct.loss[-1].item(), rel_tol=1e-12)
+    assert loss_at_iteration(runs, k + 1)["GD"] == got  # the last record at or before k
