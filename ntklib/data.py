@@ -72,6 +72,8 @@ def sphere_data(
     y : torch.Tensor
         The labels, shape ``(n,)``.
 
+    Examples
+    --------
     >>> X, y = sphere_data(4, 3, seed=1)
     >>> unit = torch.allclose(X.norm(dim=1), torch.ones(4, dtype=X.dtype))
     >>> X.shape, y.shape, bool(unit)

@@ -49,7 +49,6 @@ __all__ = [
     "heavy_ball_energy",
     "nesterov_energy",
     "heavy_ball_residual",
-    "KernelSpectrum",
 ]
 
 
@@ -95,6 +94,8 @@ def heavy_ball_flow(
         ``delta`` of shape ``(len(t), n)``, or ``(delta, velocity)`` when
         ``return_velocity=True``.
 
+    Examples
+    --------
     >>> H = torch.tensor([[1.0]], dtype=torch.float64)   # critical damping: b = 2
     >>> d0 = torch.tensor([1.0], dtype=torch.float64)
     >>> d = heavy_ball_flow(H, d0, [1.0], friction=2.0)

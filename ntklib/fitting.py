@@ -19,17 +19,9 @@ __all__ = ["Fit", "fit_exponential_rate", "fit_power_law", "upper_envelope"]
 
 
 class Fit(NamedTuple):
-    """The result of a fit.
-
-    Attributes
-    ----------
-    value : float
-        The rate (exponential) or exponent (power law).
-    prefactor : float
-        The prefactor ``C``.
-    r2 : float
-        The fit quality (coefficient of determination).
-    """
+    """The result of a fit: ``value``, the rate (exponential) or exponent (power
+    law); ``prefactor``, the constant ``C``; ``r2``, the fit quality (coefficient
+    of determination)."""
 
     value: float
     prefactor: float
@@ -110,6 +102,8 @@ def fit_power_law(
     Fit
         ``value`` is the exponent, ``prefactor`` is ``C``.
 
+    Examples
+    --------
     >>> x = torch.tensor([1.0, 10.0, 100.0])
     >>> round(fit_power_law(x, 2 / x ** 0.5).value, 6)
     0.5

@@ -144,6 +144,8 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
     torch.Tensor
         The ``n x n`` kernel.
 
+    Examples
+    --------
     >>> net = TwoLayerReLU(d=2, m=4096, seed=0)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     >>> H = empirical_ntk(net, X)

@@ -62,6 +62,8 @@ class TwoLayerReLU(nn.Module):
     dtype, device
         Those of the parameter ``W`` and the buffer ``a``.
 
+    Examples
+    --------
     >>> net = TwoLayerReLU(d=3, m=1000, seed=0)
     >>> net.W.shape, net.a.shape, net(torch.eye(3, dtype=torch.float64)).shape
     (torch.Size([1000, 3]), torch.Size([1000]), torch.Size([3]))

@@ -259,7 +259,7 @@ class NesterovSC(_ConstantMomentum):
 class Nesterov(_FullBatch):
     r"""Nesterov's accelerated gradient with momentum :math:`(k-1)/(k+\gamma-1)`.
 
-    Step :math:`k = 1, 2, \dots` (counted per call of :meth:`step`, kept in the
+    Step :math:`k = 1, 2, \dots` (counted per call of ``step()``, kept in the
     state, so ``state_dict`` resumes a run exactly):
 
     .. math::
@@ -350,7 +350,13 @@ def register_stable_lr(
         ``rule(optimizer, lambda_max)`` returns ``(value, formula)``;
         ``(None, reason)`` when the optimizer's settings have no known stable step.
 
-    >>> register_stable_lr(torch.optim.SGD, _sgd_stable_lr)   # already registered
+    Examples
+    --------
+    >>> class MySGD(torch.optim.SGD):
+    ...     pass
+    >>> register_stable_lr(MySGD, lambda opt, lmax: (1 / lmax, "1/lambda_max"))
+    >>> stable_lr(MySGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), 4.0)
+    (0.25, '1/lambda_max')
     """
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise TypeError(f"cls must be a torch.optim.Optimizer subclass, got {cls!r}")
@@ -397,6 +403,8 @@ def stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, st
         The formula of ``value``. An unknown optimizer gives ``(None, reason)``,
         the reason naming it.
 
+    Examples
+    --------
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> stable_lr(HeavyBall([w], lr=0.1, momentum=0.5), 2.0)
     (1.5, '2(1+beta)/lambda_max')

@@ -80,6 +80,8 @@ def plot_loss(
     **style
         Passed to ``ax.plot`` for the measured curve.
 
+    Examples
+    --------
     >>> fig, ax = figure()
     >>> t = np.linspace(0, 5, 20)
     >>> ax = plot_loss(ax, t, np.exp(-t), theory=np.exp(-t / 2), theory_label="bound")

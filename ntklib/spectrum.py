@@ -67,6 +67,8 @@ class KernelSpectrum:
     n : int
         The size of the kernel.
 
+    Examples
+    --------
     >>> H = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
     >>> spec = KernelSpectrum(H)
     >>> spec.lambda_min, spec.lambda_max, spec.condition_number

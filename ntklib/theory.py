@@ -115,6 +115,8 @@ def nesterov_bound(
     torch.Tensor
         The bound at each time, of the shape of ``t``.
 
+    Examples
+    --------
     >>> nesterov_bound([1.0, 2.0], 5.0, 9.0, 1.0)
     tensor([1.0000, 0.0312], dtype=torch.float64)
     """
@@ -260,6 +262,8 @@ def heavy_ball_spectral_radius(lr, momentum, eigenvalue):
         The per-step contraction of mode :math:`\lambda`; < 1 exactly on the
         stable region.
 
+    Examples
+    --------
     >>> float(heavy_ball_spectral_radius(0.1, 0.0, 1.0))   # GD: |1 - eta lambda|
     0.9
     """

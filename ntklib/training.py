@@ -101,7 +101,7 @@ class Run:
         The recorded step indices.
     time : torch.Tensor
         The continuous times :math:`t = k\cdot` ``time_per_step``.
-    records : dict of str to torch.Tensor
+    records : dict
         The recorded quantities, by name.
     optimizer : str
         The optimizer's class name.
@@ -355,6 +355,8 @@ def train(
         :math:`\max(L(0), 1)`, naming the step and the stable step size; the
         initial weights are restored first.
 
+    Examples
+    --------
     >>> from ntklib import TwoLayerReLU, sphere_data
     >>> from ntklib.optim import GD
     >>> X, y = sphere_data(8, 3)

@@ -44,7 +44,7 @@ def draw_gd_run(
         The continuous time horizon.
     seed : int
         Seeds the network.
-    axes : sequence of two matplotlib Axes, optional
+    axes : sequence, optional
         Where to draw; a new figure by default.
 
     Returns
@@ -53,6 +53,8 @@ def draw_gd_run(
         The :class:`~ntklib.training.Run`, or the
         :class:`~ntklib.training.DivergenceError` it caught.
 
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> run = draw_gd_run(X, y, 256, 0.5, 5.0); plt.close("all")

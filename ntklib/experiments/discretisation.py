@@ -121,6 +121,8 @@ def discretisation_order(
     OrderStudy
         The errors for each step size, and the fitted order.
 
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
     >>> study = discretisation_order("gd", H, torch.ones(2, dtype=torch.float64),
     ...                              [0.2, 0.1, 0.05], 3.0)

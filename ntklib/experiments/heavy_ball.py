@@ -71,8 +71,8 @@ def _network(X: torch.Tensor, m: int, seed: int) -> TwoLayerReLU:
 class RemainderSweep:
     r""":math:`\max_t\|r_k\| / \max_t\|H\Delta\|` per width, and its fit in :math:`m`.
 
-    ``warned`` lists the widths at which :func:`~ntklib.train` emitted an
-    :class:`~ntklib.AssumptionWarning` (too narrow for the kernel regime).
+    ``warned`` lists the widths at which :func:`~ntklib.training.train` emitted an
+    :class:`~ntklib.assumptions.AssumptionWarning` (too narrow for the kernel regime).
     """
 
     widths: torch.Tensor

@@ -3,7 +3,7 @@ r"""The tangent kernel at initialisation and its infinite-width limit (Chapter 1
 Three studies of :math:`H(0) = (XX^\top)\odot(SS^\top)/m` and of
 :math:`H^\infty_{ij} = x_i\cdot x_j\,(\pi - \theta_{ij})/(2\pi)`:
 
-* :func:`arc_cosine_monte_carlo`: :func:`ntklib.infinite_ntk` against a Monte
+* :func:`arc_cosine_monte_carlo`: :func:`ntklib.kernels.infinite_ntk` against a Monte
   Carlo average over fresh Gaussian units :math:`w_k`,
   :math:`\frac1N\sum_k x_i\cdot x_j\,1[w_k\cdot x_i\ge0]\,1[w_k\cdot x_j\ge0]`,
   for pairs at several angles;
@@ -50,7 +50,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ArcCosineCheck:
-    r"""Monte Carlo estimates of :math:`H^\infty_{ij}` and :func:`ntklib.infinite_ntk`.
+    r"""Monte Carlo estimates of :math:`H^\infty_{ij}` beside ``infinite_ntk``'s values.
 
     For each angle :math:`\theta`: ``monte_carlo`` is the average over
     ``n_units`` Gaussian units, ``kernel`` the library's entry
@@ -81,7 +81,7 @@ class ArcCosineCheck:
 def arc_cosine_monte_carlo(
     angles, n_units: int = 200_000, *, d: int = 2, seed: int = 7
 ) -> ArcCosineCheck:
-    r"""Check :func:`ntklib.infinite_ntk` on pairs of unit vectors at the given angles.
+    r"""Check :func:`ntklib.kernels.infinite_ntk` on unit vectors at the ``angles``.
 
     The pair at angle :math:`\theta` is :math:`x_i = e_1`,
     :math:`x_j = \cos\theta\,e_1 + \sin\theta\,e_2` in :math:`\mathbb R^d`. The
@@ -96,11 +96,17 @@ def arc_cosine_monte_carlo(
 
     Parameters
     ----------
-    angles : 1-D tensor or sequence of angles in :math:`[0, \pi]`.
-    n_units : number :math:`N` of Gaussian units.
-    d : dimension of the inputs (at least 2).
-    seed : seed of the units' generator.
+    angles : array_like
+        1-D tensor or sequence of angles in :math:`[0, \pi]`.
+    n_units : int
+        Number :math:`N` of Gaussian units.
+    d : int
+        Dimension of the inputs (at least 2).
+    seed : int
+        Seed of the units' generator.
 
+    Examples
+    --------
     >>> check = arc_cosine_monte_carlo([0.0, math.pi / 3], 20_000)
     >>> [round(v, 12) for v in check.kernel.tolist()]  # 1/2; cos(pi/3) (2/3) / 2
     [0.5, 0.166666666667]

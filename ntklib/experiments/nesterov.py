@@ -71,6 +71,8 @@ def nesterov_lyapunov_constant(alpha: float, gamma: float, mu: float) -> float:
     mu : float
         A lower bound on the kernel's eigenvalues, ``mu > 0``.
 
+    Examples
+    --------
     >>> nesterov_lyapunov_constant(5.0, 9.0, 0.5)   # 9 * 169 / (32 * 4 * 0.5)
     23.765625
     """

@@ -8,7 +8,7 @@ Three studies:
   :math:`\|\nabla L\|^2/L` and the identity :math:`\|\nabla_W L\|^2 = 2\hat L`;
 * :func:`pl_width_sweep`: the same at several widths, down to networks with
   fewer weights than data (:math:`md < n`, a singular kernel), noting which
-  widths :func:`~ntklib.train` flags with an
+  widths :func:`~ntklib.training.train` flags with an
   :class:`~ntklib.assumptions.AssumptionWarning`;
 * :func:`permutation_segment`: the loss along the segment between a trained
   network :math:`W^\star` and a permutation :math:`\Pi W^\star` of its hidden
@@ -139,7 +139,7 @@ def pl_width_sweep(
     r""":func:`pl_run` at each width, catching the narrow-width warnings.
 
     Widths with :math:`md < n` have a singular kernel (rank :math:`\le md`), so
-    the PL ratio collapses. :func:`~ntklib.train` warns when
+    the PL ratio collapses. :func:`~ntklib.training.train` warns when
     :math:`\lambda_{\min}(H(0)) < \lambda_0/2`; the warning is caught here and
     the width recorded in ``warned`` (no stray output).
 
