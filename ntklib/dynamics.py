@@ -31,7 +31,7 @@ from ._validate import (
     check_real,
     check_times,
 )
-from .spectrum import KernelSpectrum, as_spectrum
+from .spectrum import as_spectrum
 
 __all__ = [
     "gd_flow",
