@@ -43,6 +43,7 @@ __all__ = [
     "nesterov_sc_iterates",
     "squared_loss",
     "pseudo_loss",
+    "quadratic_form",
     "heavy_ball_lyapunov",
     "nesterov_lyapunov",
     "nesterov_lyapunov_rate",
@@ -204,6 +205,18 @@ def pseudo_loss(H, delta) -> torch.Tensor:
             f"delta must have last dimension {H.shape[0]} (H is {tuple(H.shape)}), "
             f"got shape {tuple(delta.shape)}"
         )
+    return quadratic_form(H, delta)
+
+
+def quadratic_form(H: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\frac12\Delta^\top H\Delta` over the last axis, without validation.
+
+    The one implementation of the pseudo-loss, shared by :func:`pseudo_loss` and
+    the training records.
+
+    >>> quadratic_form(torch.eye(2) * 2, torch.tensor([1.0, 1.0]))
+    tensor(2.)
+    """
     return 0.5 * ((delta @ H) * delta).sum(-1)
 
 

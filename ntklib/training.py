@@ -45,6 +45,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from . import dynamics
 from ._validate import check_int, check_real, check_vector
 from .assumptions import warn_if_narrow, warn_if_off_sphere
 from .dynamics import heavy_ball_energy, nesterov_energy
@@ -201,7 +202,7 @@ def _pattern(s: _State) -> torch.Tensor:
 _RECORDERS: dict[str, Callable[[_State], torch.Tensor | float]] = {
     "loss": lambda s: s.loss,
     "delta": lambda s: s.delta,
-    "pseudo_loss": lambda s: 0.5 * s.delta @ s.kernel() @ s.delta,
+    "pseudo_loss": lambda s: dynamics.quadratic_form(s.kernel(), s.delta),
     "lambda_min": lambda s: torch.linalg.eigvalsh(s.kernel())[0],
     "kernel_drift": lambda s: torch.linalg.matrix_norm(s.kernel() - s.H0, ord=2),
     "weight_distance": lambda s: torch.sqrt(
