@@ -119,3 +119,72 @@ def test_stable_step_threshold_and_linearised_growth(data):
 def test_validation_names_the_argument(data, call, exc, word):
     with pytest.raises(exc, match=word):
         call(*data)
+
+
+def test_flip_lemma_study_against_numpy_and_scipy(data):
+    from scipy.special import erf
+
+    from ntklib.experiments.gradient_flow import flip_lemma_study
+
+    X, y = data
+    radii = [0.05, 0.3]
+    study = flip_lemma_study(X, y, 2048, radii, 2.0, 0.5, seed=3)
+    net = TwoLayerReLU(3, 2048, seed=3)
+    W0 = net.W.detach().numpy().copy()
+    proj = np.abs(X.numpy() @ W0.T)
+    for a, R in enumerate(radii):
+        assert math.isclose(study.at_risk[a].item(), (proj < R).mean(), rel_tol=1e-12)
+        assert math.isclose(study.exact[a].item(), erf(R / math.sqrt(2)), rel_tol=1e-12)
+        assert math.isclose(study.bound[a].item(), 2 * R / math.sqrt(2 * math.pi))
+    assert study.deviations.max() < 4
+    for _ in range(4):  # t_end / lr steps of plain autograd GD
+        net.zero_grad()
+        (0.5 * ((net(X) - y) ** 2).sum()).backward()
+        with torch.no_grad():
+            net.W -= 0.5 * net.W.grad
+    W = net.W.detach().numpy()
+    R = np.linalg.norm(W - W0, axis=1).max()
+    assert math.isclose(study.displacement, R, rel_tol=1e-9)
+    flipped = ((X.numpy() @ W.T >= 0) != (X.numpy() @ W0.T >= 0)).mean()
+    assert math.isclose(study.flipped, flipped, rel_tol=1e-12)
+    assert math.isclose(study.markov, 4 * 36 * R / math.sqrt(2 * math.pi))
+    conc = 2 * 6 * (proj < R).mean(axis=1).max()
+    assert math.isclose(study.concentration, conc, rel_tol=1e-12)
+    # the lemma: a flip needs |w_r(0).x_i| <= |(w_r - w_r(0)).x_i|
+    flips = (X.numpy() @ W.T >= 0) != (X.numpy() @ W0.T >= 0)
+    move = np.abs(X.numpy() @ (W - W0).T)
+    assert (proj[flips] <= move[flips] + 1e-12).all()
+    assert study.drift <= study.concentration
+
+
+def test_flip_study_detects_a_wrong_initial_variance(data):
+    from ntklib.experiments.gradient_flow import FlipStudy
+
+    X, y = data
+    net = TwoLayerReLU(3, 8192, seed=0)
+    proj = np.abs(X.numpy() @ (2**0.5 * net.W.detach().numpy()).T)  # N(0, 2 I)
+    risk = (proj < 0.1).mean(axis=0)
+    wrong = FlipStudy(
+        torch.tensor([0.1]),
+        torch.tensor([risk.mean()]),
+        torch.tensor([risk.std() / math.sqrt(8192)]),
+        torch.tensor([math.erf(0.1 / math.sqrt(2))]),
+        torch.tensor([0.2 / math.sqrt(2 * math.pi)]),
+        *(0.0,) * 5,
+    )
+    assert wrong.deviations.max() > 4
+
+
+def test_stable_step_records_flips(data):
+    X, y = data
+    study = stable_step_runs(X, y, 256, [0.5], 5.0, seed=1)
+    net = TwoLayerReLU(3, 256, seed=1)
+    S0 = (X @ net.W.detach().T >= 0).numpy()
+    lr = 0.5 * study.stable_lr
+    for _ in range(len(study.runs[0.5].step) - 1):
+        net.zero_grad()
+        (0.5 * ((net(X) - y) ** 2).sum()).backward()
+        with torch.no_grad():
+            net.W -= lr * net.W.grad
+    S = (X @ net.W.detach().T >= 0).numpy()
+    assert math.isclose(study.flipped[0.5], (S != S0).mean(), rel_tol=1e-12)

@@ -104,3 +104,27 @@ def test_concentration_slope_is_minus_one_half():
 def test_validation_names_the_argument(call, exc, word):
     with pytest.raises(exc, match=word):
         call()
+
+
+def test_frobenius_mean_square_is_the_bernoulli_variance():
+    X, _ = sphere_data(8, 4, seed=3)
+    sweep = kernel_concentration(X, [64, 256], 3)
+    U = X.numpy()
+    G = U @ U.T
+    p = (np.pi - np.arccos(np.clip(G, -1, 1))) / (2 * np.pi)
+    assert math.isclose(sweep.variance_sum, (G**2 * p * (1 - p)).sum(), rel_tol=1e-9)
+    net = TwoLayerReLU(4, 256, seed=2)
+    S = (U @ net.W.detach().numpy().T >= 0).astype(float)
+    D = G * (S @ S.T) / 256 - _arc_cosine_numpy(U)
+    assert math.isclose(sweep.frobenius_sq[1, 2].item(), (D**2).sum(), rel_tol=1e-6)
+    scaled = sweep.frobenius_sq.numpy() * np.array([[64.0], [256.0]])
+    assert math.isclose(sweep.variance_ratio, scaled.mean() / sweep.variance_sum)
+
+
+def test_frobenius_ratio_is_one_and_catches_a_kernel_off_by_two():
+    X, _ = sphere_data(8, 4, seed=0)
+    sweep = kernel_concentration(X, [256, 1024], 20)
+    assert 0.75 < sweep.variance_ratio < 1.25
+    # a kernel twice too large would sit at a distance ~ ||Hinf||_F from Hinf
+    Hinf = _arc_cosine_numpy(X.numpy())
+    assert (Hinf**2).sum() * 256 / sweep.variance_sum > 10

@@ -10,9 +10,15 @@ Three studies:
   :math:`-\log(1-\eta\lambda_i)/\eta`;
 * :func:`lazy_training_sweep`: how far weights, kernel and activation patterns
   move by time :math:`T`, over widths (theory: :math:`m^{-1/2}` per neuron);
+* :func:`flip_lemma_study`: the activation-flip lemma of the finite-width proof,
+  the fraction of units with :math:`|w_r(0)\cdot x_i| < R` against its exact
+  value :math:`P(|g| < R) = \mathrm{erf}(R/\sqrt2)` and the bound
+  :math:`2R/\sqrt{2\pi}`, and a trained network's flips and kernel drift
+  against both forms of the lemma;
 * :func:`stable_step_runs`: GD at multiples of the stable step
   :math:`2/\lambda_{\max}(H(0))`, with the linearised iteration beyond it
-  (the catapult of Lewkowycz et al.).
+  (an analogue of the catapult of Lewkowycz et al.: here only activation
+  patterns can change :math:`H`).
 
 The step-size study (GD against its flow as :math:`\eta\to0`) is
 :func:`ntklib.experiments.discretisation.discretisation_order` with
@@ -50,6 +56,8 @@ __all__ = [
     "lazy_training_sweep",
     "draw_lazy_sweep",
     "draw_discretisation",
+    "FlipStudy",
+    "flip_lemma_study",
     "StableStepStudy",
     "stable_step_runs",
     "draw_stable_step",
@@ -338,6 +346,90 @@ def draw_discretisation(
     return ax
 
 
+# -- the activation-flip lemma --
+
+
+@dataclass(frozen=True)
+class FlipStudy:
+    r"""The activation-flip lemma at initialisation and after training.
+
+    At initialisation, for each radius :math:`R` in ``radii``: ``at_risk`` is the
+    fraction of pairs :math:`(i, r)` with :math:`|w_r(0)\cdot x_i| < R` (the only
+    activations a move of size :math:`R` can flip), ``at_risk_se`` its standard
+    error over units, ``exact`` the value :math:`P(|g|<R) = \mathrm{erf}(R/\sqrt2)`
+    for :math:`g\sim N(0,1)` and ``bound`` the lemma's :math:`2R/\sqrt{2\pi}`.
+
+    After GD to ``t_end``: ``displacement`` is :math:`R = \max_r\|w_r(T)-w_r(0)\|`,
+    ``flipped`` the fraction of flipped pairs, ``drift``
+    :math:`\|H(T)-H(0)\|_2`, ``markov`` the expected-value bound
+    :math:`4n^2R/\sqrt{2\pi}` (Markov's form before dividing by :math:`\delta`) and
+    ``concentration`` the realised bound :math:`2n\max_i F_i`, with :math:`F_i` the
+    fraction of units with :math:`|w_r(0)\cdot x_i| < R`.
+    """
+
+    radii: torch.Tensor
+    at_risk: torch.Tensor
+    at_risk_se: torch.Tensor
+    exact: torch.Tensor
+    bound: torch.Tensor
+    displacement: float
+    flipped: float
+    drift: float
+    markov: float
+    concentration: float
+
+    @property
+    def deviations(self) -> torch.Tensor:
+        """``|at_risk - exact|`` in standard errors, per radius."""
+        return (self.at_risk - self.exact).abs() / self.at_risk_se
+
+
+def flip_lemma_study(
+    X, y, m: int, radii, t_end: float, lr: float, *, seed: int = 0
+) -> FlipStudy:
+    r"""Measure the flip lemma on ``TwoLayerReLU(d, m, seed)`` and after GD training.
+
+    If :math:`\|w_r - w_r(0)\|\le R` and the activation of unit :math:`r` at
+    :math:`x_i` flips, then :math:`|w_r(0)\cdot x_i| \le R`; for unit :math:`x_i`
+    and :math:`w_r(0)\sim N(0, I_d)`, :math:`w_r(0)\cdot x_i\sim N(0,1)`, so
+
+    .. math::
+
+        P(|w_r(0)\cdot x_i| < R) = \mathrm{erf}(R/\sqrt2) \le \frac{2R}{\sqrt{2\pi}}.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> study = flip_lemma_study(X, y, 4096, [0.1], 5.0, 0.5)
+    >>> bool(study.deviations.max() < 4), round(float(study.exact[0]), 4)
+    (True, 0.0797)
+    """
+    m = check_int(m, "m")
+    t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    radii = torch.as_tensor(radii, dtype=torch.float64).reshape(-1)
+    if radii.numel() == 0 or bool((radii <= 0).any()):
+        raise ValueError("radii must be a non-empty set of positive radii")
+    net = _network(X, m, seed)
+    W0, H0 = net.W.detach().clone(), empirical_ntk(net, X)
+    proj = (X @ W0.T).abs().double().cpu()  # |w_r(0) . x_i|, (n, m)
+    risk = (proj[None] < radii[:, None, None]).double().mean(1)  # (radii, m)
+    at_risk, se = risk.mean(1), risk.std(1) / math.sqrt(m)
+    exact = torch.tensor(
+        [math.erf(R / math.sqrt(2)) for R in radii.tolist()], dtype=torch.float64
+    )
+    bound = 2 * radii / math.sqrt(2 * math.pi)
+    train(net, X, y, GD(net.parameters(), lr=lr), t_end=t_end, record=("loss",))
+    W = net.W.detach()
+    R = float((W - W0).norm(dim=1).max())
+    flipped = float(((X @ W.T >= 0) != (X @ W0.T >= 0)).double().mean())
+    drift = float(torch.linalg.matrix_norm(empirical_ntk(net, X) - H0, ord=2))
+    n = X.shape[0]
+    markov = 4 * n**2 * R / math.sqrt(2 * math.pi)
+    concentration = 2 * n * float((proj < R).double().mean(1).max())
+    return FlipStudy(
+        radii, at_risk, se, exact, bound, R, flipped, drift, markov, concentration
+    )
+
+
 # -- the stable step and the catapult --
 
 
@@ -348,8 +440,10 @@ class StableStepStudy:
     ``runs[factor]`` is the :class:`~ntklib.training.Run` at step
     ``factor * stable_lr``, or the :class:`~ntklib.training.DivergenceError` it
     raised; ``final_lambda_max[factor]`` is :math:`\lambda_{\max}(H)` at the end
-    of a run that finished; ``linearised`` is the loss of the linearised
-    iteration at ``linearised_factor * stable_lr`` over as many steps.
+    of a run that finished and ``flipped[factor]`` the fraction of activation
+    patterns :math:`S_{ir}` that differ from their initial values there;
+    ``linearised`` is the loss of the linearised iteration at
+    ``linearised_factor * stable_lr`` over as many steps.
     """
 
     stable_lr: float
@@ -357,6 +451,7 @@ class StableStepStudy:
     final_lambda_max: dict[float, float]
     linearised: torch.Tensor
     linearised_factor: float
+    flipped: dict[float, float]
 
 
 def stable_step_runs(
@@ -376,7 +471,10 @@ def stable_step_runs(
     For a constant kernel mode :math:`i` is multiplied by :math:`1-\eta\lambda_i` per
     step, so the linearised iteration is stable exactly when
     :math:`\eta < 2/\lambda_{\max}`; a finite network can survive a step
-    somewhat above it (catapult) and diverges far above it.
+    somewhat above it (an analogue of the catapult: with :math:`a` fixed and ReLU
+    positively homogeneous, :math:`H` depends on :math:`W` only through the
+    activation pattern, so only flips can lower :math:`\lambda_{\max}`) and
+    diverges far above it.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -392,18 +490,21 @@ def stable_step_runs(
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     eta_star = gd_stable_lr(spec.lambda_max)
-    runs, lmax = {}, {}
+    runs, lmax, flipped = {}, {}, {}
+    S0 = X @ net.W.detach().T >= 0
     for factor in factors:
         net = _network(X, m, seed)
         try:
             opt = GD(net.parameters(), lr=factor * eta_star)
             runs[factor] = train(net, X, y, opt, t_end=t_end, record=("loss",))
             lmax[factor] = lambda_max(empirical_ntk(net, X))
+            S = X @ net.W.detach().T >= 0
+            flipped[factor] = float((S != S0).double().mean())
         except DivergenceError as err:
             runs[factor] = err
     probe = GD([torch.zeros(1, requires_grad=True)], lr=lf * eta_star)
     lin = probe.linearised_iterates(spec, delta0, steps_for(probe, t_end))
-    return StableStepStudy(eta_star, runs, lmax, squared_loss(lin), lf)
+    return StableStepStudy(eta_star, runs, lmax, squared_loss(lin), lf, flipped)
 
 
 def draw_stable_step(study: StableStepStudy, ax=None):

@@ -12,8 +12,11 @@ Three studies of :math:`H(0) = (XX^\top)\odot(SS^\top)/m` and of
 * :func:`kernel_concentration`: :math:`\|H(0) - H^\infty\|_2` and
   :math:`\lambda_{\min}(H(0))` over widths and initialisations, with the
   Hoeffding bound
-  :math:`\|XX^\top\|_F\sqrt{\log(2n^2/\delta)/(2m)}` and a power-law fit in
-  :math:`m` (theory: slope :math:`-1/2`).
+  :math:`\|XX^\top\|_F\sqrt{\log(2n^2/\delta)/(2m)}`, a power-law fit in
+  :math:`m` (theory: slope :math:`-1/2`) and the exact mean square
+  :math:`\mathbb E\|H(0)-H^\infty\|_F^2
+  = \frac1m\sum_{ij}(x_i\cdot x_j)^2p_{ij}(1-p_{ij})`, with
+  :math:`p_{ij} = (\pi-\theta_{ij})/(2\pi)`.
 
 The ``draw_*`` functions make the chapter's figures from their results.
 """
@@ -199,7 +202,10 @@ class ConcentrationSweep:
 
     ``hoeffding`` is the bound :math:`\|XX^\top\|_F\sqrt{\log(2n^2/\delta)/(2m)}`
     per width, ``lambda0`` is :math:`\lambda_{\min}(H^\infty)` and ``fit`` the
-    power law of the mean deviation in :math:`m`.
+    power law of the mean deviation in :math:`m`. ``frobenius_sq`` holds
+    :math:`\|H(0)-H^\infty\|_F^2` (widths by seeds) and ``variance_sum`` the
+    exact :math:`\sum_{ij}(x_i\cdot x_j)^2p_{ij}(1-p_{ij})`, so that
+    :math:`\mathbb E\|H(0)-H^\infty\|_F^2 = ` ``variance_sum / m``.
     """
 
     widths: torch.Tensor
@@ -209,6 +215,14 @@ class ConcentrationSweep:
     lambda0: float
     delta: float
     fit: Fit
+    frobenius_sq: torch.Tensor
+    variance_sum: float
+
+    @property
+    def variance_ratio(self) -> float:
+        r"""Mean of :math:`m\|H(0)-H^\infty\|_F^2` (widths, seeds) / its mean."""
+        scaled = self.frobenius_sq * self.widths[:, None]
+        return float(scaled.mean() / self.variance_sum)
 
     @property
     def slope(self) -> float:
@@ -233,12 +247,24 @@ def kernel_concentration(
 
         \|H(0) - H^\infty\|_2 \le \|XX^\top\|_F\sqrt{\frac{\log(2n^2/\delta)}{2m}}.
 
+    Each entry is :math:`x_i\cdot x_j` times a mean of :math:`m` Bernoulli
+    variables with mean :math:`p_{ij} = (\pi-\theta_{ij})/(2\pi)`, so exactly
+
+    .. math::
+
+        \mathbb E\|H(0) - H^\infty\|_F^2
+        = \frac1m\sum_{i,j}(x_i\cdot x_j)^2\,p_{ij}(1-p_{ij}),
+
+    computed here from the angles (not from ``infinite_ntk``).
+
     >>> from ntklib import sphere_data
     >>> X, _ = sphere_data(6, 3)
     >>> sweep = kernel_concentration(X, [64, 4096], 4)
     >>> bool((sweep.deviation <= sweep.hoeffding[:, None]).all())
     True
     >>> abs(sweep.slope + 0.5) < 0.15
+    True
+    >>> 0.5 < sweep.variance_ratio < 2
     True
     """
     X = check_matrix(X, "X")
@@ -249,12 +275,13 @@ def kernel_concentration(
     delta = check_real(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
     Hinf = infinite_ntk(X)
     dev = torch.empty(len(widths), seeds, dtype=torch.float64)
-    lam = torch.empty_like(dev)
+    lam, fro = torch.empty_like(dev), torch.empty_like(dev)
     for a, m in enumerate(widths):
         for s in range(seeds):
             net = TwoLayerReLU(X.shape[1], m, seed=s, dtype=X.dtype, device=X.device)
             H = empirical_ntk(net, X)
             dev[a, s] = torch.linalg.matrix_norm(H - Hinf, ord=2).item()
+            fro[a, s] = ((H - Hinf) ** 2).sum().item()
             lam[a, s] = torch.linalg.eigvalsh(H)[0].item()
     n = X.shape[0]
     w = torch.tensor(widths, dtype=torch.float64)
@@ -262,7 +289,13 @@ def kernel_concentration(
     hoeffding = gram * torch.sqrt(math.log(2 * n**2 / delta) / (2 * w))
     lambda0 = float(torch.linalg.eigvalsh(Hinf)[0])
     fit = fit_power_law(w, dev.mean(1))
-    return ConcentrationSweep(w, dev, lam, hoeffding, lambda0, delta, fit)
+    G = (X @ X.T).double().cpu()
+    norms = G.diagonal().sqrt()
+    p = (math.pi - torch.arccos((G / torch.outer(norms, norms)).clamp(-1, 1))) / (
+        2 * math.pi
+    )
+    var_sum = float((G**2 * p * (1 - p)).sum())
+    return ConcentrationSweep(w, dev, lam, hoeffding, lambda0, delta, fit, fro, var_sum)
 
 
 def draw_concentration(sweep: ConcentrationSweep, axes=None):
