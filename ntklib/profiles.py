@@ -41,6 +41,12 @@ class Profile:
         The step size of the standard runs.
     n_digits : int
         Points of the digits data set.
+    width_law_ns : tuple of int
+        Data-set sizes of the empirical width law (Chapter 7).
+    width_law_seeds : int
+        Seeds per data-set size in the width law.
+    width_law_grid_gd, width_law_grid_hb : tuple of int
+        Width grids searched for the smallest adequate width (GD, heavy ball).
     device : str
         The device the chapters compute on.
     """
@@ -54,6 +60,10 @@ class Profile:
     t_end: float
     lr: float
     n_digits: int
+    width_law_ns: tuple[int, ...]
+    width_law_seeds: int
+    width_law_grid_gd: tuple[int, ...]
+    width_law_grid_hb: tuple[int, ...]
     device: str
 
 
@@ -67,6 +77,10 @@ PROFILES = {
         t_end=60.0,
         lr=0.1,
         n_digits=128,
+        width_law_ns=(8, 12, 16, 24),
+        width_law_seeds=2,
+        width_law_grid_gd=tuple(2**k for k in range(5, 13)),
+        width_law_grid_hb=tuple(2**k for k in range(4, 8)),
     ),
     "paper": dict(
         n=64,
@@ -77,6 +91,10 @@ PROFILES = {
         t_end=80.0,
         lr=0.05,
         n_digits=512,
+        width_law_ns=(8, 16, 32, 64, 128),
+        width_law_seeds=8,
+        width_law_grid_gd=tuple(2**k for k in range(5, 17)),
+        width_law_grid_hb=tuple(2**k for k in range(4, 11)),
     ),
 }
 

@@ -17,6 +17,8 @@ and its figure one ``draw_*`` call:
   function at finite steps (Chapter 5);
 * :mod:`~ntklib.experiments.comparison`: the optimizers side by side on one
   clock (Chapter 6);
+* :mod:`~ntklib.experiments.width_law`: the smallest width at which each
+  method follows its kernel prediction, against the data size (Chapter 7);
 * :mod:`~ntklib.experiments.discretisation`: a discrete method against its ODE
   as the step shrinks (Chapters 2, 4, 5).
 
@@ -32,6 +34,7 @@ from . import (
     kernel,
     nesterov,
     pseudo_loss,
+    width_law,
 )
 from .comparison import run_optimizers
 from .discretisation import OrderStudy, discretisation_order
@@ -45,6 +48,7 @@ __all__ = [
     "kernel",
     "nesterov",
     "pseudo_loss",
+    "width_law",
     "run_optimizers",
     "discretisation_order",
     "OrderStudy",
