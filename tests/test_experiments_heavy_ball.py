@@ -183,3 +183,97 @@ def test_remainder_sweep_reports_the_narrow_widths_train_warns_about(data):
     )
     assert expected == (2,)
     assert sweep.warned == expected
+
+
+def test_stability_region_covers_negative_momenta():
+    H = torch.diag(torch.tensor([0.2, 1.0, 2.0], dtype=torch.float64))
+    etas, betas = np.linspace(0.1, 4.0, 9), np.linspace(-0.9, 0.9, 7)
+    reg = study.stability_region(H, etas, betas)
+    for i, beta in enumerate(betas):
+        for j, e in enumerate(etas):
+            radius = max(
+                np.abs(
+                    np.linalg.eigvals([[1 + beta - e / 2.0 * l, -beta], [1, 0]])
+                ).max()
+                for l in (0.2, 1.0, 2.0)
+            )
+            assert reg.rho[i, j] == pytest.approx(radius, rel=1e-9)
+    assert reg.agree == 1.0 and reg.agree_negative == 1.0
+    # beta = -0.5 is stable only for eta lambda_max < 1, half of GD's limit
+    assert study.companion_radius(0.9 / 2.0, -0.5, 2.0) < 1
+    assert study.companion_radius(1.1 / 2.0, -0.5, 2.0) > 1
+    with pytest.raises(ValueError, match="betas"):
+        study.stability_region(H, [0.5, 1.0], [-1.0, 0.5])
+
+
+def test_tuned_step_counts_against_hand_written_loops():
+    lam = torch.tensor([0.05, 0.3, 1.0], dtype=torch.float64)
+    H, d0 = torch.diag(lam), torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    counts = study.tuned_step_counts(H, d0, tol=1e-5)
+    kappa = 20.0
+    eta_gd = 2 / (1.0 + 0.05)
+    eta_hb = 4 / (1 + math.sqrt(0.05)) ** 2
+    beta = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
+    gd, hb = [d0], [d0, d0]
+    for _ in range(400):
+        gd.append(gd[-1] - eta_gd * lam * gd[-1])
+        hb.append(hb[-1] - eta_hb * lam * hb[-1] + beta * (hb[-1] - hb[-2]))
+    for seq, steps, rate in [
+        (gd, counts.gd, counts.rate_gd),
+        (hb[1:], counts.heavy_ball, counts.rate_hb),
+    ]:
+        norms = np.array([float(v.norm() / d0.norm()) for v in seq])
+        assert steps == int(np.nonzero(norms > 1e-5)[0][-1]) + 1
+        k = np.arange(len(norms))
+        w = (k >= steps) & (norms >= 1e-10)
+        assert rate == pytest.approx(
+            -np.polyfit(k[w], np.log(norms[w]), 1)[0], rel=1e-6
+        )
+    rho_gd, rho_hb = 19 / 21, (math.sqrt(20) - 1) / (math.sqrt(20) + 1)
+    assert counts.predicted == pytest.approx(math.log(rho_hb) / math.log(rho_gd))
+    assert counts.rate_gd == pytest.approx(-math.log(rho_gd), rel=1e-3)
+    assert abs(counts.ratio / counts.predicted - 1) < 0.1
+    assert abs(counts.predicted / math.sqrt(kappa) - 1) < 0.05
+
+
+def test_critical_tightness_against_solve_ivp_and_closed_forms():
+    from scipy.integrate import solve_ivp
+
+    lam0 = 0.3
+    Q = torch.linalg.qr(
+        torch.randn(
+            3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+        )
+    )[0]
+    H = Q @ torch.diag(torch.tensor([0.4, 0.7, 1.5], dtype=torch.float64)) @ Q.T
+    d0 = torch.tensor([1.0, 0.5, -1.0], dtype=torch.float64)
+    t = torch.linspace(0, 30, 601, dtype=torch.float64)
+    tt = study.critical_tightness(H, d0, lam0, t)
+    b, s = math.sqrt(2 * lam0), math.sqrt(lam0 / 2)
+    Hc = H - (0.4 - lam0 / 2) * torch.eye(3, dtype=torch.float64)
+    assert tt.lambda_min == pytest.approx(lam0 / 2, rel=1e-12)
+
+    def rhs(_, z):
+        return np.concatenate([z[3:], -Hc.numpy() @ z[:3] - b * z[3:]])
+
+    sol = solve_ivp(
+        rhs,
+        (0, 30),
+        np.r_[d0.numpy(), np.zeros(3)],
+        t_eval=t.numpy(),
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    assert np.abs(tt.delta.numpy() - sol.y[:3].T).max() < 1e-8
+    assert np.abs(tt.expm.numpy() - sol.y[:3].T).max() < 1e-8
+    u = s * t
+    assert torch.allclose(tt.mode.abs(), (1 + u) * torch.exp(-u), atol=1e-12)
+    V_closed = 0.5 * torch.exp(-2 * u) * ((1 + u) ** 2 + 1)
+    assert torch.allclose(tt.V / tt.V[0], V_closed, atol=1e-12)
+    assert tt.initial_rate == pytest.approx(s, rel=1e-3)
+    assert tt.prefactor(s) == pytest.approx(1.0, abs=1e-12)
+    c15 = 0.5 * math.exp(-(1 + math.sqrt(3)) / 2) * ((2 + math.sqrt(3)) ** 2 + 1)
+    assert tt.prefactor(1.5 * s) == pytest.approx(c15, rel=1e-3)
+    fig = study.draw_tightness(tt)
+    assert len(fig.axes[0].get_lines()) == 3 and len(fig.axes[1].get_lines()) == 4
+    plt.close("all")

@@ -1,6 +1,7 @@
 """Chapter 3 experiments against independent computations (autograd, explicit kernels)."""
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -109,3 +110,26 @@ def test_figures_draw_what_they_say(data):
     fig3 = study.draw_segment(seg)
     assert fig3.axes[0].get_lines()[0].get_ydata().tolist() == seg.loss.tolist()
     plt.close("all")
+
+
+def test_loss_rate_against_an_explicit_matrix_power(data):
+    X, y = data
+    pl = study.pl_run(X, y, 256, 0.2, 20.0, every=5)
+    rates = study.loss_rate(pl, X, y, 256, 10.0)
+    net = TwoLayerReLU(3, 256, seed=0)
+    H, delta = empirical_ntk(net, X), (net(X) - y).detach()
+    step = torch.eye(8, dtype=torch.float64) - 0.2 * H
+    losses, times = [], []
+    for k in range(101):
+        if k % 5 == 0 and k * 0.2 >= 10.0:
+            losses.append(0.5 * float(delta @ delta))
+            times.append(k * 0.2)
+        delta = step @ delta
+    slope = np.polyfit(times, np.log(losses), 1)[0]
+    assert rates.linearised == pytest.approx(-slope, rel=1e-8)
+    lam = torch.linalg.eigvalsh(H)
+    assert rates.lambda_min == pytest.approx(float(lam[0]), rel=1e-10)
+    assert rates.lambda_2 == pytest.approx(float(lam[1]), rel=1e-10)
+    # a loss rate (twice the amplitude's), close to the network's
+    assert abs(rates.network / rates.linearised - 1) < 0.1
+    assert rates.linearised > 2 * float(lam[0]) * 0.99

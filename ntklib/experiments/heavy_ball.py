@@ -14,8 +14,14 @@ The studies of the chapter, each one call:
 * :func:`friction_sweep`: the exact HBF loss rate against the friction, fitted
   on the exact flow of a frozen kernel;
 * :func:`stability_region`: the spectral radius of the linearised heavy ball
-  on an :math:`(\eta, \beta)` grid, against the boundary
-  :math:`\eta\lambda_{\max} = 2(1+\beta)` and the optimal tuning.
+  on an :math:`(\eta, \beta)` grid, :math:`-1<\beta<1`, against the Jury
+  conditions :math:`|\beta|<1`, :math:`0<\eta\lambda<2(1+\beta)` and the
+  optimal tuning;
+* :func:`tuned_step_counts`: the steps tuned gradient descent and tuned heavy
+  ball need on a frozen kernel, measured on the linearised iterates;
+* :func:`critical_tightness`: a kernel with :math:`\lambda_{\min} = \lambda_0/2`
+  exactly, whose slowest mode is critically damped at :math:`b = \sqrt{2\lambda_0}`,
+  checked against a matrix exponential, with Siegel's :math:`V` along it.
 
 The limit HB :math:`\to` HBF as :math:`\eta\to0` is
 :func:`ntklib.experiments.discretisation.discretisation_order` with
@@ -34,13 +40,13 @@ import torch
 
 from .._validate import check_int, check_lambda0, check_lr, check_real
 from ..assumptions import AssumptionWarning
-from ..dynamics import heavy_ball_residual, squared_loss
+from ..dynamics import heavy_ball_lyapunov, heavy_ball_residual, squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
 from ..optim import HeavyBall, momentum_from_friction
 from ..plotting import figure, plot_loss, to_numpy
 from ..spectrum import as_spectrum
-from ..theory import critical_friction, heavy_ball_bound, heavy_ball_spectral_radius
+from ..theory import critical_friction, heavy_ball_bound
 from ..training import Run, train
 from .discretisation import OrderStudy
 
@@ -53,10 +59,15 @@ __all__ = [
     "friction_sweep",
     "StabilityRegion",
     "stability_region",
+    "StepCounts",
+    "tuned_step_counts",
+    "Tightness",
+    "critical_tightness",
     "draw_limit",
     "draw_lyapunov_run",
     "draw_friction_sweep",
     "draw_stability_region",
+    "draw_tightness",
 ]
 
 
@@ -265,6 +276,27 @@ def friction_sweep(
 # -- the discrete stability region ----------------------------------------
 
 
+def companion_radius(lr, momentum, eigenvalue) -> np.ndarray:
+    r"""Spectral radius of the heavy-ball companion matrix, any momentum.
+
+    The matrix is
+    :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`.
+
+    The roots of :math:`z^2 - (1+\beta-\eta\lambda)z + \beta`, for any real
+    :math:`\beta` (negative momenta included, unlike
+    :func:`~ntklib.theory.heavy_ball_spectral_radius`); arrays broadcast.
+
+    >>> float(companion_radius(0.1, 0.0, 1.0)), float(companion_radius(0.5, -0.5, 1.0))
+    (0.9, 0.7071067811865476)
+    """
+    eta = np.asarray(lr, dtype=np.float64)
+    beta = np.asarray(momentum, dtype=np.float64)
+    lam = np.asarray(eigenvalue, dtype=np.float64)
+    tr = 1 + beta - eta * lam
+    root = np.sqrt((tr * tr - 4 * beta).astype(np.complex128))
+    return np.maximum(np.abs((tr + root) / 2), np.abs((tr - root) / 2))
+
+
 @dataclass(frozen=True)
 class StabilityRegion:
     r"""Spectral radius :math:`\rho(\eta, \beta)` of linearised heavy ball on a grid.
@@ -272,7 +304,9 @@ class StabilityRegion:
     ``eta_lmax`` (:math:`\eta\lambda_{\max}`) and ``beta`` are the meshgrid,
     ``rho`` the largest spectral radius over the kernel's modes; ``agree`` the
     fraction of grid points, away from the boundary, where :math:`\rho<1`
-    agrees with :math:`\eta\lambda_{\max}<2(1+\beta)`; ``eta_opt``,
+    agrees with the Jury conditions :math:`0<\eta\lambda_{\max}<2(1+\beta)`
+    (``agree_negative``: the same on the points with :math:`\beta<0` alone);
+    ``eta_opt``,
     ``beta_opt``, ``rho_opt`` the optimal tuning and its contraction;
     ``rho_gd`` gradient descent's best contraction :math:`(\kappa-1)/(\kappa+1)`.
     """
@@ -287,6 +321,7 @@ class StabilityRegion:
     rho_opt: float
     rho_gd: float
     agree: float
+    agree_negative: float
 
     @property
     def rho_theory(self) -> float:
@@ -302,16 +337,18 @@ def stability_region(
 
     Mode :math:`\lambda` is multiplied per step by
     :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`
-    (:func:`~ntklib.theory.heavy_ball_spectral_radius`); the region is stable
-    where the largest radius over the modes is below one, exactly when
-    :math:`\eta\lambda_{\max}<2(1+\beta)`. The optimum is
+    (:func:`companion_radius`); the region is stable where the largest radius
+    over the modes is below one, exactly when :math:`-1<\beta<1` and
+    :math:`\eta\lambda_{\max}<2(1+\beta)` (the Jury conditions for
+    :math:`z^2-(1+\beta-\eta\lambda)z+\beta`: :math:`|\beta|<1`,
+    :math:`\eta\lambda>0`, :math:`\eta\lambda<2(1+\beta)`). The optimum is
     :math:`\eta^\star = 4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`,
     :math:`\beta^\star = \big(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\big)^2`.
     ``eta_lmax`` is the step grid in units of :math:`1/\lambda_{\max}`;
     points within ``boundary_margin`` of the boundary are left out of ``agree``.
 
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
-    >>> reg = stability_region(H, np.linspace(0.1, 4.0, 40), np.linspace(0, 0.9, 10))
+    >>> reg = stability_region(H, np.linspace(0.1, 4, 40), np.linspace(-0.9, 0.9, 19))
     >>> reg.agree, round(reg.rho_opt, 6), round(reg.rho_theory, 6)
     (1.0, 0.333333, 0.333333)
     """
@@ -320,24 +357,198 @@ def stability_region(
     betas = np.asarray(betas, dtype=np.float64)
     if eta_lmax.ndim != 1 or eta_lmax.size < 2 or (eta_lmax <= 0).any():
         raise ValueError("eta_lmax must be a 1-D grid of at least two positive steps")
-    if betas.ndim != 1 or betas.size < 2 or (betas < 0).any() or (betas >= 1).any():
-        raise ValueError("betas must be a 1-D grid of at least two momenta in [0, 1)")
+    if betas.ndim != 1 or betas.size < 2 or (np.abs(betas) >= 1).any():
+        raise ValueError("betas must be a 1-D grid of at least two momenta in (-1, 1)")
     lams = spec.eigenvalues.double().cpu().numpy()
     lmax, lmin = float(lams[-1]), float(lams[0])
     if lmin <= 0:
         raise ValueError(f"H must be positive definite, got lambda_min = {lmin:.3g}")
     E, B = np.meshgrid(eta_lmax, betas)
-    rho = heavy_ball_spectral_radius(E[..., None] / lmax, B[..., None], lams).max(-1)
+    rho = companion_radius(E[..., None] / lmax, B[..., None], lams).max(-1)
     kappa = lmax / lmin
     eta_opt = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
     beta_opt = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
-    rho_opt = float(heavy_ball_spectral_radius(eta_opt, beta_opt, lams).max())
+    rho_opt = float(companion_radius(eta_opt, beta_opt, lams).max())
     away = np.abs(E - 2 * (1 + B)) > boundary_margin
-    agree = float(((rho < 1) == (E < 2 * (1 + B)))[away].mean())
+    same = (rho < 1) == (E < 2 * (1 + B))
+    agree = float(same[away].mean())
+    neg = away & (B < 0)
+    agree_negative = float(same[neg].mean()) if neg.any() else float("nan")
     rho_gd = (kappa - 1) / (kappa + 1)
     return StabilityRegion(
-        E, B, rho, kappa, lmax, eta_opt, beta_opt, rho_opt, rho_gd, agree
+        E,
+        B,
+        rho,
+        kappa,
+        lmax,
+        eta_opt,
+        beta_opt,
+        rho_opt,
+        rho_gd,
+        agree,
+        agree_negative,
     )
+
+
+# -- tuned GD against tuned heavy ball, per iteration ------------------------------
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    r"""Tuned GD against tuned heavy ball on a frozen kernel, per iteration.
+
+    ``gd`` and ``heavy_ball`` are the steps until :math:`\|\Delta_k\|\le`
+    ``tol`` :math:`\|\Delta_0\|` for good; ``rate_gd`` and ``rate_hb`` the
+    per-step decay rates of :math:`\log\|\Delta_k\|` fitted where
+    :math:`\text{tol}^2 \le \|\Delta_k\|/\|\Delta_0\| \le \text{tol}`; ``predicted``
+    is :math:`\log\rho_{HB}/\log\rho_{GD}` with
+    :math:`\rho_{GD} = \frac{\kappa-1}{\kappa+1}`,
+    :math:`\rho_{HB} = \frac{\sqrt\kappa-1}{\sqrt\kappa+1}`, the limit of the
+    step-count ratio as ``tol`` :math:`\to 0`; it tends to :math:`\sqrt\kappa`
+    as :math:`\kappa\to\infty`.
+    """
+
+    gd: int
+    heavy_ball: int
+    rate_gd: float
+    rate_hb: float
+    kappa: float
+    predicted: float
+
+    @property
+    def ratio(self) -> float:
+        """Measured ``rate_hb / rate_gd``: steps of GD per step of heavy ball."""
+        return self.rate_hb / self.rate_gd
+
+
+def _count_and_rate(iterates: torch.Tensor, tol: float) -> tuple[int, float]:
+    norms = iterates.norm(dim=1) / iterates[0].norm()
+    above = (norms > tol).nonzero()
+    steps = int(above[-1]) + 1 if above.numel() else 0
+    k = torch.arange(len(norms), dtype=norms.dtype, device=norms.device)
+    window = (k >= steps) & (norms >= tol * tol)
+    rate = fit_exponential_rate(k[window], norms[window]).value
+    return steps, rate
+
+
+def tuned_step_counts(H, delta0, tol: float = 1e-6) -> StepCounts:
+    r"""Tuned GD against tuned heavy ball on the frozen kernel ``H``.
+
+    GD runs at :math:`\eta = 2/(\lambda_{\max}+\lambda_{\min})`, heavy ball at
+    Polyak's :math:`\eta^\star = 4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`,
+    :math:`\beta^\star = \big(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\big)^2`
+    (:meth:`~ntklib.spectrum.KernelSpectrum.gd_iterates`,
+    :meth:`~ntklib.spectrum.KernelSpectrum.heavy_ball_iterates`), each until
+    :math:`\|\Delta_k\|` is far below ``tol`` :math:`^2\|\Delta_0\|`.
+
+    >>> H = torch.diag(torch.tensor([0.01, 1.0], dtype=torch.float64))
+    >>> c = tuned_step_counts(H, torch.ones(2, dtype=torch.float64))
+    >>> round(c.predicted, 2), abs(c.ratio / c.predicted - 1) < 0.05
+    (10.03, True)
+    """
+    spec = as_spectrum(H)
+    tol = check_real(tol, "tol", low=1e-7, high=1.0, high_open=True)
+    lmin, lmax = spec.lambda_min, spec.lambda_max
+    if lmin <= 0:
+        raise ValueError(f"H must be positive definite, got lambda_min = {lmin:.3g}")
+    kappa = lmax / lmin
+    rho_gd = (kappa - 1) / (kappa + 1)
+    rho_hb = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+    n_gd = math.ceil(2.2 * math.log(tol) / math.log(rho_gd)) + 10
+    gd = spec.gd_iterates(delta0, n_gd, 2 / (lmax + lmin))
+    eta = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
+    n_hb = math.ceil(2.5 * math.log(tol) / math.log(rho_hb)) + 10
+    hb = spec.heavy_ball_iterates(delta0, n_hb, eta, rho_hb**2)
+    (k_gd, r_gd), (k_hb, r_hb) = _count_and_rate(gd, tol), _count_and_rate(hb, tol)
+    predicted = math.log(rho_hb) / math.log(rho_gd)
+    return StepCounts(k_gd, k_hb, r_gd, r_hb, kappa, predicted)
+
+
+# -- tightness: a critically damped slowest mode ------------------------------------
+
+
+@dataclass(frozen=True)
+class Tightness:
+    r"""HBF on :math:`H_c = H - (\lambda_{\min}(H) - \lambda_0/2)I`, at
+    :math:`b = \sqrt{2\lambda_0}`, where the slowest mode is critically damped.
+
+    ``t`` the times; ``delta``, ``velocity`` the library's exact flow from
+    ``delta0`` at rest; ``expm`` the same flow from a matrix exponential of the
+    first-order system; ``mode`` the flow started on the slowest eigenvector
+    :math:`u` (unit amplitude) projected on :math:`u`; ``V`` Siegel's
+    Lyapunov function along that mode's flow; ``s`` :math:`=\sqrt{\lambda_0/2}`.
+    """
+
+    t: torch.Tensor
+    delta: torch.Tensor
+    velocity: torch.Tensor
+    expm: torch.Tensor
+    mode: torch.Tensor
+    V: torch.Tensor
+    s: float
+    lambda_min: float
+
+    @property
+    def initial_rate(self) -> float:
+        r""":math:`-\dot V(0)/V(0)`, by a one-sided second-order difference."""
+        dt = float(self.t[1] - self.t[0])
+        dV = -3 * self.V[0] + 4 * self.V[1] - self.V[2]
+        return float(-dV / (2 * dt * self.V[0]))
+
+    def prefactor(self, c: float) -> float:
+        r""":math:`\max_t e^{ct}V(t)/V(0)` on the grid: the smallest constant
+        :math:`C` with :math:`V(t)\le Ce^{-ct}V(0)` there."""
+        return float((torch.exp(c * self.t) * self.V / self.V[0]).max())
+
+
+def critical_tightness(H, delta0, lambda0: float, t) -> Tightness:
+    r"""A kernel with :math:`\lambda_{\min} = \lambda_0/2` exactly, under HBF.
+
+    Shifting ``H`` by a multiple of :math:`I` keeps its eigenvectors and sets
+    :math:`\lambda_{\min}(H_c) = \lambda_0/2 = s^2`; with :math:`b = 2s` the
+    slowest mode is critically damped: from rest its amplitude is
+    :math:`(1+st)e^{-st}` and Siegel's function along it is
+    :math:`V(t)/V(0) = \tfrac12 e^{-2st}\big[(1+st)^2+1\big]`, so
+    :math:`\dot V(0) = -sV(0)`. The full flow is also computed as
+    :math:`e^{tA}` with :math:`A = \begin{pmatrix}0&I\\-H_c&-bI\end{pmatrix}`.
+
+    >>> H = torch.diag(torch.tensor([0.3, 1.0], dtype=torch.float64))
+    >>> tt = critical_tightness(H, torch.ones(2, dtype=torch.float64), 0.2, [0.0, 1.0])
+    >>> round(tt.lambda_min, 12), float((tt.delta - tt.expm).abs().max()) < 1e-12
+    (0.1, True)
+    """
+    from scipy.linalg import expm
+
+    spec = as_spectrum(H)
+    lambda0 = check_lambda0(lambda0)
+    t = torch.as_tensor(t, dtype=spec.dtype)
+    lams = spec.eigenvalues - spec.lambda_min + lambda0 / 2
+    U = spec.eigenvectors
+    Hc = (U * lams) @ U.T
+    Hc = (Hc + Hc.T) / 2
+    crit = as_spectrum(Hc)
+    b, s = math.sqrt(2 * lambda0), math.sqrt(lambda0 / 2)
+    delta, velocity = crit.heavy_ball_flow(delta0, t, b, return_velocity=True)
+    n = Hc.shape[0]
+    A = np.zeros((2 * n, 2 * n))
+    A[:n, n:] = np.eye(n)
+    A[n:, :n], A[n:, n:] = -Hc.cpu().numpy(), -b * np.eye(n)
+    z0 = np.concatenate([np.asarray(delta0.cpu(), dtype=np.float64), np.zeros(n)])
+    times = t.tolist()
+    steps = np.diff(times)
+    if len(times) > 2 and np.allclose(steps, steps[0], rtol=1e-12, atol=0):
+        E, z, rows = expm(steps[0] * A), expm(times[0] * A) @ z0, []
+        for _ in times:  # a uniform grid: one propagator, applied step by step
+            rows.append(z)
+            z = E @ z
+        ref = np.stack(rows)[:, :n]
+    else:
+        ref = np.stack([expm(tk * A) @ z0 for tk in times])[:, :n]
+    u = crit.eigenvectors[:, 0]
+    d_u, v_u = crit.heavy_ball_flow(u, t, b, return_velocity=True)
+    V = heavy_ball_lyapunov(Hc, d_u, v_u, lambda0)
+    ref_t = torch.as_tensor(ref, dtype=spec.dtype)
+    return Tightness(t, delta, velocity, ref_t, d_u @ u, V, s, crit.lambda_min)
 
 
 # -- figures ----------------------------------------
@@ -460,4 +671,38 @@ def draw_stability_region(region: StabilityRegion):
     ax.set_ylabel(r"momentum $\beta$")
     ax.legend(fontsize="small", loc="lower right")
     ax.set_title("heavy-ball stability region, kernel $H(0)$")
+    return fig
+
+
+def draw_tightness(tight: Tightness):
+    r"""Left: the critical mode and the full loss; right: :math:`V/V(0)` and bounds."""
+    fig, axes = figure(2)
+    t, s = tight.t, tight.s
+    loss = squared_loss(tight.delta)
+    plot_loss(
+        axes[0],
+        t,
+        loss / loss[0],
+        label=r"$L(t)/L(0)$, kernel with $\lambda_{\min}=\lambda_0/2$",
+        ylabel="relative size",
+        theory={
+            r"critical mode $(1+st)^2e^{-2st}$": tight.mode**2,
+            r"$e^{-2st}$": torch.exp(-2 * s * t),
+        },
+    )
+    axes[0].set_title("a critically damped slowest mode")
+    c15 = 0.5 * math.exp(-(1 + math.sqrt(3)) / 2) * ((2 + math.sqrt(3)) ** 2 + 1)
+    plot_loss(
+        axes[1],
+        t,
+        tight.V / tight.V[0],
+        label="$V(t)/V(0)$ along the critical mode",
+        ylabel="Lyapunov function",
+        theory={
+            r"Siegel: $e^{-st}$": torch.exp(-s * t),
+            r"$e^{-1.5st}$ (fails near 0)": torch.exp(-1.5 * s * t),
+            rf"${c15:.3f}\,e^{{-1.5st}}$": c15 * torch.exp(-1.5 * s * t),
+        },
+    )
+    axes[1].set_title(r"$\dot V(0) = -sV(0)$: no $c>s$ without a prefactor")
     return fig

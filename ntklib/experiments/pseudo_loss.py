@@ -6,6 +6,9 @@ Three studies:
   :math:`L`, the pseudo-loss :math:`\hat L = \frac12\Delta^\top H(t)\Delta`,
   :math:`\|\nabla_W L\|^2` and :math:`\lambda_{\min}(H(t))`, with the PL ratio
   :math:`\|\nabla L\|^2/L` and the identity :math:`\|\nabla_W L\|^2 = 2\hat L`;
+* :func:`loss_rate`: the loss decay rate of such a run against the same
+  fit on linearised gradient descent with the initial kernel, and against
+  :math:`2\lambda_{\min}(H(0))` (a loss rate: amplitudes decay at half of it);
 * :func:`pl_width_sweep`: the same at several widths, down to networks with
   fewer weights than data (:math:`md < n`, a singular kernel), noting which
   widths :func:`~ntklib.training.train` flags with an
@@ -27,16 +30,20 @@ import torch
 from .._validate import check_int, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..dynamics import pseudo_loss, squared_loss
+from ..fitting import fit_exponential_rate
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD
 from ..plotting import figure, plot_loss, to_numpy
+from ..spectrum import KernelSpectrum
 from ..training import Run, train
 
 __all__ = [
     "PLRun",
     "pl_run",
     "gradient_identity_gap",
+    "LossRate",
+    "loss_rate",
     "PLSweep",
     "pl_width_sweep",
     "Segment",
@@ -116,6 +123,52 @@ def gradient_identity_gap(X, y, m: int = 512, *, seed: int = 3) -> float:
     delta = net(X).detach() - y
     two_lhat = 2 * pseudo_loss(empirical_ntk(net, X), delta)
     return abs((g**2).sum().item() - two_lhat.item())
+
+
+@dataclass(frozen=True)
+class LossRate:
+    r"""Loss decay rates fitted on :math:`t\ge` ``t_min``.
+
+    ``network``: the run's loss; ``linearised``: linearised gradient descent
+    :math:`\Delta_{k+1} = (I-\eta H(0))\Delta_k` from the same start, sampled
+    at the same steps; ``lambda_min``, ``lambda_2``: the two smallest
+    eigenvalues of :math:`H(0)`.
+    """
+
+    network: float
+    linearised: float
+    lambda_min: float
+    lambda_2: float
+
+
+def loss_rate(pl: PLRun, X, y, m: int, t_min: float, *, seed: int = 0) -> LossRate:
+    r"""The loss rate of ``pl`` (a :func:`pl_run` of width ``m``) and its prediction.
+
+    For a frozen kernel the error's mode :math:`i` shrinks by
+    :math:`1-\eta\lambda_i` per step, so the *loss* decays asymptotically at
+    :math:`-2\log(1-\eta\lambda_{\min})/\eta\approx 2\lambda_{\min}` per unit of
+    time, twice the amplitude rate; before the slowest mode dominates, the
+    fitted rate lies above it.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> pl = pl_run(X, y, 1024, 0.5, 20.0)
+    >>> r = loss_rate(pl, X, y, 1024, 10.0)
+    >>> abs(r.network / r.linearised - 1) < 0.05
+    True
+    """
+    m = check_int(m, "m")
+    t_min = check_real(t_min, "t_min", low=0.0)
+    run = pl.run
+    net = _network(X, m, seed)
+    spec = KernelSpectrum(empirical_ntk(net, X))
+    delta0 = net(X).detach() - y
+    steps = run.step.long()
+    lin = spec.gd_iterates(delta0, int(steps[-1]), run.lr)[steps.to(spec.device)]
+    linear = fit_exponential_rate(run.time, squared_loss(lin), t_min=t_min).value
+    fitted = fit_exponential_rate(run.time, run.loss, t_min=t_min).value
+    lam = spec.eigenvalues
+    return LossRate(fitted, linear, float(lam[0]), float(lam[1]))
 
 
 @dataclass(frozen=True)
