@@ -253,7 +253,8 @@ def heavy_ball_spectral_radius(lr, momentum, eigenvalue):
     Parameters
     ----------
     lr, momentum, eigenvalue : float or array_like
-        :math:`\eta > 0`, :math:`0 \le \beta < 1` and :math:`\lambda \ge 0`;
+        :math:`\eta > 0`, :math:`-1 < \beta < 1` (negative momenta are stable
+        too, by the Jury conditions) and :math:`\lambda \ge 0`;
         numpy arrays or floats, which broadcast.
 
     Returns
@@ -270,8 +271,8 @@ def heavy_ball_spectral_radius(lr, momentum, eigenvalue):
     eta = np.asarray(lr, dtype=np.float64)
     beta = np.asarray(momentum, dtype=np.float64)
     lam = np.asarray(eigenvalue, dtype=np.float64)
-    if (eta <= 0).any() or (beta < 0).any() or (beta >= 1).any() or (lam < 0).any():
-        raise ValueError("need lr > 0, 0 <= momentum < 1 and eigenvalue >= 0")
+    if (eta <= 0).any() or (beta <= -1).any() or (beta >= 1).any() or (lam < 0).any():
+        raise ValueError("need lr > 0, -1 < momentum < 1 and eigenvalue >= 0")
     tr = 1 + beta - eta * lam
     disc = (tr * tr - 4 * beta).astype(np.complex128)
     r1 = np.abs((tr + np.sqrt(disc)) / 2)

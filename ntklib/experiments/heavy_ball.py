@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import theory
 from .._validate import check_int, check_lambda0, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..dynamics import heavy_ball_lyapunov, heavy_ball_residual, squared_loss
@@ -277,24 +278,15 @@ def friction_sweep(
 
 
 def companion_radius(lr, momentum, eigenvalue) -> np.ndarray:
-    r"""Spectral radius of the heavy-ball companion matrix, any momentum.
+    r"""Spectral radius of the heavy-ball companion matrix, negative momenta included.
 
-    The matrix is
-    :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`.
-
-    The roots of :math:`z^2 - (1+\beta-\eta\lambda)z + \beta`, for any real
-    :math:`\beta` (negative momenta included, unlike
-    :func:`~ntklib.theory.heavy_ball_spectral_radius`); arrays broadcast.
+    :func:`ntklib.theory.heavy_ball_spectral_radius` on :math:`-1<\beta<1`;
+    arrays broadcast.
 
     >>> float(companion_radius(0.1, 0.0, 1.0)), float(companion_radius(0.5, -0.5, 1.0))
     (0.9, 0.7071067811865476)
     """
-    eta = np.asarray(lr, dtype=np.float64)
-    beta = np.asarray(momentum, dtype=np.float64)
-    lam = np.asarray(eigenvalue, dtype=np.float64)
-    tr = 1 + beta - eta * lam
-    root = np.sqrt((tr * tr - 4 * beta).astype(np.complex128))
-    return np.maximum(np.abs((tr + root) / 2), np.abs((tr - root) / 2))
+    return theory.heavy_ball_spectral_radius(lr, momentum, eigenvalue)
 
 
 @dataclass(frozen=True)
