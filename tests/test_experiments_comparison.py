@@ -2,10 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from ntklib import TwoLayerReLU, sphere_data, train
+from ntklib import KernelSpectrum, TwoLayerReLU, sphere_data, train
 from ntklib.experiments.comparison import (
     loss_at_iteration,
     rate_markdown,
@@ -121,3 +122,51 @@ def test_loss_at_iteration_is_the_loss_after_k_steps():
     got = loss_at_iteration(runs, k)["GD"]
     assert math.isclose(got, direct.loss[-1].item(), rel_tol=1e-12)
     assert loss_at_iteration(runs, k + 1)["GD"] == got  # the last record at or before k
+
+
+def test_companion_radius_against_closed_forms():
+    """Heavy ball against theory's closed form; NAG-SC against its iterates."""
+    from ntklib.experiments.comparison import companion_radius
+    from ntklib.theory import heavy_ball_spectral_radius
+
+    lam = np.array([0.05, 0.3, 1.0, 2.5])
+    got = companion_radius(0.3, 0.6, lam, nesterov=False)
+    np.testing.assert_allclose(got, heavy_ball_spectral_radius(0.3, 0.6, lam))
+    sc = companion_radius(0.3, 0.6, lam, nesterov=True)
+    spec = KernelSpectrum(torch.diag(torch.tensor(lam)))
+    it = spec.nesterov_sc_iterates(torch.ones(4, dtype=torch.float64), 400, 0.3, 0.6)
+    for j in range(4):  # the k-th root of the amplitude tends to the radius
+        amp = it[300:, j].abs().max() / it[200:300, j].abs().max()
+        assert abs(amp.item() ** (1 / 100) - sc[j]) < 0.02
+    # the gradient correction: NAG-SC damps the fast modes more than heavy ball
+    assert (sc[1:] < got[1:]).all()
+    assert math.isclose(companion_radius(0.5, 0.25, [2.0], nesterov=True)[0], 0.0)
+
+
+def test_tuned_parameters_are_the_textbook_ones():
+    from ntklib.experiments.comparison import tuned_parameters
+
+    mu, L = 0.1, 1.6
+    p = tuned_parameters(mu, L)
+    assert math.isclose(p["GD"]["lr"], 2 / 1.7)
+    assert math.isclose(p["HB"]["lr"], 4 / (math.sqrt(1.6) + math.sqrt(0.1)) ** 2)
+    assert math.isclose(p["HB"]["momentum"], (3 / 5) ** 2)  # sqrt(kappa) = 4
+    assert math.isclose(p["NAG-SC"]["momentum"], 3 / 5) and p["NAG"]["gamma"] == 3
+
+
+def test_tuned_comparison_follows_the_linearised_methods():
+    from ntklib import empirical_ntk
+    from ntklib.experiments.comparison import tuned_comparison
+
+    X, y = sphere_data(12, 6, seed=3)
+    net = TwoLayerReLU(6, 2048, seed=0)
+    spec = KernelSpectrum(empirical_ntk(net, X))
+    rows = tuned_comparison(X, y, 2048, spec, nag_steps=20)
+    rows = {r.method: r for r in rows}
+    q = math.sqrt(spec.condition_number)
+    assert math.isclose(rows["GD"].rho, (q * q - 1) / (q * q + 1), rel_tol=1e-9)
+    assert math.isclose(rows["HB"].rho, (q - 1) / (q + 1), rel_tol=1e-6)
+    assert all(r.gradient_evaluations == r.steps for r in rows.values())
+    for name in ("GD", "HB", "NAG-SC"):
+        predicted = -2 * math.log(rows[name].rho)
+        assert 0.9 * predicted <= rows[name].measured.value < 1.3 * predicted, name

@@ -10,13 +10,16 @@ from scipy.integrate import solve_ivp
 from ntklib import KernelSpectrum, TwoLayerReLU, empirical_ntk, sphere_data
 from ntklib.dynamics import nesterov_lyapunov_rate
 from ntklib.experiments.nesterov import (
+    gradient_correction_study,
     nesterov_exponents,
     nesterov_lyapunov_constant,
     nesterov_lyapunov_study,
+    nesterov_movement_bound,
     nesterov_sc_rates,
     nesterov_sc_sgd_gap,
 )
 from ntklib.fitting import fit_exponential_rate, upper_envelope
+from ntklib.training import Run
 
 
 def test_nesterov_exponents_flow_and_network():
@@ -119,3 +122,35 @@ def test_nesterov_sc_agrees_with_sgd():
     assert nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9) < 1e-12
     with pytest.raises(ValueError, match="steps"):
         nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9, steps=0)
+
+
+def test_gradient_correction_study_against_the_linearised_methods():
+    """Per-mode rates: predictions from eigvals, measurements vs the linear iteration."""
+    X, y = sphere_data(6, 3, seed=0)
+    lr, beta, T = 0.01, 0.9, 10.0
+    s = gradient_correction_study(X, y, 2048, lr, beta, T, modes=(-1,))
+    lam = s.eigenvalues
+    # closed forms for under-damped modes: sqrt(beta) and sqrt(beta (1 - eta lam))
+    hb = -math.log(beta) / math.sqrt(lr)
+    sc = -torch.log(beta * (1 - lr * lam)) / math.sqrt(lr)
+    under = (1 + beta - lr * lam) ** 2 < 4 * beta  # under-damped heavy-ball modes
+    assert under.sum() >= 4
+    torch.testing.assert_close(
+        s.predicted["HB"][under], torch.full_like(lam, hb)[under]
+    )
+    under_sc = ((1 + beta) * (1 - lr * lam)) ** 2 < 4 * beta * (1 - lr * lam)
+    torch.testing.assert_close(s.predicted["NAG-SC"][under_sc], sc[under_sc])
+    assert abs(s.measured["HB"][0] - hb) < 0.05 * hb
+    assert abs(s.measured["NAG-SC"][0] - sc[-1]) < 0.05 * sc[-1]
+    assert s.measured["NAG-SC"][0] - s.measured["HB"][0] > 0.5 * math.sqrt(lr) * lam[-1]
+
+
+def test_nesterov_movement_bound_closed_form():
+    """||Delta(s)|| = e^{-s}: the integral of s e^{-s} is 1 - (1 + t) e^{-t}."""
+    t = torch.linspace(0, 8, 4001, dtype=torch.float64)
+    run = Run(
+        torch.arange(4001), t, {"loss": 0.5 * torch.exp(-2 * t)}, "f", 0.01, 0.002
+    )
+    got = nesterov_movement_bound(run, 9, 4, 5.0)
+    want = 3 / 2 / 4 * (1 - (1 + t) * torch.exp(-t))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-8)

@@ -5,7 +5,10 @@ r"""Several optimizers from the same initial network, on one clock (Chapter 6).
   guarantees it, as the exact flow of :math:`H(0)` gives it asymptotically and
   on the fitting window, and as measured on the network;
 * :func:`width_requirements`: the theorems' widths against the book's;
-* :func:`loss_at_iteration`: the per-iteration comparison;
+* :func:`loss_at_iteration`: the per-iteration comparison at one shared step;
+* :func:`tuned_parameters`, :func:`companion_radius` and :func:`tuned_comparison`:
+  the fair comparison, each method at its own best step, per iteration and per
+  gradient evaluation, against the contraction factors of the companion matrices;
 * ``draw_*``: the chapter's figures.
 
 The methods are named ``"GD"``, ``"HB"`` (friction :math:`b`), ``"NAG-SC"``
@@ -19,12 +22,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .._validate import check_gamma, check_int, check_lambda0, check_real
 from ..dynamics import squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
+from ..optim import GD, HeavyBall, Nesterov, NesterovSC
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..theory import heavy_ball_flow_loss_rate, heavy_ball_width, nesterov_width
 from ..training import Run, train
@@ -38,6 +43,11 @@ __all__ = [
     "width_requirements",
     "width_markdown",
     "loss_at_iteration",
+    "tuned_parameters",
+    "companion_radius",
+    "TunedRow",
+    "tuned_comparison",
+    "draw_tuned",
     "draw_runs",
     "draw_per_iteration",
     "draw_illustration",
@@ -300,6 +310,155 @@ def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
     }
 
 
+# -- tuned parameters ------------------------------------------------------------------
+
+
+def tuned_parameters(lambda_min: float, lambda_max: float) -> dict[str, dict]:
+    r"""Each method's textbook step for a quadratic with spectrum in :math:`[\mu, L]`.
+
+    * GD: :math:`\eta = 2/(L+\mu)`;
+    * HB (Polyak): :math:`\eta = 4/(\sqrt L+\sqrt\mu)^2`,
+      :math:`\beta = \big(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\big)^2`;
+    * NAG-SC: :math:`\eta = 1/L`, :math:`\beta = \frac{\sqrt\kappa-1}{\sqrt\kappa+1}`;
+    * NAG: :math:`\eta = 1/L`, momentum :math:`\frac{k-1}{k+2}` (:math:`\gamma = 3`),
+
+    with :math:`\kappa = L/\mu`.
+
+    >>> p = tuned_parameters(1.0, 4.0)
+    >>> p["GD"]["lr"], p["HB"]["lr"], p["HB"]["momentum"], p["NAG-SC"]["momentum"]
+    (0.4, 0.4444444444444444, 0.1111111111111111, 0.3333333333333333)
+    """
+    mu = check_real(lambda_min, "lambda_min", low=0.0, low_open=True)
+    L = check_real(lambda_max, "lambda_max", low=mu)
+    q = math.sqrt(L / mu)
+    return {
+        "GD": {"lr": 2 / (L + mu)},
+        "HB": {
+            "lr": 4 / (math.sqrt(L) + math.sqrt(mu)) ** 2,
+            "momentum": ((q - 1) / (q + 1)) ** 2,
+        },
+        "NAG-SC": {"lr": 1 / L, "momentum": (q - 1) / (q + 1)},
+        "NAG": {"lr": 1 / L, "gamma": 3.0},
+    }
+
+
+def companion_radius(lr: float, momentum: float, eigenvalues, *, nesterov: bool):
+    r"""Largest per-step contraction of the linearised method over the given modes.
+
+    The spectral radius of each mode's companion matrix, by ``numpy.linalg.eigvals``:
+    heavy ball :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`,
+    NAG-SC (``nesterov=True``) :math:`(1-\eta\lambda)
+    \begin{pmatrix}1+\beta&-\beta\\1/(1-\eta\lambda)&0\end{pmatrix}`, i.e.
+    :math:`z^2-(1+\beta)(1-\eta\lambda)z+\beta(1-\eta\lambda)`. GD is
+    ``momentum=0``. Returns one radius per eigenvalue (a numpy array).
+
+    >>> companion_radius(0.1, 0.0, [1.0, 2.0], nesterov=False)   # GD: |1 - eta lambda|
+    array([0.9, 0.8])
+    >>> companion_radius(0.5, 0.25, [2.0], nesterov=True)        # eta lambda = 1: 0
+    array([0.])
+    """
+    eta, beta = float(lr), float(momentum)
+    radii = []
+    for lam in np.asarray(eigenvalues, dtype=np.float64).ravel():
+        g = 1 - eta * lam
+        if nesterov:
+            M = np.array([[(1 + beta) * g, -beta * g], [1.0, 0.0]])
+        else:
+            M = np.array([[1 + beta - eta * lam, -beta], [1.0, 0.0]])
+        radii.append(np.abs(np.linalg.eigvals(M)).max())
+    return np.round(np.array(radii), 15)
+
+
+@dataclass(frozen=True)
+class TunedRow:
+    r"""One method at its tuned parameters.
+
+    ``rho`` is the predicted per-step contraction of the error
+    (:func:`companion_radius`, largest over the modes of :math:`H(0)`; ``nan``
+    for NAG, whose momentum changes with :math:`k`); ``measured`` the fit
+    :math:`L_k\approx Ce^{-rk}` per iteration; ``steps`` the first iteration with
+    :math:`L_k\le` ``target`` :math:`L_0`; ``gradient_evaluations`` the number of
+    gradients the run took to get there (counted, not assumed).
+    """
+
+    method: str
+    params: dict
+    rho: float
+    measured: Fit
+    steps: int
+    gradient_evaluations: int
+    run: Run
+
+
+_TUNED_MAKERS = {
+    "GD": lambda p, q: GD(p, lr=q["lr"]),
+    "HB": lambda p, q: HeavyBall(p, lr=q["lr"], momentum=q["momentum"]),
+    "NAG-SC": lambda p, q: NesterovSC(p, lr=q["lr"], momentum=q["momentum"]),
+    "NAG": lambda p, q: Nesterov(p, lr=q["lr"], gamma=q["gamma"]),
+}
+
+
+def tuned_comparison(
+    X, y, m: int, H, *, target: float = 1e-16, nag_steps: int = 150, seed: int = 0
+) -> list[TunedRow]:
+    r"""GD, HB, NAG-SC and NAG at their tuned parameters, counted in iterations.
+
+    The parameters are :func:`tuned_parameters` for the spectrum of :math:`H(0)`
+    (``H``, matrix or :class:`~ntklib.spectrum.KernelSpectrum`). Each method
+    trains the same width-``m`` network, for
+    :math:`1.2\log(\text{target})/(2\log\rho) + 10` iterations (``nag_steps``
+    for NAG). The loss rate per iteration is fitted on the upper envelope
+    between the first iterations at which :math:`L_k/L_0` reaches
+    :math:`10^{-6}` and ``target``, where the slowest modes dominate.
+
+    >>> from ntklib import sphere_data, empirical_ntk
+    >>> X, y = sphere_data(6, 3)
+    >>> H = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)
+    >>> rows = tuned_comparison(X, y, 1024, H, target=1e-10, nag_steps=60)
+    >>> [(r.method, r.steps == r.gradient_evaluations) for r in rows][:2]
+    [('GD', True), ('HB', True)]
+    """
+    spec = as_spectrum(H)
+    nag_steps = check_int(nag_steps, "nag_steps")
+    target = check_real(target, "target", low=0.0, high=1e-6, low_open=True)
+    params = tuned_parameters(spec.lambda_min, spec.lambda_max)
+    lam = spec.eigenvalues.cpu().numpy()
+    rows = []
+    for name, q in params.items():
+        rho = float("nan")
+        steps = nag_steps
+        if name != "NAG":
+            beta, sc = q.get("momentum", 0.0), name == "NAG-SC"
+            rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
+            steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
+        net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+        calls, grad = [], net._error_and_gradient
+
+        def counted(*args, grad=grad, calls=calls):
+            calls.append(1)
+            return grad(*args)
+
+        net._error_and_gradient = counted  # count the gradients train() takes
+        opt = _TUNED_MAKERS[name](net.parameters(), q)
+        run = train(net, X, y, opt, steps, record=("loss",), every=1)
+        del net._error_and_gradient
+        per_step = (len(calls) - 1) / steps  # the last call only reads the loss
+        ratio = run.loss / run.loss[0]
+        begun = (ratio <= 1e-6).nonzero()
+        start = int(begun[0, 0]) if len(begun) else 0
+        reached = (ratio <= target).nonzero()
+        k = int(reached[0, 0]) if len(reached) else steps
+        k_axis = run.step.to(run.loss.dtype)
+        fit = fit_exponential_rate(
+            k_axis,
+            upper_envelope(run.loss),
+            t_min=start,
+            t_max=max(k, min(start + 5, steps)),
+        )
+        rows.append(TunedRow(name, dict(q), rho, fit, k, round(k * per_step), run))
+    return rows
+
+
 # -- figures ---------------------------------------------------------------------------
 
 
@@ -373,4 +532,19 @@ def draw_illustration(
         ax.set_ylabel("loss")
         ax.legend(fontsize="small")
         ax.set_ylim(1e-22, 1e3)
+    return fig
+
+
+def draw_tuned(rows: list[TunedRow]):
+    """Loss per iteration (= per gradient evaluation) at each method's tuned step."""
+    from ..plotting import figure, to_numpy
+
+    fig, ax = figure(width=5.5)
+    for r in rows:
+        ax.semilogy(to_numpy(r.run.step), to_numpy(r.run.loss), label=r.method)
+    ax.set_ylim(1e-22, 1e3)
+    ax.set_xlabel("iteration $k$ (= gradient evaluations)")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    ax.set_title("each method at its own tuned step")
     return fig
