@@ -123,3 +123,10 @@ def test_chapter_and_section_numbers_are_generated(path):
     assert not typed_ref, (
         f"{path.name}: hand-typed references {typed_ref}; use {{numref}}"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_an_id(path):
+    """nbformat 4.5 cell ids: missing ones are a warning today and an error in future nbformat."""
+    cells = json.loads(path.read_text())["cells"]
+    assert all("id" in c for c in cells), f"{path.name}: cells without an id"

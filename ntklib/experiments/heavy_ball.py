@@ -329,7 +329,8 @@ def stability_region(
 
     Mode :math:`\lambda` is multiplied per step by
     :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`
-    (:func:`companion_radius`); the region is stable where the largest radius
+    (:func:`~ntklib.experiments.heavy_ball.companion_radius`); the region is
+    stable where the largest radius
     over the modes is below one, exactly when :math:`-1<\beta<1` and
     :math:`\eta\lambda_{\max}<2(1+\beta)` (the Jury conditions for
     :math:`z^2-(1+\beta-\eta\lambda)z+\beta`: :math:`|\beta|<1`,

@@ -325,7 +325,7 @@ class ExponentFit:
 def fit_exponent(ns, values) -> ExponentFit:
     r"""Fit :math:`v \approx C n^p` to ``values`` (``(seeds, len(ns))``), pooled.
 
-    The slope comes from :func:`ntklib.fit_power_law` (which reports decay
+    The slope comes from :func:`ntklib.fitting.fit_power_law` (which reports decay
     exponents, so :math:`p = -` its value); ``nan`` entries are dropped.
 
     >>> ns = torch.tensor([8.0, 16.0, 32.0])
