@@ -91,6 +91,18 @@ class TwoLayerReLU(nn.Module):
         self.W = nn.Parameter(W.to(dtype=dtype, device=device))
         self.register_buffer("a", a.to(dtype=dtype, device=device))
 
+    @classmethod
+    def for_data(cls, X: torch.Tensor, m: int, seed: int = 0) -> TwoLayerReLU:
+        """A width-``m`` network for inputs ``X``: d, dtype and device follow ``X``.
+
+        >>> X = torch.eye(3, dtype=torch.float32)
+        >>> net = TwoLayerReLU.for_data(X, 16, seed=1)
+        >>> net.d, net.W.dtype
+        (3, torch.float32)
+        """
+        X = check_matrix(X, "X")
+        return cls(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+
     def extra_repr(self) -> str:
         return f"d={self.d}, m={self.m}"
 

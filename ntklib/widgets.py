@@ -61,7 +61,7 @@ def draw_gd_run(
     >>> run.optimizer
     'GD'
     """
-    net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+    net = TwoLayerReLU.for_data(X, m, seed=seed)
     H0 = empirical_ntk(net, X)
     delta0 = net(X).detach() - y
     lr = lr_fraction * theory.gd_stable_lr(lambda_max(H0))

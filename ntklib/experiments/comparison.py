@@ -88,7 +88,7 @@ def run_optimizers(
     records = check_int(records, "records")
     runs = {}
     for name, make in makers.items():
-        net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+        net = TwoLayerReLU.for_data(X, m, seed=seed)
         opt = make(net.parameters())
         runs[name] = train(net, X, y, opt, t_end=t_end, record=record, records=records)
     return runs
@@ -431,7 +431,7 @@ def tuned_comparison(
             beta, sc = q.get("momentum", 0.0), name == "NAG-SC"
             rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
             steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
-        net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+        net = TwoLayerReLU.for_data(X, m, seed=seed)
         calls, grad = [], net._error_and_gradient
 
         def counted(*args, grad=grad, calls=calls):

@@ -156,7 +156,7 @@ def discretisation_order(
         )
         hs.append(h)
         if network is not None:
-            net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+            net = TwoLayerReLU.for_data(X, m, seed=seed)
             opt = _optimizer(method, net.parameters(), lr, friction, gamma)
             run = train(
                 net, X, y, opt, k, record=("delta",), every=k, check_assumptions=False

@@ -64,10 +64,6 @@ __all__ = [
 ]
 
 
-def _network(X, m: int, seed: int) -> TwoLayerReLU:
-    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
-
-
 # -- a wide network against its kernel flow --
 
 
@@ -136,7 +132,7 @@ def gd_against_kernel(
     if lambda0 is None:
         lambda0 = float(torch.linalg.eigvalsh(infinite_ntk(X))[0])
     lambda0 = check_lambda0(lambda0)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     opt = GD(net.parameters(), lr=lr)
@@ -288,7 +284,7 @@ def lazy_training_sweep(
     table = torch.zeros(len(widths), len(LAZY_RECORDS), dtype=torch.float64)
     for a, m in enumerate(widths):
         for s in range(seeds):
-            net = _network(X, m, s)
+            net = TwoLayerReLU.for_data(X, m, s)
             opt = GD(net.parameters(), lr=lr)
             r = train(net, X, y, opt, t_end=t_end, record=LAZY_RECORDS, records=1)
             table[a] += torch.tensor([r[k][-1].item() for k in LAZY_RECORDS]) / seeds
@@ -408,7 +404,7 @@ def flip_lemma_study(
     radii = torch.as_tensor(radii, dtype=torch.float64).reshape(-1)
     if radii.numel() == 0 or bool((radii <= 0).any()):
         raise ValueError("radii must be a non-empty set of positive radii")
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     W0, H0 = net.W.detach().clone(), empirical_ntk(net, X)
     proj = (X @ W0.T).abs().double().cpu()  # |w_r(0) . x_i|, (n, m)
     risk = (proj[None] < radii[:, None, None]).double().mean(1)  # (radii, m)
@@ -486,14 +482,14 @@ def stable_step_runs(
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     factors = [check_real(f, "factors", low=0.0, low_open=True) for f in factors]
     lf = check_real(linearised_factor, "linearised_factor", low=0.0, low_open=True)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     eta_star = gd_stable_lr(spec.lambda_max)
     runs, lmax, flipped = {}, {}, {}
     S0 = X @ net.W.detach().T >= 0
     for factor in factors:
-        net = _network(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, seed)
         try:
             opt = GD(net.parameters(), lr=factor * eta_star)
             runs[factor] = train(net, X, y, opt, t_end=t_end, record=("loss",))

@@ -60,6 +60,7 @@ __all__ = [
     "friction_sweep",
     "StabilityRegion",
     "stability_region",
+    "companion_radius",
     "StepCounts",
     "tuned_step_counts",
     "Tightness",
@@ -70,10 +71,6 @@ __all__ = [
     "draw_stability_region",
     "draw_tightness",
 ]
-
-
-def _network(X: torch.Tensor, m: int, seed: int) -> TwoLayerReLU:
-    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
 
 
 # -- the remainder of the error ODE against the width ----------------------------------
@@ -132,7 +129,7 @@ def remainder_by_width(
     beta = momentum_from_friction(friction, lr)
     ratios, warned = [], []
     for m in widths:
-        net = _network(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, seed)
         opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AssumptionWarning)
@@ -198,7 +195,7 @@ def heavy_ball_run(
     lambda0 = check_lambda0(lambda0)
     fit_from = t_end / 6 if fit_from is None else check_real(fit_from, "fit_from")
     beta = momentum_from_friction(friction, lr)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
     records = ("loss", "delta", "velocity", "pseudo_loss")
     run = train(net, X, y, opt, t_end=t_end, record=records)

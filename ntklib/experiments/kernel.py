@@ -278,7 +278,7 @@ def kernel_concentration(
     lam, fro = torch.empty_like(dev), torch.empty_like(dev)
     for a, m in enumerate(widths):
         for s in range(seeds):
-            net = TwoLayerReLU(X.shape[1], m, seed=s, dtype=X.dtype, device=X.device)
+            net = TwoLayerReLU.for_data(X, m, seed=s)
             H = empirical_ntk(net, X)
             dev[a, s] = torch.linalg.matrix_norm(H - Hinf, ord=2).item()
             fro[a, s] = ((H - Hinf) ** 2).sum().item()

@@ -56,10 +56,6 @@ __all__ = [
 ]
 
 
-def _network(X, m: int, seed: int) -> TwoLayerReLU:
-    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
-
-
 # -- the idealised Lyapunov bound ------------------------------------------------------
 
 
@@ -168,7 +164,7 @@ def nesterov_lyapunov_study(
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     mu = check_lambda0(lambda0, "lambda0") / 2
     K = nesterov_lyapunov_constant(alpha, gamma, mu)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     H0 = empirical_ntk(net, X)
     delta0 = net(X).detach() - y
     opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
@@ -245,7 +241,7 @@ def nesterov_exponents(
     gamma = check_gamma(gamma)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     lo, hi = window[0] * t_end, window[1] * t_end
-    net0 = _network(X, m, seed)
+    net0 = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     delta0 = net0(X).detach() - y
     t_flow = torch.linspace(lo, hi, 3000, dtype=X.dtype)
@@ -253,7 +249,7 @@ def nesterov_exponents(
     flow = fit_power_law(t_flow, flow_loss, envelope=True).value
     rows = []
     for lr in lrs:
-        net = _network(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, seed)
         opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
         run = train(net, X, y, opt, t_end=t_end, record=("loss", "delta"), records=1000)
         lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))
@@ -316,7 +312,7 @@ def nesterov_sc_rates(
     rows = []
     for lr in lrs:
         beta = nesterov_sc_momentum(lam0 / 2, lr)
-        net = _network(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, seed)
         opt = NesterovSC(net.parameters(), lr=lr, momentum=beta)
         record = ("loss", "delta")
         run = train(net, X, y, opt, t_end=t_end, record=record, every=every)
@@ -338,7 +334,7 @@ def nesterov_sc_sgd_gap(
     True
     """
     steps = check_int(steps, "steps")
-    a, b = _network(X, m, seed), _network(X, m, seed)
+    a, b = TwoLayerReLU.for_data(X, m, seed), TwoLayerReLU.for_data(X, m, seed)
     train(
         a, X, y, NesterovSC(a.parameters(), lr=lr, momentum=momentum), steps, record=()
     )
@@ -405,7 +401,7 @@ def gradient_correction_study(
     """
     m, lr = check_int(m, "m"), check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
-    net0 = _network(X, m, seed)
+    net0 = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     lam = spec.eigenvalues.cpu().numpy()
     makers = {"HB": HeavyBall, "NAG-SC": NesterovSC}
@@ -413,7 +409,7 @@ def gradient_correction_study(
     for name, cls in makers.items():
         rho = companion_radius(lr, momentum, lam, nesterov=name == "NAG-SC")
         predicted[name] = torch.as_tensor(-2 * np.log(rho) / math.sqrt(lr))
-        net = _network(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, seed)
         opt = cls(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)
         coords = spec.modes(run.delta)

@@ -56,10 +56,6 @@ __all__ = [
 _PL_RECORDS = ("loss", "pseudo_loss", "grad_norm_sq", "lambda_min")
 
 
-def _network(X: torch.Tensor, m: int, seed: int) -> TwoLayerReLU:
-    return TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
-
-
 @dataclass(frozen=True)
 class PLRun:
     r"""A gradient-descent run with its PL ratio.
@@ -100,7 +96,7 @@ def pl_run(
     m = check_int(m, "m")
     lr = check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     opt = GD(net.parameters(), lr=lr)
     return _pl(train(net, X, y, opt, t_end=t_end, record=_PL_RECORDS, every=every))
 
@@ -118,7 +114,7 @@ def gradient_identity_gap(X, y, m: int = 512, *, seed: int = 3) -> float:
     True
     """
     m = check_int(m, "m")
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     (g,) = torch.autograd.grad(squared_loss(net(X) - y), net.W)
     delta = net(X).detach() - y
     two_lhat = 2 * pseudo_loss(empirical_ntk(net, X), delta)
@@ -160,7 +156,7 @@ def loss_rate(pl: PLRun, X, y, m: int, t_min: float, *, seed: int = 0) -> LossRa
     m = check_int(m, "m")
     t_min = check_real(t_min, "t_min", low=0.0)
     run = pl.run
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     steps = run.step.long()
@@ -277,7 +273,7 @@ def permutation_segment(
     m = check_int(m, "m", minimum=2)
     points = check_int(points, "points", minimum=2)
     lr = check_lr(lr)
-    net = _network(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, seed)
     train(net, X, y, GD(net.parameters(), lr=lr), t_end=t_end, every=1000)
     W_star = net.W.detach().clone()
     perm = _sign_permutation(net.a, perm_seed)

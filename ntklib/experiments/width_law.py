@@ -194,7 +194,7 @@ def trial(
     tol = check_real(tol, "tol", low=0.0, low_open=True)
     lam0 = lambda_min(infinite_ntk(X)) if lambda0 is None else check_lambda0(lambda0)
     lr, t_end = schedule(method, lam0, bias)
-    net = TwoLayerReLU(X.shape[1], m, seed=seed, dtype=X.dtype, device=X.device)
+    net = TwoLayerReLU.for_data(X, m, seed=seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     if method == "GD":
