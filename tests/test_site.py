@@ -134,6 +134,14 @@ def test_page_in_chromium(page, site, browser):
         assert images.count() > 0, f"{page}: a notebook page should show its figures"
         widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         assert all(w > 0 for w in widths), f"{page}: a figure failed to load"
+        # 88-column code cells fit the content column: nothing scrolls sideways
+        overflow = tab.eval_on_selector_all(
+            "div.cell div.cell_input div.highlight pre",
+            "els => els.map(e => e.scrollWidth - e.clientWidth)",
+        )
+        assert overflow and max(overflow) <= 1, (
+            f"{page}: a code cell scrolls sideways by {max(overflow or [0])} px"
+        )
     # internal links and anchors
     hrefs = tab.eval_on_selector_all(
         "a[href]", "els => els.map(e => e.getAttribute('href'))"
