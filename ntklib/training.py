@@ -51,7 +51,7 @@ from .assumptions import warn_if_narrow, warn_if_off_sphere
 from .dynamics import heavy_ball_energy, nesterov_energy
 from .kernels import empirical_ntk, infinite_ntk, model_inputs, relu_ntk
 from .model import TwoLayerReLU, activation_pattern
-from .optim import stable_lr
+from .optim import stable_lr, steps_for
 from .optim import time_per_step as _time_per_step
 
 __all__ = ["train", "Run", "DivergenceError", "RECORDS"]
@@ -289,8 +289,7 @@ def _horizon(optimizer, steps, t_end) -> int:
         )
     if steps is not None:
         return check_int(steps, "steps", minimum=0)
-    t_end = check_real(t_end, "t_end", low=0.0)
-    return round(t_end / _time_per_step(optimizer))
+    return steps_for(optimizer, t_end)
 
 
 def train(
