@@ -1,0 +1,535 @@
+"""Build the course assignments with otter-grader: ``make assignments``.
+
+For every master notebook ``book/assignments/a*.ipynb`` (otter-grader 7 format),
+``otter assign`` runs the solutions against their own tests and writes
+
+* ``<out>/<name>/student/<name>.ipynb``: the student notebook (no solutions, no
+  hidden tests);
+* ``<out>/<name>/autograder/<name>.ipynb``: the solution notebook;
+* ``<out>/<name>/<name>-autograder.zip``: the autograder (public and hidden
+  tests) for ``otter.api.grade_submission``, ``otter grade`` or Gradescope;
+* ``<out>/site/assignments/<name>.ipynb``: the student notebook again, for the
+  website's download links (``html_extra_path``).
+
+The outputs are deterministic: generated cells get ids derived from their
+position, and the zip has fixed timestamps and sorted entries.
+
+A solution that fails its own tests stops the build with a message naming the
+assignment and the question.
+
+Usage::
+
+    python book/assignments/build.py [--out _build/assignments] [--jobs 2] [NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DEFAULT_OUT = ROOT / "_build" / "assignments"
+FIXED_DATE = (2026, 1, 1, 0, 0, 0)
+
+
+class AssignmentError(RuntimeError):
+    """A master notebook whose solutions fail their tests, or that otter rejects."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """The files built from one master notebook."""
+
+    name: str
+    master: Path
+    student: Path
+    solution: Path
+    autograder: Path
+    seconds: float
+
+
+def masters(names: list[str] | None = None) -> list[Path]:
+    """The master notebooks, all or those named (``a1_tangent_kernel`` or ``a1``)."""
+    found = sorted(HERE.glob("a[0-9]*_*.ipynb"))
+    if not names:
+        return found
+    chosen = []
+    for name in names:
+        hits = [p for p in found if p.stem == name or p.stem.split("_")[0] == name]
+        if not hits:
+            known = ", ".join(p.stem for p in found)
+            raise AssignmentError(f"no assignment named {name!r}; known: {known}")
+        chosen.extend(hits)
+    return chosen
+
+
+def failing_questions(log: str) -> list[str]:
+    """The questions whose test results in an ``otter assign`` log contain a failure."""
+    failed, current = [], None
+    for line in log.splitlines():
+        head = re.match(r"^\s{4}(\S+) results:\s*$", line)
+        if head:
+            current = head.group(1)
+        elif current and "Test case failed" in line and current not in failed:
+            failed.append(current)
+    return failed
+
+
+GRADING_PACKAGES = ("torch", "numpy", "scipy", "matplotlib")
+
+
+def grading_requirements() -> list[str]:
+    """What the autograder's image (``otter grade``'s Docker, Gradescope) installs.
+
+    The pins of the book's ``requirements.txt`` for the packages the assignments
+    import, torch's CPU build, and ntklib from the repository of ``_config.yml``.
+    """
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            pins[line.split("==")[0].split("[")[0]] = line
+    url, branch = repository()
+    return [
+        "--extra-index-url https://download.pytorch.org/whl/cpu",
+        *(pins[p] for p in GRADING_PACKAGES),
+        f"ntklib @ git+{url}@{branch}",
+    ]
+
+
+def _with_requirements(master: Path, folder: Path) -> Path:
+    """A copy of ``master`` in ``folder`` whose configuration lists the requirements."""
+    nb = json.loads(master.read_text())
+    first = nb["cells"][0]
+    config = yaml.safe_load(_source(first).split("\n", 1)[1])
+    config["requirements"] = grading_requirements()
+    first["source"] = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / master.name
+    copy.write_text(json.dumps(nb, indent=1))
+    return copy
+
+
+def _otter(master: Path, dest: Path) -> str:
+    """Run ``otter assign``; raise :class:`AssignmentError` naming what failed."""
+    source = _with_requirements(master, dest.parent / f".{master.stem}-master")
+    otter = Path(sys.executable).with_name("otter")
+    command = [str(otter), "assign", str(source), str(dest)]
+    env = {**os.environ, "NTKLIB_PROFILE": "quick", "MPLBACKEND": "Agg"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    shutil.rmtree(source.parent, ignore_errors=True)
+    log = done.stdout + done.stderr
+    if done.returncode == 0:
+        return log
+    questions = failing_questions(log)
+    if questions:
+        which = ", ".join(questions)
+        raise AssignmentError(
+            f"assignment {master.stem}: the solution of question(s) {which} fails "
+            f"its own tests (otter assign's report below)\n{_tail(log)}"
+        )
+    raise AssignmentError(
+        f"assignment {master.stem}: otter assign failed (rc {done.returncode})\n"
+        f"{_tail(log)}"
+    )
+
+
+def _tail(log: str, lines: int = 40) -> str:
+    kept = [line for line in log.splitlines() if "without encryption" not in line]
+    return "\n".join(kept[-lines:])
+
+
+def repository() -> tuple[str, str]:
+    """The book's repository URL and branch, from ``_config.yml`` (set once there)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"], config["repository"].get("branch", "main")
+
+
+COLAB_CELL = """\
+# On Colab only: install ntklib and otter-grader and write this assignment's
+# public tests to tests/ (elsewhere this cell does nothing).
+import sys
+
+if "google.colab" in sys.modules:
+    import json
+    import pathlib
+    import subprocess
+
+    packages = ["otter-grader==7.0.0", "ntklib @ git+{url}@{branch}"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
+    pathlib.Path("tests").mkdir(exist_ok=True)
+    for question, source in json.loads({tests!r}).items():
+        pathlib.Path("tests", question + ".py").write_text(source)
+"""
+
+
+def _add_colab_cell(path: Path) -> None:
+    """Put the Colab setup cell first in the student notebook at ``path``.
+
+    Otter reads tests from ``tests/`` on Colab (it cannot read the notebook's
+    metadata there), so the cell writes the public tests, taken from the
+    student notebook's own metadata (never the hidden ones).
+    """
+    nb = json.loads(path.read_text())
+    url, branch = repository()
+    tests = json.dumps(nb["metadata"]["otter"]["tests"], sort_keys=True)
+    source = COLAB_CELL.format(url=url, branch=branch, tests=tests)
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "colab",
+        "metadata": {"tags": ["colab-setup"]},
+        "outputs": [],
+        "source": source.splitlines(keepends=True),
+    }
+    nb["cells"].insert(0, cell)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _stable_ids(path: Path) -> None:
+    """Give every cell an id derived from the notebook's name and the cell's index."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        digest = hashlib.sha1(f"{path.stem}:{i}".encode()).hexdigest()
+        cell["id"] = digest[:12]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _stable_zip(source: Path, target: Path) -> None:
+    """Copy a zip with sorted entries and fixed timestamps."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for name in sorted(zin.namelist()):
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = zin.getinfo(name).external_attr
+            zout.writestr(info, zin.read(name))
+    source.unlink()
+
+
+def _built(master: Path, out: Path, seconds: float = 0.0) -> Built:
+    """Where the files built from ``master`` under ``out`` live."""
+    name, dest = master.stem, Path(out) / master.stem
+    return Built(
+        name,
+        master,
+        student=dest / "student" / f"{name}.ipynb",
+        solution=dest / "autograder" / f"{name}.ipynb",
+        autograder=dest / f"{name}-autograder.zip",
+        seconds=seconds,
+    )
+
+
+def build_one(master: Path, out: Path = DEFAULT_OUT) -> Built:
+    """Build one master notebook into ``out/<name>`` (see the module docstring)."""
+    start = time.perf_counter()
+    master, out = Path(master), Path(out)
+    name = master.stem
+    dest = out / name
+    shutil.rmtree(dest, ignore_errors=True)
+    _otter(master, dest)
+    zips = sorted((dest / "autograder").glob(f"{name}-autograder_*.zip"))
+    if len(zips) != 1:
+        raise AssignmentError(f"assignment {name}: expected one autograder zip")
+    b = _built(master, out)
+    _stable_zip(zips[0], b.autograder)
+    _add_colab_cell(b.student)
+    for notebook in (b.student, b.solution):
+        _stable_ids(notebook)
+    site = out / "site" / "assignments"
+    site.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(b.student, site / b.student.name)
+    return _built(master, out, time.perf_counter() - start)
+
+
+def built_in(out: Path = DEFAULT_OUT) -> list[Built]:
+    """The assignments that ``make assignments`` built under ``out``.
+
+    Raises :class:`AssignmentError` when one is missing or older than its master
+    or this script.
+    """
+    found = []
+    for master in masters():
+        b = _built(master, out)
+        if not all(p.is_file() for p in (b.student, b.solution, b.autograder)):
+            raise AssignmentError(
+                f"assignment {b.name} is not built under {out}: run make assignments"
+            )
+        newest = max(master.stat().st_mtime, Path(__file__).stat().st_mtime)
+        if newest > b.autograder.stat().st_mtime:
+            raise AssignmentError(
+                f"assignment {b.name} under {out} is older than its sources: "
+                "run make assignments"
+            )
+        found.append(b)
+    return found
+
+
+def build(
+    names: list[str] | None = None, out: Path = DEFAULT_OUT, jobs: int = 2
+) -> list[Built]:
+    """Build the named assignments (default all), ``jobs`` at a time."""
+    chosen = masters(names)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(build_one, master, out) for master in chosen]
+        return [future.result() for future in futures]
+
+
+# ---------------------------------------------------------------------------
+# Reading a master notebook: its questions, solutions and tests
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Question:
+    """One question of a master notebook, as the author wrote it."""
+
+    name: str
+    manual: bool
+    points: float = 1.0
+    prompt: str = ""
+    solution_code: list[str] = field(default_factory=list)
+    solution_text: list[str] = field(default_factory=list)
+    public_tests: list[str] = field(default_factory=list)
+    hidden_tests: list[str] = field(default_factory=list)
+
+
+def _source(cell: dict) -> str:
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def questions(master: Path) -> list[Question]:
+    """The questions of a master notebook, with their solution and test cells."""
+    nb = json.loads(Path(master).read_text())
+    found: list[Question] = []
+    block = None
+    for cell in nb["cells"]:
+        text = _source(cell)
+        head = text.strip().splitlines()[0] if text.strip() else ""
+        if cell["cell_type"] == "raw":
+            if head == "# BEGIN QUESTION":
+                config = yaml.safe_load(text.split("\n", 1)[1])
+                points = config.get("points", 1)
+                points = sum(points) if isinstance(points, list) else points
+                found.append(
+                    Question(config["name"], bool(config.get("manual")), points)
+                )
+            elif head in ("# BEGIN SOLUTION", "# BEGIN TESTS"):
+                block = head.split()[-1]
+            elif head in ("# END SOLUTION", "# END TESTS", "# END QUESTION"):
+                block = None
+            continue
+        if block is None and found and not found[-1].prompt:
+            found[-1].prompt = text
+        elif block == "SOLUTION" and cell["cell_type"] == "code":
+            found[-1].solution_code.append(text)
+        elif block == "SOLUTION":
+            found[-1].solution_text.append(text)
+        elif block == "TESTS":
+            hidden = re.search(r"^\s*hidden:\s*true", text, flags=re.M) is not None
+            (found[-1].hidden_tests if hidden else found[-1].public_tests).append(text)
+    return found
+
+
+def solution_lines(code: str) -> list[str]:
+    """The lines of a solution cell that the student must not see.
+
+    Those between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` markers, or lines
+    ending in ``# SOLUTION``; a solution cell without markers is all solution.
+    """
+    lines = code.splitlines()
+    if not any("SOLUTION" in line for line in lines):
+        return [line for line in lines if line.strip()]
+    kept, inside = [], False
+    for line in lines:
+        if line.strip().startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif line.strip().startswith("# END SOLUTION"):
+            inside = False
+        elif (inside or line.rstrip().endswith("# SOLUTION")) and line.strip():
+            kept.append(line.replace("# SOLUTION", "").rstrip())
+    return kept
+
+
+def _names(code: str, test: bool = False) -> tuple[set[str], set[str]]:
+    """The names a cell defines at top level and the global names it reads.
+
+    A test function's parameters are read from the notebook's globals (otter
+    injects them); other functions' parameters are local.
+    """
+    code = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for line in code.splitlines()
+    )
+    tree = ast.parse(code)
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                defined |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    used = {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    local = {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    parameters = {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    used -= local | parameters  # names the cell binds itself
+    return defined, (used | parameters) if test else used
+
+
+def shared_names(master: Path) -> dict[str, set[str]]:
+    """For each autograded question, the names it reads that another question defines.
+
+    Empty sets mean the questions are independent: a wrong answer to one cannot
+    change the grade of another, so wrong answers to several questions can be
+    graded in one notebook.
+    """
+    qs = questions(master)
+    defined = {}
+    for q in qs:
+        defined[q.name] = set()
+        for code in q.solution_code:
+            defined[q.name] |= _names(code)[0]
+    shared = {}
+    for q in qs:
+        if q.manual:
+            continue
+        used: set[str] = set()
+        for code in q.solution_code:
+            used |= _names(code)[1]
+        for code in q.public_tests + q.hidden_tests:
+            used |= _names(code, test=True)[1]
+        others = set().union(*(defined[p.name] for p in qs if p.name != q.name))
+        shared[q.name] = (used & others) - defined[q.name]
+    return shared
+
+
+# ---------------------------------------------------------------------------
+# Plausible wrong answers, and grading
+# ---------------------------------------------------------------------------
+
+
+def wrong_answers(name: str) -> dict[str, list[dict]]:
+    """The wrong-answer fixtures of assignment ``name``: question -> list of patches.
+
+    Each patch is ``{"why": ..., "replace": ..., "with": ...}``: a piece of the
+    solution and the plausible mistake that replaces it.
+    """
+    path = HERE / "wrong_answers" / f"{name}.yml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _question_of_cells(nb: dict) -> list[str | None]:
+    """For each cell of a solution notebook, the autograded question it belongs to.
+
+    A question's cells are those after the previous ``grader.check`` cell up to
+    its own ``grader.check("name")`` cell.
+    """
+    owner: list[str | None] = [None] * len(nb["cells"])
+    start = 0
+    for i, cell in enumerate(nb["cells"]):
+        hit = re.search(r'grader\.check\("([^"]+)"\)', _source(cell))
+        if hit and cell["cell_type"] == "code":
+            for j in range(start, i):
+                owner[j] = hit.group(1)
+            start = i + 1
+    return owner
+
+
+def apply_wrong_answers(solution: Path, patches: dict[str, dict], target: Path) -> None:
+    """Write ``solution`` with each question's piece replaced by its wrong answer."""
+    nb = json.loads(solution.read_text())
+    owner = _question_of_cells(nb)
+    for question, patch in patches.items():
+        cells = [
+            i
+            for i, cell in enumerate(nb["cells"])
+            if owner[i] == question and patch["replace"] in _source(cell)
+        ]
+        if len(cells) != 1:
+            raise AssignmentError(
+                f"assignment {solution.stem}, question {question}: the wrong answer "
+                f"{patch['why']!r} must replace text found in exactly one of the "
+                f"question's cells, found in {len(cells)}: {patch['replace']!r}"
+            )
+        cell = nb["cells"][cells[0]]
+        text = _source(cell)
+        if text.count(patch["replace"]) != 1:
+            raise AssignmentError(
+                f"assignment {solution.stem}, question {question}: "
+                f"{patch['replace']!r} occurs more than once"
+            )
+        cell["source"] = text.replace(patch["replace"], patch["with"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(nb, indent=1))
+
+
+def wrong_answer_rounds(name: str) -> list[dict[str, dict]]:
+    """Round ``k`` holds the ``k``-th wrong answer of every question that has one."""
+    fixtures = wrong_answers(name)
+    count = max((len(v) for v in fixtures.values()), default=0)
+    return [
+        {q: patches[k] for q, patches in fixtures.items() if k < len(patches)}
+        for k in range(count)
+    ]
+
+
+def grade(notebook: Path, autograder: Path) -> dict[str, tuple[float, float]]:
+    """Grade ``notebook`` with otter's Python API: question -> (score, possible).
+
+    (``otter run`` exits 0 even at zero points, so scores are read, not exit codes.)
+    """
+    import otter.api
+
+    results = otter.api.grade_submission(str(notebook), str(autograder), quiet=True)
+    return {q: (r.score, r.possible) for q, r in results.results.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="assignments to build (default all)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        built = build(args.names, args.out, args.jobs)
+    except AssignmentError as error:
+        print(f"make assignments: {error}", file=sys.stderr)
+        return 1
+    for b in built:
+        print(f"  {b.name}: {b.seconds:.1f} s -> {b.student.relative_to(args.out)}")
+    total = time.perf_counter() - start
+    print(f"==> {len(built)} assignments built in {total:.1f} s under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
