@@ -11,8 +11,10 @@ export NTKLIB_PROFILE ?= quick
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
+ASSIGNMENTS_OUT := _build/assignments
+MASTERS := $(wildcard book/assignments/a*_*.ipynb)
 
-.PHONY: book test lint unit notebooks site site-test chromium env clean
+.PHONY: book test lint unit notebooks site site-test chromium env clean assignments
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Setting up $(VENV) from requirements.txt (first run: about a minute)"
@@ -23,19 +25,29 @@ $(STAMP): requirements.txt pyproject.toml
 
 env: $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) assignments
 	$(BIN)/jupyter-book build --all .   # --all: an incremental build leaves the bibliography stale
 	@echo
 	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) chromium lint
-	@echo "==> 2/4 unit tests, doctests, notebook hygiene, and every notebook in _toc.yml under nbval"
-	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
+test: $(STAMP) chromium lint assignments
+	@echo "==> 2/4 unit tests, doctests, notebook hygiene, the assignments' grading, and every notebook in _toc.yml under nbval"
+	NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
 	@echo "==> 3/4 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
 	MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going
 	@echo "==> 4/4 every page of the site in headless Chromium"
 	NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q
+
+# Student notebooks and autograder zips of every master in book/assignments
+# (otter assign; offline and deterministic). A solution that fails its own tests
+# stops the build with a message naming the assignment and the question.
+assignments: $(ASSIGNMENTS_OUT)/.built
+
+$(ASSIGNMENTS_OUT)/.built: $(STAMP) $(MASTERS) book/assignments/build.py
+	@echo "==> Building the assignments (otter assign) into $(ASSIGNMENTS_OUT)"
+	$(BIN)/python book/assignments/build.py --out $(ASSIGNMENTS_OUT)
+	@touch $@
 
 lint: $(STAMP)
 	@echo "==> 1/4 ruff: lint and format check of ntklib, tests and every notebook (88 columns)"
