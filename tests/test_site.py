@@ -171,3 +171,20 @@ def test_landing_page_redirects_to_intro(site, browser):
     tab.wait_for_load_state("load")
     assert "Momentum in the Kernel Regime" in tab.title()
     tab.close()
+
+
+def test_assignment_pages_offer_the_student_notebook():
+    """Each assignment page links the served student notebook and its Colab copy."""
+    pages = [p for p in PAGES if "/instructors/a" in p]
+    assert len(pages) >= 4, pages
+    for page in pages:
+        raw = (HTML / page).read_text(errors="replace")
+        hrefs = re.findall(r'href="([^"]+\.ipynb)"', raw)
+        local = [h for h in hrefs if not h.startswith("http")]
+        assert len(local) == 1, f"{page}: one download link, got {local}"
+        served = ((HTML / page).parent / local[0]).resolve()
+        assert served.is_file(), f"{page}: {local[0]} is not in the site"
+        assert '"colab-setup"' in served.read_text(), "a student notebook, Colab-ready"
+        assert "BEGIN SOLUTION" not in served.read_text(), "no solutions in the site"
+        colab = [h for h in hrefs if "colab.research.google.com/github/" in h]
+        assert colab and colab[0].endswith("/" + served.name), f"{page}: Colab link"
