@@ -242,25 +242,48 @@ def test_site_serves_the_student_notebook(built, name):
     assert served.read_bytes() == b.student.read_bytes()
 
 
+def _cell(kind: str, source: str) -> dict:
+    cell = {"cell_type": kind, "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def _question(name: str, function: str, body: str, expected: str) -> list[dict]:
+    test = f"def test_it({function}):\n    assert {expected}\n\n\ntest_it({function})"
+    return [
+        _cell("raw", f"# BEGIN QUESTION\nname: {name}\npoints: [1]"),
+        _cell("markdown", f"**Question: {name} (autograded, 1 point).**"),
+        _cell("raw", "# BEGIN SOLUTION"),
+        _cell("code", f"def {function}(x):\n    return {body}  # SOLUTION"),
+        _cell("raw", "# END SOLUTION"),
+        _cell("raw", "# BEGIN TESTS"),
+        _cell("code", test),
+        _cell("raw", "# END TESTS"),
+        _cell("raw", "# END QUESTION"),
+    ]
+
+
 def test_failing_solution_stops_the_build_naming_the_question(tmp_path):
     """Item 7: a master whose solution fails its tests stops ``make assignments``."""
-    name = "a1_tangent_kernel"
-    master = tmp_path / f"{name}.ipynb"
-    patch = build.wrong_answers(name)["q2_arccos"][0]
-    text = (ROOT / "book" / "assignments" / master.name).read_text()
-    assert json.dumps(patch["replace"])[1:-1] in text
-    bad = text.replace(
-        json.dumps(patch["replace"])[1:-1], json.dumps(patch["with"])[1:-1]
-    )
-    master.write_text(bad)
+    config = "# ASSIGNMENT CONFIG\nname: a9_broken\ntests:\n  ok_format: false"
+    cells = [_cell("raw", config)]
+    cells += _question("q1_ok", "double", "2 * x", "double(2) == 4")
+    cells += _question("q2_wrong", "triple", "2 * x", "triple(2) == 6")
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = {
+        "cells": cells,
+        "metadata": {"kernelspec": kernel, "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    master = tmp_path / "a9_broken.ipynb"
+    master.write_text(json.dumps(nb))
     with pytest.raises(build.AssignmentError) as error:
         build.build_one(master, tmp_path / "out")
-    message = str(error.value)
-    assert (
-        name in message
-        and "q2_arccos" in message
-        and "q1_closed_form" not in message.split("\n")[0]
-    )
+    first_line = str(error.value).splitlines()[0]
+    assert "a9_broken" in first_line and "q2_wrong" in first_line, first_line
+    assert "q1_ok" not in first_line, first_line
 
 
 def test_outputs_are_deterministic(built, tmp_path):
