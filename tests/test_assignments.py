@@ -170,6 +170,17 @@ def test_every_wrong_answer_loses_its_question(grades, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_master_is_committed_clean(name):
+    nb = json.loads((ROOT / "book" / "assignments" / f"{name}.ipynb").read_text())
+    assert build._source(nb["cells"][0]).startswith("# ASSIGNMENT CONFIG")
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        assert cell.get("id"), "every cell has an id"
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"] and cell["execution_count"] is None
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_questions_are_independent(name):
     """A wrong answer to one question cannot change another's grade."""
     master = ROOT / "book" / "assignments" / f"{name}.ipynb"

@@ -8,6 +8,8 @@ from toc_notebooks import ROOT, toc_files
 
 NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
+# otter-grader masters follow their own format (tests/test_assignments.py)
+NOTEBOOKS = [p for p in NOTEBOOKS if "assignments" not in p.relative_to(ROOT).parts]
 
 
 def test_every_notebook_is_in_the_toc_and_vice_versa():
@@ -130,3 +132,76 @@ def test_every_cell_has_an_id(path):
     """nbformat 4.5 cell ids: missing ones are a warning today and an error in future nbformat."""
     cells = json.loads(path.read_text())["cells"]
     assert all("id" in c for c in cells), f"{path.name}: cells without an id"
+
+
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,}|:{3,})\s*(.*?)\s*$")
+_CODE_DIRECTIVES = ("{code-cell}", "{code-block}", "{code}", "{sourcecode}")
+
+
+def solution_problems(cells: list[dict]) -> list[str]:
+    """What is wrong with the solutions of a notebook's cells; [] when nothing is.
+
+    Code in a solution must run: a fenced code block (```python, ```ipython,
+    ```{code-cell}, a bare ``` fence, ...) inside a ``{solution}`` directive, or in
+    a markdown cell of a gated solution, never executes, so such solutions use the
+    gated ``{solution-start}`` / ``{solution-end}`` pair around real code cells.
+    Those must pair up, in order, and a ``{solution-start}`` may hold options
+    only: sphinx-exercise drops its body when it merges the gated nodes.
+    """
+    problems, gated = [], []  # gated: ("start" | "end", cell index), in order
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "markdown":
+            continue
+        stack = []  # open fences: (marker, info)
+        for line in "".join(cell["source"]).splitlines():
+            fence = _FENCE.match(line)
+            if stack and stack[-1][1] == "{solution-start}" and line.strip():
+                if not (fence or line.lstrip().startswith(":")):
+                    problems.append(f"cell {index}: text in a {{solution-start}} body")
+            if not fence:
+                continue
+            marker, info = fence.groups()
+            if stack and not info and marker[0] == stack[-1][0][0]:
+                if len(marker) >= len(stack[-1][0]):
+                    stack.pop()  # a closing fence
+                    continue
+            directive = info.split()[0] if info.startswith("{") else ""
+            is_code = not directive or directive in _CODE_DIRECTIVES
+            in_gate = bool(gated) and gated[-1][0] == "start"
+            if is_code and (in_gate or any(d == "{solution}" for _, d in stack)):
+                problems.append(
+                    f"cell {index}: a code block {line.strip()!r} in a solution"
+                )
+            if directive in ("{solution-start}", "{solution-end}"):
+                gated.append((directive[10:-1], index))
+            stack.append((marker, directive or info))
+    kinds = [kind for kind, _ in gated]
+    if kinds != ["start", "end"] * (len(kinds) // 2):
+        problems.append(f"unpaired or nested solution-start/solution-end: {gated}")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solution_code_executes(path):
+    """Solutions hold no fenced code (it would never run), and gated solutions pair up."""
+    problems = solution_problems(json.loads(path.read_text())["cells"])
+    assert not problems, f"{path.name}: {problems}"
+
+
+def test_solution_check_can_fail():
+    """The check flags fenced code in a solution or in a gated one's markdown, an
+    unclosed start and a start with a body; it passes a clean gated solution."""
+    md = lambda text: {"cell_type": "markdown", "source": [text]}
+    fenced = "````{solution} ex\n:class: dropdown\n\n```python\nx = 1\n```\n````\n"
+    assert solution_problems([md(fenced)])
+    assert solution_problems([md("```{solution-start} ex\n```\n")])
+    assert solution_problems(
+        [md("```{solution-start} ex\nprose\n```\n"), md("```{solution-end}\n```")]
+    )
+    gated = [
+        md("```{solution-start} ex\n:class: dropdown\n```\n"),
+        md("```{solution-end}\n```"),
+    ]
+    assert not solution_problems(gated)
+    assert not solution_problems([md("```{solution} ex\n$$x = 1$$\n```\n")])
+    assert solution_problems([gated[0], md("```python\nx = 1\n```\n"), gated[1]])
