@@ -1,7 +1,7 @@
 """Build the course assignments with otter-grader: ``make assignments``.
 
 For every master notebook ``book/assignments/a*.ipynb`` (otter-grader 7 format),
-``otter assign`` runs the solutions against their own tests and writes
+``otter assign`` writes
 
 * ``<out>/<name>/student/<name>.ipynb``: the student notebook (no solutions, no
   hidden tests);
@@ -14,8 +14,10 @@ For every master notebook ``book/assignments/a*.ipynb`` (otter-grader 7 format),
 The outputs are deterministic: generated cells get ids derived from their
 position, and the zip has fixed timestamps and sorted entries.
 
-A solution that fails its own tests stops the build with a message naming the
-assignment and the question.
+Then the solution notebook is graded against the autograder zip (public and
+hidden tests, as a student's would be): a solution that does not get full marks
+stops the build with a message naming the assignment, the question and the
+failing test. The scores are kept in ``<out>/<name>/solution_scores.json``.
 
 Usage::
 
@@ -29,6 +31,7 @@ import ast
 import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -61,6 +64,7 @@ class Built:
     solution: Path
     autograder: Path
     seconds: float
+    solution_scores: dict = field(default_factory=dict)
 
 
 def masters(names: list[str] | None = None) -> list[Path]:
@@ -76,18 +80,6 @@ def masters(names: list[str] | None = None) -> list[Path]:
             raise AssignmentError(f"no assignment named {name!r}; known: {known}")
         chosen.extend(hits)
     return chosen
-
-
-def failing_questions(log: str) -> list[str]:
-    """The questions whose test results in an ``otter assign`` log contain a failure."""
-    failed, current = [], None
-    for line in log.splitlines():
-        head = re.match(r"^\s{4}(\S+) results:\s*$", line)
-        if head:
-            current = head.group(1)
-        elif current and "Test case failed" in line and current not in failed:
-            failed.append(current)
-    return failed
 
 
 GRADING_PACKAGES = ("torch", "numpy", "scipy", "matplotlib")
@@ -118,6 +110,9 @@ def _with_requirements(master: Path, folder: Path) -> Path:
     first = nb["cells"][0]
     config = yaml.safe_load(_source(first).split("\n", 1)[1])
     config["requirements"] = grading_requirements()
+    # The solution is graded against the autograder zip after the build (see
+    # build_one), which is what otter assign's own test run would check.
+    config["run_tests"] = False
     first["source"] = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / master.name
@@ -136,13 +131,6 @@ def _otter(master: Path, dest: Path) -> str:
     log = done.stdout + done.stderr
     if done.returncode == 0:
         return log
-    questions = failing_questions(log)
-    if questions:
-        which = ", ".join(questions)
-        raise AssignmentError(
-            f"assignment {master.stem}: the solution of question(s) {which} fails "
-            f"its own tests (otter assign's report below)\n{_tail(log)}"
-        )
     raise AssignmentError(
         f"assignment {master.stem}: otter assign failed (rc {done.returncode})\n"
         f"{_tail(log)}"
@@ -250,10 +238,42 @@ def build_one(master: Path, out: Path = DEFAULT_OUT) -> Built:
     _add_colab_cell(b.student)
     for notebook in (b.student, b.solution):
         _stable_ids(notebook)
+    scores = _check_solution(b)
     site = out / "site" / "assignments"
     site.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(b.student, site / b.student.name)
-    return _built(master, out, time.perf_counter() - start)
+    b = _built(master, out, time.perf_counter() - start)
+    b.solution_scores.update(scores)
+    return b
+
+
+def _check_solution(b: Built) -> dict[str, tuple[float, float]]:
+    """Grade the solution notebook with the autograder; raise naming what fails.
+
+    Writes the scores to ``solution_scores.json`` next to the autograder zip.
+    """
+    results = _grade_results(b.solution, b.autograder)
+    failed = {q: r for q, r in results.results.items() if not r.score >= r.possible > 0}
+    if results.has_catastrophic_failure() or not results.results:
+        raise AssignmentError(
+            f"assignment {b.name}: the solution notebook could not be graded"
+        )
+    if failed:
+        which = ", ".join(failed)
+        lines = [
+            f"assignment {b.name}: the solution of question(s) {which} fails its own "
+            "tests"
+        ]
+        for q, r in failed.items():
+            lines.append(f"  {q}: {r.score:g} of {r.possible:g} points")
+            for case in r.test_case_results:
+                if not case.passed:
+                    lines.append("    " + (case.message or "").strip()[-400:])
+        raise AssignmentError("\n".join(lines))
+    scores = {q: (r.score, r.possible) for q, r in results.results.items()}
+    path = b.autograder.with_name("solution_scores.json")
+    path.write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n")
+    return scores
 
 
 def built_in(out: Path = DEFAULT_OUT) -> list[Built]:
@@ -270,11 +290,15 @@ def built_in(out: Path = DEFAULT_OUT) -> list[Built]:
                 f"assignment {b.name} is not built under {out}: run make assignments"
             )
         newest = max(master.stat().st_mtime, Path(__file__).stat().st_mtime)
-        if newest > b.autograder.stat().st_mtime:
+        scores = b.autograder.with_name("solution_scores.json")
+        if not scores.is_file() or newest > scores.stat().st_mtime:
             raise AssignmentError(
                 f"assignment {b.name} under {out} is older than its sources: "
                 "run make assignments"
             )
+        b.solution_scores.update(
+            {q: tuple(v) for q, v in json.loads(scores.read_text()).items()}
+        )
         found.append(b)
     return found
 
@@ -286,7 +310,9 @@ def build(
     chosen = masters(names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    # processes, not threads: otter's grading changes the working directory
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
         futures = [pool.submit(build_one, master, out) for master in chosen]
         return [future.result() for future in futures]
 
@@ -506,10 +532,14 @@ def grade(notebook: Path, autograder: Path) -> dict[str, tuple[float, float]]:
 
     (``otter run`` exits 0 even at zero points, so scores are read, not exit codes.)
     """
+    results = _grade_results(notebook, autograder)
+    return {q: (r.score, r.possible) for q, r in results.results.items()}
+
+
+def _grade_results(notebook: Path, autograder: Path):
     import otter.api
 
-    results = otter.api.grade_submission(str(notebook), str(autograder), quiet=True)
-    return {q: (r.score, r.possible) for q, r in results.results.items()}
+    return otter.api.grade_submission(str(notebook), str(autograder), quiet=True)
 
 
 def main(argv: list[str] | None = None) -> int:
