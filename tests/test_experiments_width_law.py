@@ -142,3 +142,19 @@ def test_step_bias_single_mode_closed_forms():
         -math.log(beta) / math.sqrt(lr) / math.sqrt(2 * lam0) - 1
     )  # |root| = sqrt(beta)
     assert abs(wl.step_bias(spec2, d0, "HB", lam0, eps) - exact) < 0.3 * exact
+
+
+def test_gd_step_is_capped_where_kappa_is_large():
+    """At n = 128 the step 2 eps / lambda0 exceeds 2 / lambda_max: the cap keeps GD stable."""
+    X, y = sphere_data(128, 8, seed=0)
+    lam = torch.linalg.eigvalsh(infinite_ntk(X))  # not ntklib.lambda_min / lambda_max
+    uncapped, _ = wl.schedule("GD", lam[0].item())
+    assert uncapped > 2 / lam[-1].item()  # this data would diverge without the cap
+    lr, t_end = wl.schedule("GD", lam[0].item(), lambda_max=lam[-1].item())
+    assert lr == pytest.approx(1 / lam[-1].item())
+    assert t_end == pytest.approx(4 / lam[0].item())
+    tr = wl.trial(X, y, 1024, "GD", records=5)  # raised DivergenceError before the cap
+    assert math.isfinite(tr.measured) and tr.measured > 0
+    assert wl.schedule("GD", 0.1, lambda_max=1.0)[0] == pytest.approx(0.2)  # no cap
+    with pytest.raises(ValueError, match="lambda_max"):
+        wl.schedule("GD", 0.1, lambda_max=0.05)

@@ -40,7 +40,7 @@ from ..assumptions import AssumptionWarning
 from ..data import sphere_data
 from ..dynamics import squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
-from ..kernels import empirical_ntk, infinite_ntk, lambda_min
+from ..kernels import empirical_ntk, infinite_ntk, lambda_max, lambda_min
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, momentum_from_friction
 from ..spectrum import KernelSpectrum
@@ -66,15 +66,26 @@ __all__ = [
 METHODS = ("GD", "HB")
 
 
-def schedule(method: str, lambda0: float, bias: float = 0.01) -> tuple[float, float]:
+def schedule(
+    method: str,
+    lambda0: float,
+    bias: float = 0.01,
+    lambda_max: float | None = None,
+) -> tuple[float, float]:
     r"""The step ``lr`` and horizon ``t_end`` of ``method`` for :math:`\lambda_0`.
 
-    GD: :math:`\eta = 2\epsilon/\lambda_0`, :math:`T = 4/\lambda_0`; HB:
-    :math:`\sqrt\eta = 2\epsilon/b`, :math:`T = 16/b`, :math:`b = \sqrt{2\lambda_0}`.
+    GD: :math:`\eta = \min(2\epsilon/\lambda_0,\ 1/\lambda_{\max})`,
+    :math:`T = 4/\lambda_0`; HB: :math:`\sqrt\eta = 2\epsilon/b`, :math:`T = 16/b`,
+    :math:`b = \sqrt{2\lambda_0}`. The cap (half the stable step
+    :math:`2/\lambda_{\max}`) applies when ``lambda_max`` is given; it binds only
+    when :math:`\kappa = \lambda_{\max}/\lambda_0 > 1/(2\epsilon)` (large ``n``), and
+    then the step uses less than :math:`\epsilon` of the tolerance.
 
     >>> lr, t_end = schedule("GD", 0.1)
     >>> round(lr, 12), t_end
     (0.2, 40.0)
+    >>> round(schedule("GD", 0.1, lambda_max=10.0)[0], 12)   # kappa = 100 > 50
+    0.1
     >>> lr, t_end = schedule("HB", 0.125)   # b = 0.5
     >>> round(lr, 12), t_end
     (0.0016, 32.0)
@@ -82,7 +93,11 @@ def schedule(method: str, lambda0: float, bias: float = 0.01) -> tuple[float, fl
     lam0 = check_lambda0(lambda0)
     bias = check_real(bias, "bias", low=0.0, high=0.1, low_open=True)
     if method == "GD":
-        return 2 * bias / lam0, 4 / lam0
+        lr = 2 * bias / lam0
+        if lambda_max is not None:
+            lmax = check_real(lambda_max, "lambda_max", low=lam0)
+            lr = min(lr, 1 / lmax)
+        return lr, 4 / lam0
     if method == "HB":
         b = heavy_ball_friction(lam0)
         return (2 * bias / b) ** 2, 16 / b
@@ -180,9 +195,9 @@ def trial(
     r"""Train a width-``m`` network with ``method`` and evaluate the criterion.
 
     The network is ``TwoLayerReLU(d, m, seed=seed)``; step and horizon come
-    from :func:`schedule`. ``lambda0`` defaults to
-    :math:`\lambda_{\min}(H^\infty)` of ``X``. ``return_run=True`` also returns
-    the :class:`~ntklib.training.Run`.
+    from :func:`schedule` (GD's cap from :math:`\lambda_{\max}(H^\infty)`).
+    ``lambda0`` defaults to :math:`\lambda_{\min}(H^\infty)` of ``X``.
+    ``return_run=True`` also returns the :class:`~ntklib.training.Run`.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(8, 8, seed=0)
@@ -192,8 +207,9 @@ def trial(
     """
     m, seed = check_int(m, "m"), check_int(seed, "seed", minimum=0)
     tol = check_real(tol, "tol", low=0.0, low_open=True)
-    lam0 = lambda_min(infinite_ntk(X)) if lambda0 is None else check_lambda0(lambda0)
-    lr, t_end = schedule(method, lam0, bias)
+    H_inf = infinite_ntk(X)
+    lam0 = lambda_min(H_inf) if lambda0 is None else check_lambda0(lambda0)
+    lr, t_end = schedule(method, lam0, bias, lambda_max=lambda_max(H_inf))
     net = TwoLayerReLU.for_data(X, m, seed=seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
