@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -120,7 +120,7 @@ def _with_requirements(master: Path, folder: Path) -> Path:
     return copy
 
 
-def _otter(master: Path, dest: Path) -> str:
+def _otter(master: Path, dest: Path) -> None:
     """Run ``otter assign``; raise :class:`AssignmentError` naming what failed."""
     source = _with_requirements(master, dest.parent / f".{master.stem}-master")
     otter = Path(sys.executable).with_name("otter")
@@ -128,9 +128,9 @@ def _otter(master: Path, dest: Path) -> str:
     env = {**os.environ, "NTKLIB_PROFILE": "quick", "MPLBACKEND": "Agg"}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     shutil.rmtree(source.parent, ignore_errors=True)
-    log = done.stdout + done.stderr
     if done.returncode == 0:
-        return log
+        return
+    log = done.stdout + done.stderr
     raise AssignmentError(
         f"assignment {master.stem}: otter assign failed (rc {done.returncode})\n"
         f"{_tail(log)}"
@@ -209,7 +209,7 @@ def _stable_zip(source: Path, target: Path) -> None:
     source.unlink()
 
 
-def _built(master: Path, out: Path, seconds: float = 0.0) -> Built:
+def _built(master: Path, out: Path) -> Built:
     """Where the files built from ``master`` under ``out`` live."""
     name, dest = master.stem, Path(out) / master.stem
     return Built(
@@ -218,7 +218,7 @@ def _built(master: Path, out: Path, seconds: float = 0.0) -> Built:
         student=dest / "student" / f"{name}.ipynb",
         solution=dest / "autograder" / f"{name}.ipynb",
         autograder=dest / f"{name}-autograder.zip",
-        seconds=seconds,
+        seconds=0.0,
     )
 
 
@@ -242,9 +242,8 @@ def build_one(master: Path, out: Path = DEFAULT_OUT) -> Built:
     site = out / "site" / "assignments"
     site.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(b.student, site / b.student.name)
-    b = _built(master, out, time.perf_counter() - start)
-    b.solution_scores.update(scores)
-    return b
+    seconds = time.perf_counter() - start
+    return replace(b, seconds=seconds, solution_scores=scores)
 
 
 def _check_solution(b: Built) -> dict[str, tuple[float, float]]:
@@ -296,10 +295,8 @@ def built_in(out: Path = DEFAULT_OUT) -> list[Built]:
                 f"assignment {b.name} under {out} is older than its sources: "
                 "run make assignments"
             )
-        b.solution_scores.update(
-            {q: tuple(v) for q, v in json.loads(scores.read_text()).items()}
-        )
-        found.append(b)
+        saved = {q: tuple(v) for q, v in json.loads(scores.read_text()).items()}
+        found.append(replace(b, solution_scores=saved))
     return found
 
 
