@@ -67,7 +67,9 @@ def test_rate_table_against_closed_forms():
     assert abs(r["HB"].same_window - b) < 0.05 * b and math.isclose(
         r["HB"].asymptotic, b
     )
-    assert r["NAG-SC"].same_window == r["HB"].same_window
+    # NAG-SC and HB share the low-resolution flow; the two evaluations of it may
+    # differ in the last bits (BLAS reduction order differs between machines).
+    assert math.isclose(r["NAG-SC"].same_window, r["HB"].same_window, rel_tol=1e-12)
     assert (
         abs(r["NAG"].same_window - gamma) < 0.05 * gamma
         and r["NAG"].asymptotic == gamma
