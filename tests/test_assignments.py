@@ -239,8 +239,8 @@ def _colab_tests(b) -> dict:
 def test_colab_cell_installs_from_the_configured_repository(built, name):
     b = built[name]
     first = build._source(json.loads(b.student.read_text())["cells"][0])
-    url, branch = build.repository()
-    assert f"git+{url}@{branch}" in first
+    assert json.dumps(build.ntklib_requirement()) in first
+    assert "@v" in build.ntklib_requirement()  # a release tag, not a branch
     tests = _colab_tests(b)
     assert set(tests) == set(_autograded(name))
     assert not any("hidden=True" in source for source in tests.values())

@@ -30,6 +30,7 @@ import argparse
 import ast
 import concurrent.futures
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -96,11 +97,10 @@ def grading_requirements() -> list[str]:
         line = line.split("#")[0].strip()
         if "==" in line:
             pins[line.split("==")[0].split("[")[0]] = line
-    url, branch = repository()
     return [
         "--extra-index-url https://download.pytorch.org/whl/cpu",
         *(pins[p] for p in GRADING_PACKAGES),
-        f"ntklib @ git+{url}@{branch}",
+        ntklib_requirement(),
     ]
 
 
@@ -142,10 +142,17 @@ def _tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
-def repository() -> tuple[str, str]:
-    """The book's repository URL and branch, from ``_config.yml`` (set once there)."""
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    return config["repository"]["url"], config["repository"].get("branch", "main")
+def ntklib_requirement() -> str:
+    """ntklib's release tag in the repository of ``_config.yml`` (set once there).
+
+    The same requirement as the chapters' Colab cells (``book/_ext/colab_cell.py``).
+    """
+    spec = importlib.util.spec_from_file_location(
+        "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ntklib_requirement()
 
 
 COLAB_CELL = """\
@@ -158,7 +165,7 @@ if "google.colab" in sys.modules:
     import pathlib
     import subprocess
 
-    packages = ["otter-grader==7.0.0", "ntklib @ git+{url}@{branch}"]
+    packages = ["otter-grader==7.0.0", {ntklib}]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
     pathlib.Path("tests").mkdir(exist_ok=True)
     for question, source in json.loads({tests!r}).items():
@@ -174,9 +181,8 @@ def _add_colab_cell(path: Path) -> None:
     student notebook's own metadata (never the hidden ones).
     """
     nb = json.loads(path.read_text())
-    url, branch = repository()
     tests = json.dumps(nb["metadata"]["otter"]["tests"], sort_keys=True)
-    source = COLAB_CELL.format(url=url, branch=branch, tests=tests)
+    source = COLAB_CELL.format(ntklib=json.dumps(ntklib_requirement()), tests=tests)
     cell = {
         "cell_type": "code",
         "execution_count": None,
