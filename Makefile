@@ -14,7 +14,7 @@ NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
 ASSIGNMENTS_OUT := _build/assignments
 MASTERS := $(wildcard book/assignments/a*_*.ipynb)
 
-.PHONY: book test lint unit notebooks site site-test chromium env clean assignments
+.PHONY: book test lint lint-only unit notebooks site site-test chromium env clean assignments
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Setting up $(VENV) from requirements.txt (first run: about a minute)"
@@ -30,14 +30,28 @@ book: $(STAMP) assignments
 	@echo
 	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) chromium lint assignments
-	@echo "==> 2/4 unit tests, doctests, notebook hygiene, the assignments' grading, and every notebook in _toc.yml under nbval"
-	NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
-		--nbval-lax --nbval-current-env $(NOTEBOOKS)
-	@echo "==> 3/4 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
-	MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going
-	@echo "==> 4/4 every page of the site in headless Chromium"
-	NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q
+# `make test` runs five stages and ends with one line per stage and its time.
+TIMES := _build/stage-times.txt
+# $(call timed,label,command): run command; on success append "label  N s" to TIMES
+timed = s=$$(date +%s); $(2) || exit $$?; \
+	printf '%-58s %5d s\n' "$(1)" $$(( $$(date +%s) - s )) >> $(TIMES)
+
+test: $(STAMP) chromium
+	@mkdir -p _build && rm -f $(TIMES)
+	@echo "==> 1/5 ruff: lint and format check of ntklib, tests and every notebook (88 columns)"
+	@$(call timed,1/5 ruff (lint and format),$(MAKE) --no-print-directory lint-only)
+	@echo "==> 2/5 the assignments: otter assign, solutions graded (make assignments)"
+	@$(call timed,2/5 assignments (otter assign),$(MAKE) --no-print-directory assignments)
+	@echo "==> 3/5 unit tests, doctests, notebook hygiene, the assignments' grading, the wheel in a fresh venv, and every notebook in _toc.yml under nbval"
+	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
+		--nbval-lax --nbval-current-env $(NOTEBOOKS))
+	@echo "==> 4/5 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
+	@$(call timed,4/5 site build (jupyter-book -W),MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going)
+	@echo "==> 5/5 every page of the site in headless Chromium"
+	@$(call timed,5/5 browser test (Chromium),NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q)
+	@echo
+	@echo "==> make test passed; time per stage:"
+	@cat $(TIMES)
 
 # Student notebooks and autograder zips of every master in book/assignments
 # (otter assign; offline and deterministic). A solution that fails its own tests
@@ -49,8 +63,9 @@ $(ASSIGNMENTS_OUT)/.built: $(STAMP) $(MASTERS) book/assignments/build.py
 	$(BIN)/python book/assignments/build.py --out $(ASSIGNMENTS_OUT)
 	@touch $@
 
-lint: $(STAMP)
-	@echo "==> 1/4 ruff: lint and format check of ntklib, tests and every notebook (88 columns)"
+lint: $(STAMP) lint-only
+
+lint-only:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
