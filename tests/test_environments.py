@@ -184,3 +184,24 @@ def test_nbstripout_leaves_the_committed_notebooks_unchanged(tmp_path):
     assert all(
         not c.get("outputs") for c in stripped["cells"] if c["cell_type"] == "code"
     )
+
+
+def test_kernels_run_over_an_encrypted_transport():
+    """The book's python3 kernel spec names ntklib's provisioner (``make`` installs
+    it), so the kernels that execute the notebooks get CurveZMQ keys, and ipykernel
+    has no plain-text transport to warn about."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    provisioner = spec.metadata.get("kernel_provisioner", {})
+    assert provisioner.get("provisioner_name") == "ntklib-encrypted", spec.resource_dir
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        info = km.get_connection_info()
+        assert info["transport"] == "tcp" and info.get("curve_publickey")
+        reply = kc.execute_interactive("x = 6 * 7", timeout=60)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

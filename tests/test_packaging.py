@@ -2,6 +2,7 @@
 dependencies (no book tooling), and the README's ten-line tour runs there."""
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+_CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -51,12 +53,19 @@ def test_metadata_is_spdx_and_the_version_is_set_once():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel, built from a copy of the sources: an in-tree build would leave
+    build/ and ntklib.egg-info/ in the repository, and that egg-info shadows the
+    installed metadata (entry points included) for anything run from the root."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "ntklib", source / "ntklib", ignore=_CACHES)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        + ["--disable-pip-version-check", "-q", "-w", str(out), str(ROOT)],
+        + ["--disable-pip-version-check", "-q", "-w", str(out), str(source)],
         check=True,
     )
+    assert not (ROOT / "ntklib.egg-info").exists() and not (ROOT / "build").exists()
     (path,) = out.glob("ntklib-*.whl")
     return path
 
