@@ -14,12 +14,12 @@ NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
 ASSIGNMENTS_OUT := _build/assignments
 MASTERS := $(wildcard book/assignments/a*_*.ipynb)
 
-.PHONY: book test lint lint-only unit notebooks site site-test chromium env clean assignments
+.PHONY: book test lint lint-only unit notebooks site site-test chromium env clean assignments lock
 
-$(STAMP): requirements.txt pyproject.toml
-	@echo "==> Setting up $(VENV) from requirements.txt (first run: about a minute)"
+$(STAMP): requirements.lock pyproject.toml
+	@echo "==> Setting up $(VENV) from requirements.lock (first run: about a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ntklib._provisioner   # kernels over CurveZMQ-encrypted transport
 	@touch $@
@@ -86,6 +86,18 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
 		|| { echo "Could not install chromium; install it yourself or set CHROMIUM=/path/to/chromium"; exit 1; }; \
 	fi
+
+# requirements.txt is what people edit (the book's direct dependencies, pinned);
+# requirements.lock is every package of the environment, compiled from it with
+# pip-tools and installed by every target. Refresh it after editing requirements.txt.
+lock:
+	@echo "==> Compiling requirements.lock from requirements.txt (pip-tools, in _build/piptools)"
+	@test -x _build/piptools/bin/pip-compile || { $(PYTHON) -m venv _build/piptools && \
+		_build/piptools/bin/python -m pip install --quiet --disable-pip-version-check pip-tools==7.6.2; }
+	CUSTOM_COMPILE_COMMAND="make lock" _build/piptools/bin/pip-compile --quiet --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+	@# torch==2.13.0 (not +cpu): the CPU wheel and a CUDA build of the same release both satisfy it
+	sed -i 's/^torch==\(.*\)+cpu$$/torch==\1/' requirements.lock
 
 clean:
 	rm -rf _build

@@ -205,3 +205,25 @@ def test_kernels_run_over_an_encrypted_transport():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_the_lock_pins_every_package_of_the_tested_environment():
+    """requirements.lock (``make lock``) holds requirements.txt's pins and every
+    package they pull in; the environment the tests run in is exactly it."""
+    lock, direct = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements.txt")
+    assert len(lock) > 3 * len(direct)  # the transitive closure, not the inputs
+    for name, version in direct.items():
+        assert lock.get(name) == version, (name, lock.get(name), version)
+    for name in ("sphinx", "myst-nb", "sphinx-book-theme", "jupyter-cache"):
+        assert name in lock, name  # the build tooling no longer floats
+    installed = {
+        d.metadata["Name"].lower().replace("_", "-"): Version(d.version).public
+        for d in metadata.distributions()
+    }
+    wrong = {
+        name: (version, installed.get(name))
+        for name, version in lock.items()
+        if installed.get(name) != version
+    }
+    assert not wrong, wrong
+    assert "make lock" in (ROOT / "requirements.lock").read_text()[:400]
