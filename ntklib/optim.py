@@ -526,3 +526,243 @@ def continuous_time(steps, lr: float, *, momentum: bool) -> torch.Tensor:
     if bool((k < 0).any()):
         raise ValueError("steps must be non-negative step counts")
     return k * (math.sqrt(eta) if momentum else eta)
+
+
+# -- several momentum terms (Chapter "Several momentum terms") -----------------------
+
+__all__ += ["TwoStepMomentum", "QuasiHyperbolic", "AggregatedMomentum"]
+
+
+def _mode_iterates(spec, delta0, steps: int, advance) -> torch.Tensor:
+    """Iterates of a linear method on a frozen kernel, mode by mode.
+
+    ``advance(x, state, lam)`` returns the next mode coordinates ``x`` (and
+    updates ``state``, a dict of per-mode tensors) for the eigenvalues ``lam``.
+    """
+    from ._validate import check_int as _check_int
+
+    steps = _check_int(steps, "steps", minimum=0)
+    c = spec.modes(delta0)
+    if c.ndim != 1:
+        raise ValueError("delta0 must be one error vector of length n")
+    lam = spec.eigenvalues
+    out = torch.empty(steps + 1, spec.n, dtype=spec.dtype, device=spec.device)
+    out[0] = c
+    x, state = c.clone(), {}
+    for k in range(1, steps + 1):
+        x = advance(x, state, lam)
+        out[k] = x
+    return out @ spec.eigenvectors.T
+
+
+class TwoStepMomentum(_FullBatch):
+    r"""Two-step momentum: a heavy ball with a second momentum term.
+
+    .. math::
+
+        W_{k+1} = W_k - \eta g_k + \beta_1(W_k - W_{k-1}) + \beta_2(W_{k-1} - W_{k-2}),
+        \qquad W_{-2} = W_{-1} = W_0 .
+
+    The state holds the last two steps :math:`W_k - W_{k-1}` and
+    :math:`W_{k-1} - W_{k-2}`. With :math:`\beta_2 = 0` it is
+    :class:`HeavyBall` (and ``torch.optim.SGD(momentum=beta1)``). The momenta
+    must make :math:`z^2 - \beta_1 z - \beta_2` Schur stable
+    (:math:`|\beta_2| < 1`, :math:`|\beta_1| < 1 - \beta_2`; negative values
+    allowed): otherwise no step size is stable. Per mode the characteristic
+    polynomial is :func:`ntklib.theory.two_step_momentum_polynomial`. One step
+    is time :math:`\sqrt\eta` (its generic limit is a heavy-ball flow; the
+    third-order limit of the chapter uses :math:`t = k\eta^{1/3}`).
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> opt = TwoStepMomentum([w], lr=0.1, betas=(0.5, 0.25))
+    >>> for _ in range(3):
+    ...     opt.zero_grad(); (w ** 2 / 2).sum().backward(); opt.step()
+    >>> round(w.item(), 6)  # 0.9; 0.76; 0.76 - 0.076 + 0.5(-0.14) + 0.25(-0.1)
+    0.589
+    """
+
+    def __init__(self, params: Iterable, lr: float = _MISSING, betas=_MISSING) -> None:
+        lr = _required(
+            lr,
+            "TwoStepMomentum",
+            "a step size",
+            "TwoStepMomentum(params, lr=0.01, betas=(0.9, -0.1))",
+        )
+        betas = _required(
+            betas,
+            "TwoStepMomentum",
+            "two momenta betas=(beta1, beta2)",
+            "TwoStepMomentum(params, lr=0.01, betas=(0.9, -0.1))",
+        )
+        betas = theory._two_step_betas(betas)
+        super().__init__(params, {"lr": check_lr(lr), "betas": betas})
+
+    def _update(self, p, grad, state, group):
+        b1, b2 = group["betas"]
+        if "step_1" not in state:
+            state["step_1"] = torch.zeros_like(p)
+            state["step_2"] = torch.zeros_like(p)
+        new = state["step_1"].mul(b1).add_(state["step_2"], alpha=b2)
+        new.add_(grad, alpha=-group["lr"])
+        p.add_(new)
+        state["step_2"], state["step_1"] = state["step_1"], new
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        b1, b2 = self.param_groups[0]["betas"]
+        value = theory.two_step_momentum_stable_lr(lambda_max, (b1, b2))
+        if b2 >= 0:
+            return value, "2(1+beta1-beta2)/lambda_max"
+        return value, (
+            "min(2(1+beta1-beta2), (1+beta2)(1-beta1-beta2)/(-beta2))/lambda_max"
+        )
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        eta, (b1, b2) = g["lr"], g["betas"]
+
+        def advance(x, s, lam):
+            d1 = s.get("d1", torch.zeros_like(x))
+            d2 = s.get("d2", torch.zeros_like(x))
+            new = b1 * d1 + b2 * d2 - eta * lam * x
+            s["d2"], s["d1"] = d1, new
+            return x + new
+
+        return _mode_iterates(self._spectrum(H), delta0, steps, advance)
+
+
+class QuasiHyperbolic(_FullBatch):
+    r"""Quasi-hyperbolic momentum (QHM) of Ma & Yarats.
+
+    .. math::
+
+        b_k = \beta b_{k-1} + (1-\beta) g_k,\quad b_{-1} = 0,\qquad
+        W_{k+1} = W_k - \eta\,[(1-\nu) g_k + \nu b_k].
+
+    :math:`\nu = 0` is gradient descent. :math:`\nu = 1` is heavy ball with
+    step :math:`\eta(1-\beta)`: ``torch.optim.SGD(lr=lr*(1-beta), momentum=beta)``
+    (not ``SGD(lr, momentum=beta, dampening=1-beta)``, whose first buffer is
+    :math:`g_0` rather than :math:`(1-\beta)g_0`). :math:`\nu = \beta` is NAG-SC with
+    step :math:`\eta(1-\beta)`. Per mode the characteristic polynomial is
+    :func:`ntklib.theory.quasi_hyperbolic_polynomial`. One step is time
+    :math:`\sqrt\eta`.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> opt = QuasiHyperbolic([w], lr=0.1, momentum=0.5, nu=0.5)
+    >>> (w ** 2 / 2).sum().backward(); opt.step()
+    >>> round(w.item(), 6)   # 1 - 0.1 (0.5 * 1 + 0.5 * 0.5)
+    0.925
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = _MISSING,
+        momentum: float = _MISSING,
+        nu: float = _MISSING,
+    ) -> None:
+        hint = "QuasiHyperbolic(params, lr=0.1, momentum=0.999, nu=0.7)"
+        lr = _required(lr, "QuasiHyperbolic", "a step size", hint)
+        momentum = _required(momentum, "QuasiHyperbolic", "a momentum in [0, 1)", hint)
+        nu = _required(
+            nu, "QuasiHyperbolic", "an immediate discount nu in [0, 1]", hint
+        )
+        super().__init__(
+            params,
+            {
+                "lr": check_lr(lr),
+                "momentum": check_momentum(momentum),
+                "nu": check_real(nu, "nu", low=0.0, high=1.0),
+            },
+        )
+
+    def _update(self, p, grad, state, group):
+        beta, nu = group["momentum"], group["nu"]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(p)
+        buf = state["momentum_buffer"]
+        buf.mul_(beta).add_(grad, alpha=1 - beta)
+        p.add_(grad, alpha=-group["lr"] * (1 - nu))
+        p.add_(buf, alpha=-group["lr"] * nu)
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        g = self.param_groups[0]
+        return (
+            theory.quasi_hyperbolic_stable_lr(lambda_max, g["momentum"], g["nu"]),
+            "2(1+beta)/((1+beta-2 nu beta) lambda_max)",
+        )
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        eta, beta, nu = g["lr"], g["momentum"], g["nu"]
+
+        def advance(x, s, lam):
+            buf = beta * s.get("buf", torch.zeros_like(x)) + (1 - beta) * lam * x
+            s["buf"] = buf
+            return x - eta * ((1 - nu) * lam * x + nu * buf)
+
+        return _mode_iterates(self._spectrum(H), delta0, steps, advance)
+
+
+class AggregatedMomentum(_FullBatch):
+    r"""Aggregated momentum (AggMo) of Lucas, Sun, Zemel & Grosse.
+
+    .. math::
+
+        v^{(i)}_k = \beta_i v^{(i)}_{k-1} - g_k,\quad v^{(i)}_{-1} = 0,\qquad
+        W_{k+1} = W_k + \frac{\eta}{K}\sum_{i=1}^K v^{(i)}_k .
+
+    One velocity per momentum :math:`\beta_i\in[0, 1)`; the paper's default is
+    ``betas=(0.0, 0.9, 0.99)``. With one momentum (or all equal) it is
+    :class:`HeavyBall` (``torch.optim.SGD(momentum=beta)``). Per mode the
+    characteristic polynomial is
+    :func:`ntklib.theory.aggregated_momentum_polynomial`, of degree
+    :math:`K + 1`. One step is time :math:`\sqrt\eta`.
+
+    >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+    >>> opt = AggregatedMomentum([w], lr=0.1, betas=(0.0, 0.5))
+    >>> for _ in range(2):
+    ...     opt.zero_grad(); (w ** 2 / 2).sum().backward(); opt.step()
+    >>> round(w.item(), 6)  # 0.9, then 0.9 - 0.05 (0.9 + (0.5 + 0.9))
+    0.785
+    """
+
+    def __init__(
+        self, params: Iterable, lr: float = _MISSING, betas=(0.0, 0.9, 0.99)
+    ) -> None:
+        lr = _required(
+            lr,
+            "AggregatedMomentum",
+            "a step size",
+            "AggregatedMomentum(params, lr=0.01, betas=(0.0, 0.9, 0.99))",
+        )
+        betas = theory._agg_betas(betas)
+        super().__init__(params, {"lr": check_lr(lr), "betas": betas})
+
+    def _update(self, p, grad, state, group):
+        betas = group["betas"]
+        if "velocities" not in state:
+            state["velocities"] = [torch.zeros_like(p) for _ in betas]
+        total = torch.zeros_like(p)
+        for beta, v in zip(betas, state["velocities"]):
+            v.mul_(beta).sub_(grad)
+            total.add_(v)
+        p.add_(total, alpha=group["lr"] / len(betas))
+
+    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
+        betas = self.param_groups[0]["betas"]
+        return (
+            theory.aggregated_momentum_stable_lr(lambda_max, betas),
+            "h*/lambda_max, h* the first unit-circle crossing of its polynomial",
+        )
+
+    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
+        g = self.param_groups[0]
+        eta, betas = g["lr"], g["betas"]
+
+        def advance(x, s, lam):
+            vs = s.get("v", [torch.zeros_like(x) for _ in betas])
+            vs = [b * v - lam * x for b, v in zip(betas, vs)]
+            s["v"] = vs
+            return x + eta / len(betas) * sum(vs)
+
+        return _mode_iterates(self._spectrum(H), delta0, steps, advance)

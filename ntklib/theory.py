@@ -322,3 +322,390 @@ def nesterov_width(n: int, delta: float, lambda0: float, alpha: float) -> float:
     return n ** (2.5 * alpha - 4) / (
         delta ** (1.5 * alpha - 3) * lam0 ** (1.5 * alpha - 2)
     )
+
+
+# -- several momentum terms: per-mode polynomials and their stability criteria --------
+#
+# A linear method applied to the linear model multiplies each eigenmode by the
+# companion matrix of a characteristic polynomial; the mode is stable when every
+# root lies inside the unit circle (Schur stable; discrete time) or in the open
+# left half plane (Hurwitz stable; continuous time).
+
+__all__ += [
+    "companion_matrix",
+    "polynomial_spectral_radius",
+    "schur_stable",
+    "hurwitz_stable",
+    "first_unit_circle_crossing",
+    "two_step_momentum_polynomial",
+    "quasi_hyperbolic_polynomial",
+    "aggregated_momentum_polynomial",
+    "two_step_momentum_spectral_radius",
+    "quasi_hyperbolic_spectral_radius",
+    "aggregated_momentum_spectral_radius",
+    "two_step_momentum_stable_lr",
+    "quasi_hyperbolic_stable_lr",
+    "aggregated_momentum_stable_lr",
+    "two_step_momentum_flow_polynomial",
+]
+
+
+def _coefficients(
+    coefficients, name: str = "coefficients", minimum: int = 2
+) -> np.ndarray:
+    c = np.asarray(coefficients)
+    if c.dtype == object or not (
+        np.issubdtype(c.dtype, np.number) and not np.issubdtype(c.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be numeric, got {coefficients!r}")
+    if c.ndim < 1 or c.shape[-1] < minimum:
+        raise ValueError(
+            f"{name} must hold at least {minimum} coefficient(s) (highest degree "
+            f"first), as one polynomial or one per row; got shape {c.shape}"
+        )
+    if not np.isfinite(c).all():
+        raise ValueError(f"{name} must be finite")
+    if (c[..., 0] == 0).any():
+        raise ValueError(f"{name}: the leading coefficient must be non-zero")
+    return c.astype(np.complex128 if np.iscomplexobj(c) else np.float64)
+
+
+def companion_matrix(coefficients) -> np.ndarray:
+    r"""The companion matrix of :math:`p(z) = a_n z^n + \dots + a_0`.
+
+    Coefficients are given highest degree first (``numpy.roots``' order); a
+    2-D array is one polynomial per row and gives a stack of matrices. The
+    matrix has first row :math:`-(a_{n-1},\dots,a_0)/a_n` and ones on the
+    subdiagonal: it maps :math:`(x_{k+n-1},\dots,x_k)` to
+    :math:`(x_{k+n},\dots,x_{k+1})` for the recurrence
+    :math:`\sum_j a_j x_{k+j} = 0`, and its eigenvalues are the roots of :math:`p`.
+
+    >>> companion_matrix([1.0, -3.0, 2.0])       # z^2 - 3z + 2 = (z-1)(z-2)
+    array([[ 3., -2.],
+           [ 1.,  0.]])
+    """
+    c = _coefficients(coefficients)
+    n = c.shape[-1] - 1
+    M = np.zeros(c.shape[:-1] + (n, n), dtype=c.dtype)
+    M[..., 0, :] = -c[..., 1:] / c[..., :1]
+    M[..., np.arange(1, n), np.arange(n - 1)] = 1
+    return M
+
+
+def polynomial_spectral_radius(coefficients) -> np.ndarray:
+    r"""The largest root modulus of each polynomial, from its companion matrix.
+
+    >>> round(float(polynomial_spectral_radius([1.0, 0.0, -0.25])), 12)   # z^2 - 1/4
+    0.5
+    """
+    return np.abs(np.linalg.eigvals(companion_matrix(coefficients))).max(-1)
+
+
+def schur_stable(coefficients) -> bool:
+    r"""Whether every root of :math:`p` lies strictly inside the unit circle.
+
+    The Schur–Cohn recursion: with :math:`p^*(z) = z^n\overline{p(1/\bar z)}`
+    (the reversed, conjugated coefficients), :math:`p` is Schur stable iff
+    :math:`|a_0| < |a_n|` and the degree-:math:`(n-1)` polynomial
+    :math:`(\bar a_n p(z) - a_0 p^*(z))/z` is Schur stable. No root is
+    computed. For a real quadratic :math:`z^2+a_1z+a_0` this is Jury's
+    :math:`|a_0|<1`, :math:`|a_1|<1+a_0`.
+
+    >>> schur_stable([1.0, -0.5]), schur_stable([1.0, 0.0, 1.0])   # z = 1/2; z = +-i
+    (True, False)
+    """
+    p = _coefficients(coefficients)
+    if p.ndim != 1:
+        raise ValueError("coefficients must be one polynomial (a 1-D array)")
+    p = p.astype(np.complex128)
+    while p.size > 1:
+        an, a0 = p[0], p[-1]
+        if abs(a0) >= abs(an):
+            return False
+        q = np.conj(an) * p - a0 * np.conj(p[::-1])
+        p = q[:-1]  # the constant term vanishes: divide by z
+    return True
+
+
+def hurwitz_stable(coefficients) -> bool:
+    r"""Whether every root of a real :math:`p` lies in the open left half plane.
+
+    The Routh–Hurwitz criterion: with :math:`a_n > 0`, every leading principal
+    minor of the Hurwitz matrix :math:`(a_{n-2i+j})_{i,j=1..n}` (coefficients
+    :math:`a_k` with :math:`k\notin[0, n]` are zero) is positive. For a cubic
+    :math:`s^3 + a_2s^2 + a_1s + a_0`: :math:`a_2, a_1, a_0 > 0` and
+    :math:`a_2a_1 > a_0`.
+
+    >>> hurwitz_stable([1.0, 3.0, 3.0, 1.0]), hurwitz_stable([1.0, 1.0, 1.0, 2.0])
+    (True, False)
+    """
+    a = _coefficients(coefficients)
+    if a.ndim != 1 or np.iscomplexobj(a):
+        raise ValueError("coefficients must be one real polynomial (a 1-D array)")
+    if a[0] < 0:
+        a = -a
+    n = a.size - 1
+    desc = a[::-1]  # desc[k] = a_k, the coefficient of s^k
+
+    def coef(k: int) -> float:
+        return float(desc[k]) if 0 <= k <= n else 0.0
+
+    Hm = np.array(
+        [[coef(n - 2 * (i + 1) + (j + 1)) for j in range(n)] for i in range(n)]
+    )
+    scale = np.abs(a).max()
+    minors = [np.linalg.det(Hm[:k, :k] / scale) for k in range(1, n + 1)]
+    return bool(all(d > 0 for d in minors))
+
+
+def first_unit_circle_crossing(q, r) -> float:
+    r"""The smallest :math:`h > 0` at which :math:`q(z) + h\,r(z)` has a root on
+    :math:`|z| = 1`; ``inf`` if there is none.
+
+    On the circle, :math:`\bar z = 1/z`, so a crossing at :math:`z` needs
+    :math:`h = -q(z)/r(z)` real: :math:`z` is a unit-modulus root of
+    :math:`z^N\big(q(z)r(1/z) - q(1/z)r(z)\big)`. A linear method whose
+    per-mode polynomial is :math:`q + \eta\lambda\,r` and which is stable for small
+    :math:`\eta\lambda > 0` stays stable up to this :math:`h`. Real coefficients,
+    highest degree first.
+
+    >>> first_unit_circle_crossing([1.0, -1.0], [1.0])   # z - 1 + h: z = -1 at h = 2
+    2.0
+    """
+    q = _coefficients(q, "q").real
+    r = _coefficients(r, "r", minimum=1).real
+    N = max(q.size, r.size) - 1
+    qf = np.zeros(N + 1)
+    qf[N + 1 - q.size :] = q
+    rf = np.zeros(N + 1)
+    rf[N + 1 - r.size :] = r
+    # z^N q(1/z) has the reversed coefficients; the product has degree 2N
+    P = np.polysub(np.polymul(qf, rf[::-1]), np.polymul(qf[::-1], rf))
+    P = np.trim_zeros(P, "f")
+    zs = np.roots(P) if P.size > 1 else np.array([], dtype=complex)
+    zs = np.concatenate([zs, [1.0 + 0j, -1.0 + 0j]])
+    best = math.inf
+    for z in zs:
+        if abs(abs(z) - 1) > 1e-6:
+            continue
+        z = z / abs(z)
+        rz = np.polyval(r, z)
+        if abs(rz) < 1e-14:
+            continue
+        h = -np.polyval(q, z) / rz
+        if abs(h.imag) <= 1e-7 * max(1.0, abs(h.real)) and h.real > 1e-12:
+            best = min(best, float(h.real))
+    return best
+
+
+def _mode_grid(lr, eigenvalue):
+    eta = np.asarray(lr, dtype=np.float64)
+    lam = np.asarray(eigenvalue, dtype=np.float64)
+    if (eta <= 0).any():
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if (lam < 0).any():
+        raise ValueError("eigenvalue must be >= 0")
+    return eta * lam
+
+
+def _two_step_betas(betas) -> tuple[float, float]:
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    b2 = check_real(
+        betas[1], "betas[1]", low=-1.0, high=1.0, low_open=True, high_open=True
+    )
+    b1 = check_real(betas[0], "betas[0]")
+    if not abs(b1) < 1 - b2:
+        raise ValueError(
+            f"betas[0] must lie in (-(1 - betas[1]), 1 - betas[1]) = "
+            f"({b2 - 1:g}, {1 - b2:g}), got {b1!r}: the step differences follow "
+            "z^2 - beta1 z - beta2, which must be Schur stable (|beta2| < 1, "
+            "|beta1| < 1 - beta2) or no step size is stable"
+        )
+    return b1, b2
+
+
+def two_step_momentum_polynomial(lr, betas, eigenvalue) -> np.ndarray:
+    r"""Per-mode characteristic polynomial of two-step momentum.
+
+    :math:`W_{k+1} = W_k - \eta g_k + \beta_1(W_k - W_{k-1})
+    + \beta_2(W_{k-1} - W_{k-2})` on the mode :math:`\lambda` (:math:`h = \eta\lambda`):
+    :math:`z^3 - (1+\beta_1-h)z^2 + (\beta_1-\beta_2)z + \beta_2`. Arrays of
+    ``lr`` and ``eigenvalue`` broadcast; the coefficients are the last axis.
+
+    >>> two_step_momentum_polynomial(0.5, (0.5, 0.0), 1.0)   # heavy ball, times z
+    array([ 1. , -1. ,  0.5,  0. ])
+    """
+    b1, b2 = _two_step_betas(betas)
+    h = _mode_grid(lr, eigenvalue)
+    one = np.ones_like(h)
+    return np.stack([one, -(1 + b1 - h), (b1 - b2) * one, b2 * one], -1)
+
+
+def quasi_hyperbolic_polynomial(lr, momentum, nu, eigenvalue) -> np.ndarray:
+    r"""Per-mode characteristic polynomial of quasi-hyperbolic momentum.
+
+    QHM: :math:`b_k = \beta b_{k-1} + (1-\beta)g_k`,
+    :math:`W_{k+1} = W_k - \eta[(1-\nu)g_k + \nu b_k]`. On the mode
+    :math:`\lambda` (:math:`h = \eta\lambda`):
+    :math:`z^2 - (1+\beta-h(1-\nu\beta))z + \beta(1-(1-\nu)h)`.
+
+    >>> quasi_hyperbolic_polynomial(0.5, 0.5, 0.0, 1.0)   # nu = 0: GD, times (z - beta)
+    array([ 1.  , -1.  ,  0.25])
+    """
+    beta = check_momentum(momentum)
+    nu = check_real(nu, "nu", low=0.0, high=1.0)
+    h = _mode_grid(lr, eigenvalue)
+    one = np.ones_like(h)
+    return np.stack(
+        [one, -(1 + beta - h * (1 - nu * beta)), beta * (1 - (1 - nu) * h)], -1
+    )
+
+
+def _agg_betas(betas) -> tuple[float, ...]:
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+        raise TypeError(f"betas must be a sequence of momenta, got {betas!r}")
+    if len(betas) == 0:
+        raise ValueError("betas must hold at least one momentum")
+    return tuple(check_momentum(b, f"betas[{i}]") for i, b in enumerate(betas))
+
+
+def _agg_q_r(betas) -> tuple[np.ndarray, np.ndarray]:
+    K = len(betas)
+    q = np.polymul([1.0, -1.0], np.poly(betas))
+    r = np.zeros(K + 1)
+    for i in range(K):
+        r[1:] += np.poly([b for j, b in enumerate(betas) if j != i]) / K
+    return q, np.concatenate([[0.0], r[1:], [0.0]])  # times z, padded to deg K+1
+
+
+def aggregated_momentum_polynomial(lr, betas, eigenvalue) -> np.ndarray:
+    r"""Per-mode characteristic polynomial of aggregated momentum (AggMo).
+
+    :math:`v^{(i)}_k = \beta_i v^{(i)}_{k-1} - g_k`,
+    :math:`W_{k+1} = W_k + \frac{\eta}{K}\sum_i v^{(i)}_k`. On the mode
+    :math:`\lambda` (:math:`h = \eta\lambda`):
+    :math:`(z-1)\prod_j(z-\beta_j) + \frac hK\,z\sum_i\prod_{j\ne i}(z-\beta_j)`.
+
+    >>> aggregated_momentum_polynomial(0.5, (0.5,), 1.0)   # K = 1: heavy ball
+    array([ 1. , -1. ,  0.5])
+    """
+    betas = _agg_betas(betas)
+    h = _mode_grid(lr, eigenvalue)
+    q, r = _agg_q_r(betas)
+    return q + h[..., None] * r
+
+
+def two_step_momentum_spectral_radius(lr, betas, eigenvalue) -> np.ndarray:
+    r"""Largest root modulus of :func:`two_step_momentum_polynomial`.
+
+    >>> round(float(two_step_momentum_spectral_radius(0.1, (0.0, 0.0), 1.0)), 12)
+    0.9
+    """
+    return polynomial_spectral_radius(
+        two_step_momentum_polynomial(lr, betas, eigenvalue)
+    )
+
+
+def quasi_hyperbolic_spectral_radius(lr, momentum, nu, eigenvalue) -> np.ndarray:
+    r"""Largest root modulus of :func:`quasi_hyperbolic_polynomial`.
+
+    >>> round(float(quasi_hyperbolic_spectral_radius(0.1, 0.5, 0.0, 1.0)), 12)
+    0.9
+    """
+    return polynomial_spectral_radius(
+        quasi_hyperbolic_polynomial(lr, momentum, nu, eigenvalue)
+    )
+
+
+def aggregated_momentum_spectral_radius(lr, betas, eigenvalue) -> np.ndarray:
+    r"""Largest root modulus of :func:`aggregated_momentum_polynomial`.
+
+    >>> round(float(aggregated_momentum_spectral_radius(0.1, (0.0,), 1.0)), 12)
+    0.9
+    """
+    return polynomial_spectral_radius(
+        aggregated_momentum_polynomial(lr, betas, eigenvalue)
+    )
+
+
+def two_step_momentum_stable_lr(lambda_max: float, betas) -> float:
+    r"""Largest stable step of two-step momentum.
+
+    Every mode :math:`0<\eta\lambda\le\eta\lambda_{\max}` is then Schur stable.
+
+    By Jury's conditions for :math:`z^3+a_2z^2+a_1z+a_0`
+    (:math:`p(1)>0`, :math:`p(-1)<0`, :math:`|a_0|<1`,
+    :math:`|a_1-a_0a_2|<1-a_0^2`), the stable :math:`h = \eta\lambda` form the
+    interval :math:`0<h<h^\star` with
+    :math:`h^\star = 2(1+\beta_1-\beta_2)` if :math:`\beta_2\ge0` and
+    :math:`h^\star = \min\{2(1+\beta_1-\beta_2),
+    (1+\beta_2)(1-\beta_1-\beta_2)/(-\beta_2)\}` if :math:`\beta_2<0`.
+    Returns :math:`h^\star/\lambda_{\max}`.
+
+    >>> two_step_momentum_stable_lr(1.0, (0.5, 0.0)) == heavy_ball_stable_lr(1.0, 0.5)
+    True
+    """
+    lmax = _lmax(lambda_max)
+    b1, b2 = _two_step_betas(betas)
+    h = 2 * (1 + b1 - b2)
+    if b2 < 0:
+        h = min(h, (1 + b2) * (1 - b1 - b2) / (-b2))
+    return h / lmax
+
+
+def quasi_hyperbolic_stable_lr(lambda_max: float, momentum: float, nu: float) -> float:
+    r"""Largest stable step of QHM.
+
+    It is :math:`2(1+\beta)/((1+\beta-2\nu\beta)\lambda_{\max})`.
+
+    From Jury's conditions for its quadratic (:func:`quasi_hyperbolic_polynomial`):
+    :math:`p(1) = h(1-\beta) > 0` and
+    :math:`p(-1) = 2(1+\beta) - h(1+\beta-2\nu\beta) > 0`
+    (the third, :math:`|a_0|<1`, is then implied). :math:`\nu = 0` gives gradient
+    descent's :math:`2/\lambda_{\max}`.
+
+    >>> quasi_hyperbolic_stable_lr(1.0, 0.9, 0.0)
+    2.0
+    """
+    lmax = _lmax(lambda_max)
+    beta = check_momentum(momentum)
+    nu = check_real(nu, "nu", low=0.0, high=1.0)
+    return 2 * (1 + beta) / ((1 + beta - 2 * nu * beta) * lmax)
+
+
+def aggregated_momentum_stable_lr(lambda_max: float, betas) -> float:
+    r"""Largest stable step of AggMo: the first unit-circle crossing.
+
+    It is divided by :math:`\lambda_{\max}`.
+
+    :func:`first_unit_circle_crossing` of :func:`aggregated_momentum_polynomial`
+    written as :math:`q(z) + h\,r(z)`, divided by :math:`\lambda_{\max}`.
+
+    >>> round(aggregated_momentum_stable_lr(1.0, (0.5,)), 12)   # heavy ball: 2(1+beta)
+    3.0
+    """
+    lmax = _lmax(lambda_max)
+    q, r = _agg_q_r(_agg_betas(betas))
+    return first_unit_circle_crossing(q, np.trim_zeros(r, "f")) / lmax
+
+
+def two_step_momentum_flow_polynomial(friction2: float, friction1: float, eigenvalue):
+    r"""Characteristic polynomial of the third-order flow of two-step momentum.
+
+    With :math:`\eta = s^3`, :math:`t = ks`, :math:`\beta_1 = 2 - As`,
+    :math:`\beta_2 = -(1 - As + Bs^2)`, the per-mode recurrence tends to
+    :math:`\dddot x + A\ddot x + B\dot x + \lambda x = 0`: the polynomial
+    :math:`\sigma^3 + A\sigma^2 + B\sigma + \lambda` (``friction2`` is :math:`A`,
+    ``friction1`` is :math:`B`). Hurwitz stable iff :math:`A, B, \lambda > 0`
+    and :math:`AB > \lambda` (:func:`hurwitz_stable`).
+
+    >>> two_step_momentum_flow_polynomial(3.0, 3.0, 1.0)   # (s + 1)^3
+    array([1., 3., 3., 1.])
+    """
+    A = check_real(friction2, "friction2")
+    B = check_real(friction1, "friction1")
+    lam = check_real(eigenvalue, "eigenvalue", low=0.0)
+    return np.array([1.0, A, B, lam])

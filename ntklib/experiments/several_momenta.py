@@ -1,0 +1,709 @@
+r"""Several momentum terms: two-step, quasi-hyperbolic and aggregated momentum.
+
+The studies of the chapter, each one call:
+
+* :func:`torch_reductions`: the new optimizers where they reduce to
+  ``torch.optim.SGD``, on a network, and the one tempting reduction that is wrong;
+* :func:`criteria_agreement`: the Schur–Cohn and Routh–Hurwitz tests against
+  the roots of random polynomials (``numpy.roots``);
+* :func:`two_step_region`: the spectral radius of two-step momentum on a
+  :math:`(\beta_1, \beta_2)` grid against Jury's conditions;
+* :func:`flow_limit`: two-step momentum with :math:`\eta = s^3`,
+  :math:`\beta_1 = 2 - As`, :math:`\beta_2 = -(1 - As + Bs^2)` against the
+  third-order flow :math:`\dddot x + A\ddot x + B\dot x + \lambda x = 0`, and its
+  stable step against the Routh–Hurwitz bound :math:`\lambda < AB`;
+* :func:`optimise_radius`: the worst-case per-mode spectral radius over
+  :math:`[\lambda_{\min}, \lambda_{\max}]`, minimised over each method's
+  parameters (``scipy.optimize``), against Polyak's
+  :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`;
+* :func:`network_rate`: a network trained with a method, its measured per-step
+  contraction against the predicted radius on :math:`H(0)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import theory
+from .._validate import check_int, check_real
+from ..fitting import fit_exponential_rate, upper_envelope
+from ..model import TwoLayerReLU
+from ..optim import (
+    AggregatedMomentum,
+    HeavyBall,
+    NesterovSC,
+    QuasiHyperbolic,
+    TwoStepMomentum,
+)
+from ..plotting import figure, to_numpy
+from ..spectrum import as_spectrum
+from ..training import train
+
+__all__ = [
+    "torch_reductions",
+    "CriteriaCheck",
+    "criteria_agreement",
+    "TwoStepRegion",
+    "two_step_region",
+    "two_step_from_flow",
+    "FlowLimit",
+    "flow_limit",
+    "FAMILIES",
+    "RadiusOptimum",
+    "worst_radius",
+    "optimise_radius",
+    "polyak_rate",
+    "polynomial_lower_bound",
+    "NetworkRate",
+    "network_rate",
+    "draw_region",
+    "draw_optima",
+    "draw_network",
+]
+
+
+# -- reductions to torch.optim.SGD -------------------------------------------------
+
+
+def _weights(X, y, m, make_opt, steps, seed) -> torch.Tensor:
+    net = TwoLayerReLU.for_data(X, m, seed)
+    opt = make_opt([net.W])
+    out = []
+    for _ in range(steps):
+        _, net.W.grad = net.error_and_gradient(X, y)
+        opt.step()
+        out.append(net.W.detach().clone())
+    return torch.stack(out)
+
+
+def torch_reductions(
+    X,
+    y,
+    m: int,
+    *,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    steps: int = 20,
+    seed: int = 0,
+    reference: str = "torch",
+) -> dict[str, float]:
+    r"""Largest relative difference of the weights from heavy ball's and NAG-SC's.
+
+    Keys: ``two_step`` (:class:`~ntklib.optim.TwoStepMomentum` with
+    :math:`\beta_2 = 0` against ``SGD(momentum=beta)``), ``aggmo``
+    (:class:`~ntklib.optim.AggregatedMomentum` with one momentum, same
+    reference), ``qhm`` (:class:`~ntklib.optim.QuasiHyperbolic` with
+    :math:`\nu = 1` against ``SGD(lr=lr(1-beta), momentum=beta)``), ``qhm_nag``
+    (:math:`\nu = \beta` against the same with ``nesterov=True``) and, with
+    ``reference="torch"``, ``qhm_dampening`` (:math:`\nu = 1` against
+    ``SGD(lr, momentum=beta, dampening=1-beta)``: *not* a reduction, torch's
+    first buffer is :math:`g_0`). ``reference="ntklib"`` uses
+    :class:`~ntklib.optim.HeavyBall` and :class:`~ntklib.optim.NesterovSC`
+    (tested equal to ``torch.optim.SGD``) and avoids the seconds that
+    ``torch.optim``'s first step spends importing ``torch._dynamo``.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> d = torch_reductions(X, y, 64, steps=5)
+    >>> d["two_step"] < 1e-12, d["qhm_dampening"] > 1e-3
+    (True, True)
+    """
+    m, steps = check_int(m, "m"), check_int(steps, "steps")
+    b, eta = check_real(momentum, "momentum", low=0, high=1, high_open=True), lr
+    if reference == "torch":
+        sgd = torch.optim.SGD
+    elif reference == "ntklib":
+
+        def sgd(p, lr, momentum, nesterov=False):
+            cls = NesterovSC if nesterov else HeavyBall
+            return cls(p, lr=lr, momentum=momentum)
+
+    else:
+        raise ValueError(f"reference must be 'torch' or 'ntklib', got {reference!r}")
+
+    def run(make):
+        return _weights(X, y, m, make, steps, seed)
+
+    def rel(a, ref):
+        return float((a - ref).abs().max() / ref.abs().max())
+
+    ref_hb = run(lambda p: sgd(p, lr=eta, momentum=b))
+    ref_qhm = run(lambda p: sgd(p, lr=eta * (1 - b), momentum=b))
+    qhm = run(lambda p: QuasiHyperbolic(p, lr=eta, momentum=b, nu=1.0))
+    tsm = run(lambda p: TwoStepMomentum(p, lr=eta, betas=(b, 0.0)))
+    out = {
+        "two_step": rel(tsm, ref_hb),
+        "aggmo": rel(run(lambda p: AggregatedMomentum(p, lr=eta, betas=(b,))), ref_hb),
+        "qhm": rel(qhm, ref_qhm),
+        "qhm_nag": rel(
+            run(lambda p: QuasiHyperbolic(p, lr=eta, momentum=b, nu=b)),
+            run(lambda p: sgd(p, lr=eta * (1 - b), momentum=b, nesterov=True)),
+        ),
+    }
+    if reference == "torch":
+        damp = run(lambda p: sgd(p, lr=eta, momentum=b, dampening=1 - b))
+        out["qhm_dampening"] = rel(qhm, damp)
+    return out
+
+
+# -- the criteria against numpy.roots ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriteriaCheck:
+    """Agreement of the criteria with ``numpy.roots`` on random polynomials.
+
+    ``tested`` excludes polynomials within ``margin`` of the boundary;
+    ``schur_stable`` and ``hurwitz_stable`` are the stable fractions by the roots.
+    """
+
+    degree: int
+    tested: int
+    schur_agree: float
+    hurwitz_agree: float
+    schur_stable: float
+    hurwitz_stable: float
+
+
+def _random_roots(degree: int, rng, centre: complex, spread: float) -> np.ndarray:
+    k = degree // 2
+    pairs = centre + spread * (rng.uniform(-1, 1, k) + 1j * rng.uniform(0, 1, k))
+    reals = centre.real + spread * rng.uniform(-1, 1, degree - 2 * k)
+    return np.real(np.poly(np.concatenate([pairs, pairs.conj(), reals])))
+
+
+def criteria_agreement(
+    degree: int, count: int = 300, *, seed: int = 0, margin: float = 1e-6
+) -> CriteriaCheck:
+    r"""Schur–Cohn and Routh–Hurwitz against the roots of random real polynomials.
+
+    Half the polynomials have random coefficients, half random roots (around
+    the boundary: the unit circle for Schur, the imaginary axis for Hurwitz),
+    so both stable and unstable cases occur.
+
+    >>> c = criteria_agreement(3, 60)
+    >>> c.schur_agree, c.hurwitz_agree
+    (1.0, 1.0)
+    """
+    degree, count = check_int(degree, "degree"), check_int(count, "count")
+    rng = np.random.default_rng(seed)
+    s_ok = h_ok = s_st = h_st = tested = 0
+    for i in range(count):
+        if i % 2:
+            ps = _random_roots(degree, rng, 0.0, 1.15)
+            ph = _random_roots(degree, rng, -0.6 + 0j, 1.0)
+        else:
+            ps = np.concatenate([[1.0], rng.uniform(-1.2, 1.2, degree)])
+            ph = np.concatenate([[1.0], rng.uniform(-0.3, 3.0, degree)])
+        rs, rh = np.abs(np.roots(ps)).max(), np.roots(ph).real.max()
+        if abs(rs - 1) < margin or abs(rh) < margin:
+            continue
+        tested += 1
+        s_ok += bool(theory.schur_stable(ps) == (rs < 1))
+        h_ok += bool(theory.hurwitz_stable(ph) == (rh < 0))
+        s_st, h_st = s_st + bool(rs < 1), h_st + bool(rh < 0)
+    return CriteriaCheck(
+        degree, tested, s_ok / tested, h_ok / tested, s_st / tested, h_st / tested
+    )
+
+
+# -- the two-step region ---------------------------------------------------------
+
+
+def _radius(coeffs: np.ndarray) -> np.ndarray:
+    """Largest root modulus, one monic polynomial per row (no argument checks).
+
+    Degrees 2 and 3 in closed form (the quadratic formula, Cardano), which is
+    ten times faster than the companion matrices' eigenvalues inside the
+    optimiser; other degrees through :func:`ntklib.theory.companion_matrix`.
+    """
+    c = np.asarray(coeffs, dtype=np.float64)
+    if c.shape[-1] == 3:
+        b, d = c[..., 1], c[..., 2]
+        root = np.sqrt((b * b / 4 - d).astype(np.complex128))
+        return np.maximum(np.abs(-b / 2 + root), np.abs(-b / 2 - root))
+    if c.shape[-1] == 4:
+        a, b, d = c[..., 1], c[..., 2], c[..., 3]
+        p = b - a * a / 3
+        q = 2 * a**3 / 27 - a * b / 3 + d
+        disc = np.sqrt((q * q / 4 + p**3 / 27).astype(np.complex128))
+        w = np.where(np.abs(-q / 2 + disc) >= np.abs(-q / 2 - disc), disc, -disc)
+        u = (-q / 2 + w) ** (1 / 3)
+        omega = np.exp(2j * np.pi / 3)
+        out = np.zeros(u.shape)
+        for k in range(3):
+            uk = u * omega**k
+            safe = np.where(np.abs(uk) > 1e-300, uk, 1.0)
+            t = np.where(np.abs(uk) > 1e-300, uk - p / (3 * safe), 0.0)
+            out = np.maximum(out, np.abs(t - a / 3))
+        return out
+    return np.abs(np.linalg.eigvals(theory.companion_matrix(c))).max(-1)
+
+
+def _two_step_coeffs(h, b1, b2) -> np.ndarray:
+    h, b1, b2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (h, b1, b2)))
+    return np.stack([np.ones_like(h), -(1 + b1 - h), b1 - b2, b2], -1)
+
+
+@dataclass(frozen=True)
+class TwoStepRegion:
+    r"""Two-step momentum's largest per-mode radius on a (beta1, beta2) grid.
+
+    At the step ``lr``; ``jury`` is where Jury's explicit conditions hold at
+    every mode :math:`h = \eta\lambda_i` (:math:`|\beta_2|<1`, :math:`h>0`,
+    :math:`h<2(1+\beta_1-\beta_2)`,
+    :math:`|\beta_1(1+\beta_2)-\beta_2h|<1-\beta_2^2`); ``agree`` the
+    fraction of grid points away from the boundary where ``rho < 1`` agrees.
+    """
+
+    beta1: np.ndarray
+    beta2: np.ndarray
+    rho: np.ndarray
+    jury: np.ndarray
+    agree: float
+    lr: float
+    lambda_max: float
+
+
+def two_step_region(
+    H, lr: float, beta1, beta2, *, margin: float = 2e-3
+) -> TwoStepRegion:
+    r"""The radius of two-step momentum over the kernel's modes, on a grid.
+
+    Per mode :math:`h = \eta\lambda` the radius is that of
+    :math:`z^3 - (1+\beta_1-h)z^2 + (\beta_1-\beta_2)z + \beta_2`, computed from
+    the companion matrix's eigenvalues, and compared with Jury's conditions at
+    each mode.
+
+    >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
+    >>> reg = two_step_region(H, 1.0, np.linspace(-1, 2, 31), np.linspace(-1, 1, 21))
+    >>> reg.agree
+    1.0
+    """
+    spec = as_spectrum(H)
+    lam = spec.eigenvalues.double().cpu().numpy()
+    B1, B2 = np.meshgrid(np.asarray(beta1, float), np.asarray(beta2, float))
+    rho = _radius(_two_step_coeffs(lr * lam, B1[..., None], B2[..., None])).max(-1)
+    h, b1, b2 = lr * lam, B1[..., None], B2[..., None]
+    jury = (
+        (np.abs(b2) < 1)
+        & (h > 0)
+        & (h < 2 * (1 + b1 - b2))
+        & (np.abs(b1 * (1 + b2) - b2 * h) < 1 - b2**2)
+    ).all(-1)
+    away = np.abs(rho - 1) > margin
+    agree = float(((rho < 1) == jury)[away].mean())
+    return TwoStepRegion(B1, B2, rho, jury, agree, float(lr), float(lam[-1]))
+
+
+# -- the third-order flow --------------------------------------------------------
+
+
+def two_step_from_flow(
+    A: float, B: float, s: float
+) -> tuple[float, tuple[float, float]]:
+    r"""Step and momenta whose two-step momentum tends to the third-order flow.
+
+    :math:`\eta = s^3`, :math:`\beta_1 = 2 - As`, :math:`\beta_2 = -(1 - As + Bs^2)`,
+    with time :math:`t = ks`: the step differences then have roots
+    :math:`1 - s\sigma_{1,2}`, :math:`\sigma^2 - A\sigma + B = 0`... to first order.
+
+    >>> two_step_from_flow(3.0, 3.0, 0.1)
+    (0.0010000000000000002, (1.7, -0.73))
+    """
+    A = check_real(A, "A", low=0, low_open=True)
+    B = check_real(B, "B", low=0, low_open=True)
+    s = check_real(s, "s", low=0, low_open=True)
+    if A * s - B * s * s <= 0 or A * s >= 2:
+        raise ValueError(f"s must satisfy B s < A and A s < 2, got s = {s:g}")
+    return s**3, (2 - A * s, round(-(1 - A * s + B * s * s), 15))
+
+
+@dataclass(frozen=True)
+class FlowLimit:
+    r"""Two-step momentum against its third-order flow, as :math:`s\to0`.
+
+    ``error[i]``: :math:`\max_k|x_k - x(ks)|` on :math:`[0, T]` at ``s[i]``;
+    ``order``: the fitted slope of the error in :math:`s`; ``boundary[i]``:
+    the discrete stable :math:`\lambda`, :math:`h^\star/s^3`, which tends to the
+    Routh–Hurwitz bound :math:`AB`.
+    """
+
+    s: np.ndarray
+    error: np.ndarray
+    order: float
+    boundary: np.ndarray
+    hurwitz_bound: float
+
+
+def flow_limit(
+    A: float, B: float, eigenvalue: float, s_values: Sequence[float], t_end: float
+) -> FlowLimit:
+    r"""Discrete two-step momentum from rest against the flow from rest.
+
+    The flow :math:`\dddot x + A\ddot x + B\dot x + \lambda x = 0`,
+    :math:`x(0) = 1`, :math:`\dot x(0) = \ddot x(0) = 0`, is computed with
+    ``scipy.linalg.expm`` of its companion matrix; the discrete one-mode
+    recurrence starts from :math:`x_{-2} = x_{-1} = x_0 = 1`.
+
+    >>> fl = flow_limit(3.0, 3.0, 1.0, [0.04, 0.02, 0.01], 6.0)
+    >>> round(fl.order, 1), bool(abs(fl.boundary[-1] / 9 - 1) < 0.05)
+    (1.0, True)
+    """
+    from scipy.linalg import expm
+
+    lam = check_real(eigenvalue, "eigenvalue", low=0.0)
+    t_end = check_real(t_end, "t_end", low=0, low_open=True)
+    Acomp = np.array([[0, 1, 0], [0, 0, 1], [-lam, -B, -A]], dtype=float)
+    errors, bounds = [], []
+    for s in s_values:
+        eta, (b1, b2) = two_step_from_flow(A, B, s)
+        K = int(round(t_end / s))
+        E = expm(s * Acomp)
+        z, x, x1, x2, err = np.array([1.0, 0, 0]), 1.0, 1.0, 1.0, 0.0
+        for _ in range(K):
+            x, x1, x2 = x - eta * lam * x + b1 * (x - x1) + b2 * (x1 - x2), x, x1
+            z = E @ z
+            err = max(err, abs(x - z[0]))
+        errors.append(err)
+        bounds.append(theory.two_step_momentum_stable_lr(1.0, (b1, b2)) / s**3)
+    s_arr, e_arr = np.asarray(s_values, float), np.asarray(errors)
+    order = float(np.polyfit(np.log(s_arr), np.log(e_arr), 1)[0])
+    return FlowLimit(s_arr, e_arr, order, np.asarray(bounds), A * B)
+
+
+# -- the best radius over the parameters ------------------------------------------
+
+
+def polyak_rate(kappa: float) -> float:
+    r"""Polyak's tuned heavy-ball contraction :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`.
+
+    >>> polyak_rate(9.0)
+    0.5
+    """
+    s = math.sqrt(check_real(kappa, "kappa", low=1.0))
+    return (s - 1) / (s + 1)
+
+
+def polynomial_lower_bound(kappa: float, degree: int) -> float:
+    r"""The bound :math:`(\kappa^{1/p}-1)/(\kappa^{1/p}+1)` for degree :math:`p`.
+
+    Every consistent stationary method whose per-mode polynomial is
+    :math:`q(z) + h\,r(z)` of degree :math:`p` has a worst-case radius at least
+    this (the chapter's theorem); :math:`p = 2` is Polyak's rate.
+
+    >>> polynomial_lower_bound(9.0, 2) == polyak_rate(9.0)
+    True
+    """
+    k = check_real(kappa, "kappa", low=1.0) ** (1 / check_int(degree, "degree"))
+    return (k - 1) / (k + 1)
+
+
+def _hb(x, h):
+    eta, b = x
+    return np.stack(np.broadcast_arrays(1.0, -(1 + b - eta * h), b), -1)
+
+
+def _tsm(x, h):
+    return _two_step_coeffs(x[0] * h, x[1], x[2])
+
+
+def _qhm(x, h):
+    eta, b, nu = x
+    g = eta * h
+    return np.stack(
+        np.broadcast_arrays(1.0, -(1 + b - g * (1 - nu * b)), b * (1 - (1 - nu) * g)),
+        -1,
+    )
+
+
+def _agg(x, h):
+    eta, b1, b2 = x
+    q = np.polymul([1.0, -1.0], np.poly([b1, b2]))
+    return q + (eta * h)[:, None] * np.array([0.0, 1.0, -(b1 + b2) / 2, 0.0])
+
+
+def _valid_hb(x):
+    return abs(x[1]) < 1
+
+
+def _valid_tsm(x):
+    return abs(x[2]) < 1 and abs(x[1]) < 1 - x[2]
+
+
+def _valid_qhm(x):
+    return 0 <= x[1] < 1 and 0 <= x[2] <= 1
+
+
+def _valid_agg(x):
+    return 0 <= x[1] < 1 and 0 <= x[2] < 1
+
+
+#: family -> (parameter names, coefficients(x, h), validity(x))
+FAMILIES: dict[str, tuple[tuple[str, ...], Callable, Callable]] = {
+    "heavy_ball": (("lr", "momentum"), _hb, _valid_hb),
+    "two_step_momentum": (("lr", "beta1", "beta2"), _tsm, _valid_tsm),
+    "quasi_hyperbolic": (("lr", "momentum", "nu"), _qhm, _valid_qhm),
+    "aggregated_momentum": (("lr", "beta1", "beta2"), _agg, _valid_agg),
+}
+
+
+def worst_radius(family: str, params: Sequence[float], eigenvalues) -> float:
+    r"""Largest per-mode spectral radius of ``family`` at ``params``.
+
+    The maximum is over ``eigenvalues``.
+
+    ``params`` are the family's parameters in :data:`FAMILIES` order, the step
+    first; invalid parameters give the penalty 10.
+
+    >>> worst_radius("heavy_ball", (0.1, 0.0), [1.0])   # GD: |1 - 0.1|
+    0.9
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    _, coeffs, valid = FAMILIES[family]
+    x = np.asarray(params, float)
+    if x[0] <= 0 or not valid(x):
+        return 10.0  # a finite penalty keeps Nelder-Mead's simplex arithmetic clean
+    return round(float(_radius(coeffs(x, np.asarray(eigenvalues, float))).max()), 15)
+
+
+@dataclass(frozen=True)
+class RadiusOptimum:
+    r"""The best worst-case radius of a family over an eigenvalue interval.
+
+    ``params`` by name (``lr`` in units of the kernel's eigenvalues); ``rho`` on
+    the optimisation grid, ``rho_fine`` re-evaluated on a 20 times finer grid.
+    """
+
+    family: str
+    params: dict[str, float]
+    rho: float
+    rho_fine: float
+    kappa: float
+
+    @property
+    def polyak(self) -> float:
+        return polyak_rate(self.kappa)
+
+
+def _grid(lmin: float, lmax: float, points: int) -> np.ndarray:
+    # Chebyshev points: dense near the ends, where the worst modes sit
+    u = (1 - np.cos(np.linspace(0, math.pi, points))) / 2
+    return lmin + (lmax - lmin) * u
+
+
+def optimise_radius(
+    family: str,
+    lambda_min: float,
+    lambda_max: float,
+    *,
+    starts: int = 4,
+    seed: int = 0,
+    points: int = 160,
+    fixed: dict[str, float] | None = None,
+    maxiter: int = 600,
+    rounds: int = 4,
+) -> RadiusOptimum:
+    r"""Minimise the worst per-mode radius over a family's parameters.
+
+    The objective is :math:`\max_{\lambda}\rho(\lambda)` over
+    :math:`\lambda\in[\lambda_{\min},\lambda_{\max}]`.
+
+    Nelder–Mead (``scipy.optimize.minimize``) from ``starts`` random starting
+    points (step :math:`\eta\lambda_{\max}` in :math:`[0.5, 3]`, momenta in
+    :math:`[0, 0.9]`), each restarted from its end point (at most ``rounds``
+    runs of ``maxiter`` iterations) until it stops improving; the
+    radius is that of the companion matrix, on ``points`` Chebyshev points of
+    the interval. ``fixed`` pins parameters by name.
+
+    >>> opt = optimise_radius("heavy_ball", 0.1, 0.9, starts=2)
+    >>> round(opt.rho, 4), round(opt.polyak, 4)
+    (0.5, 0.5)
+    """
+    from scipy.optimize import minimize
+
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    lmin = check_real(lambda_min, "lambda_min", low=0, low_open=True)
+    lmax = check_real(lambda_max, "lambda_max", low=lmin, low_open=True)
+    names = FAMILIES[family][0]
+    fixed = dict(fixed or {})
+    free = [i for i, n in enumerate(names) if n not in fixed]
+    grid = _grid(lmin, lmax, check_int(points, "points", minimum=3)) / lmax
+    rng = np.random.default_rng(seed)
+
+    def full(z):
+        x = np.array([fixed.get(n, 0.0) for n in names], float)
+        x[free] = z
+        return x
+
+    def f(z):
+        return worst_radius(family, full(z), grid)
+
+    best = None
+    for _ in range(check_int(starts, "starts")):
+        x0 = np.concatenate(
+            [[rng.uniform(0.5, 3.0)], rng.uniform(0, 0.9, len(names) - 1)]
+        )
+        z, previous = x0[free], math.inf
+        for _ in range(rounds):  # restart from the end point until it stalls
+            res = minimize(
+                f,
+                z,
+                method="Nelder-Mead",
+                options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
+            )
+            z = res.x
+            if previous - res.fun < 1e-9:
+                break
+            previous = res.fun
+        if best is None or res.fun < best.fun:
+            best = res
+    x = full(best.x)
+    fine = _grid(lmin, lmax, 20 * points) / lmax
+    params = dict(zip(names, x.tolist()))
+    params["lr"] /= lmax
+    return RadiusOptimum(
+        family, params, float(best.fun), worst_radius(family, x, fine), lmax / lmin
+    )
+
+
+# -- a network at the chosen parameters --------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetworkRate:
+    r"""A network run: the loss, the fitted per-step contraction of :math:`\|\Delta_k\|`
+    (``measured``), and the predicted largest radius over :math:`H(0)`'s modes."""
+
+    loss: torch.Tensor
+    measured: float
+    predicted: float
+    steps: int
+
+
+def network_rate(
+    X,
+    y,
+    m: int,
+    family: str,
+    params: dict[str, float],
+    H0,
+    *,
+    steps: int,
+    fit_from: int,
+    seed: int = 0,
+) -> NetworkRate:
+    r"""Train a width-``m`` network with ``family`` at ``params``; fit its contraction.
+
+    ``measured`` is :math:`e^{-r/2}` where :math:`r` is the exponential rate of
+    the loss's upper envelope in the step count from ``fit_from`` on;
+    ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``.
+
+    >>> from ntklib import sphere_data, empirical_ntk
+    >>> X, y = sphere_data(6, 3)
+    >>> H0 = empirical_ntk(TwoLayerReLU.for_data(X, 2048, 0), X)
+    >>> nr = network_rate(X, y, 2048, "heavy_ball", {"lr": 0.5, "momentum": 0.3},
+    ...                   H0, steps=60, fit_from=10)
+    >>> abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
+    True
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    names = FAMILIES[family][0]
+    x = [params[n] for n in names]
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    p = net.parameters()
+    if family == "heavy_ball":
+        opt = TwoStepMomentum(p, lr=x[0], betas=(x[1], 0.0))
+    elif family == "two_step_momentum":
+        opt = TwoStepMomentum(p, lr=x[0], betas=(x[1], x[2]))
+    elif family == "quasi_hyperbolic":
+        opt = QuasiHyperbolic(p, lr=x[0], momentum=x[1], nu=x[2])
+    else:
+        opt = AggregatedMomentum(p, lr=x[0], betas=(x[1], x[2]))
+    run = train(net, X, y, opt, steps=check_int(steps, "steps"))
+    k = run.step.to(run.loss.dtype)
+    rate = fit_exponential_rate(k, upper_envelope(run.loss), t_min=fit_from).value
+    lams = as_spectrum(H0).eigenvalues.double().cpu().numpy()
+    predicted = worst_radius(family, x, lams)
+    return NetworkRate(run.loss, math.exp(-rate / 2), predicted, steps)
+
+
+# -- figures -------------------------------------------------------------------------
+
+
+def draw_region(region: TwoStepRegion):
+    r"""Two-step momentum's radius over (beta1, beta2), with Jury's boundary."""
+    fig, ax = figure(width=5.5)
+    im = ax.pcolormesh(
+        region.beta1,
+        region.beta2,
+        np.minimum(region.rho, 1.2),
+        shading="auto",
+        cmap="viridis",
+    )
+    fig.colorbar(im, ax=ax, label="largest radius over the modes (clipped at 1.2)")
+    ax.contour(
+        region.beta1,
+        region.beta2,
+        region.jury.astype(float),
+        levels=[0.5],
+        colors="r",
+        linestyles="--",
+    )
+    b2 = np.linspace(-1, 1, 50)
+    ax.plot(1 - b2, b2, "w:", lw=1)
+    ax.plot(b2 - 1, b2, "w:", lw=1, label=r"triangle $|\beta_1| < 1-\beta_2$")
+    ax.plot([], [], "r--", label="Jury's conditions")
+    ax.set_xlim(region.beta1.min(), region.beta1.max())
+    ax.set_xlabel(r"$\beta_1$")
+    ax.set_ylabel(r"$\beta_2$")
+    ax.legend(fontsize="small", loc="lower left")
+    h = region.lr * region.lambda_max
+    ax.set_title(rf"two-step momentum, $\eta\lambda_{{\max}}$ = {h:.2g}")
+    return fig
+
+
+def draw_optima(optima: Sequence[RadiusOptimum], lambda_min: float, lambda_max: float):
+    r"""Per-mode radius against :math:`\lambda` at each optimum, with Polyak's rate."""
+    fig, ax = figure(width=5.5)
+    lam = np.linspace(0.5 * lambda_min, 1.1 * lambda_max, 600)
+    styles = ["-", "--", "-.", ":", "-"]
+    for o, ls in zip(optima, styles):
+        names = FAMILIES[o.family][0]
+        x = [o.params[n] for n in names]
+        rho = [worst_radius(o.family, x, [v]) for v in lam]
+        fixed = ", beta2 fixed" if len(optima) > 1 and o is optima[-1] else ""
+        ax.plot(lam, rho, ls, lw=2, label=f"{o.family}{fixed}: {o.rho_fine:.4f}")
+    ax.axhline(optima[0].polyak, color="k", lw=0.8, label="Polyak's rate")
+    for v in (lambda_min, lambda_max):
+        ax.axvline(v, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(r"eigenvalue $\lambda$ (dotted: the ends of the spectrum of $H(0)$)")
+    ax.set_ylabel("per-mode spectral radius")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.set_title("tuned methods, per mode")
+    return fig
+
+
+def draw_network(runs: dict[str, NetworkRate]):
+    r"""The loss per step of each network run, with :math:`\rho^{2k}` from H(0)."""
+    fig, ax = figure(width=5.5)
+    for name, r in runs.items():
+        k = np.arange(len(r.loss))
+        loss = to_numpy(r.loss)
+        ax.semilogy(k, loss, label=f"{name}: measured {r.measured:.3f}")
+        ax.semilogy(k, loss[0] * r.predicted ** (2 * k), ":", color="0.4")
+    ax.plot([], [], ":", color="0.4", label=r"$L(0)\rho^{2k}$, $\rho$ from $H(0)$")
+    ax.set_xlabel("step $k$ (one gradient each)")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    ax.set_title("networks at the tuned parameters")
+    return fig

@@ -1,0 +1,204 @@
+"""Chapter "Several momentum terms": the studies against independent computations.
+
+References: numpy.roots, scipy.integrate.solve_ivp, Polyak's closed-form tuning,
+linearised iterates on the frozen kernel.
+"""
+
+import io
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+from ntklib import KernelSpectrum, TwoLayerReLU, empirical_ntk, sphere_data, theory
+from ntklib.experiments import several_momenta as study
+from ntklib.optim import TwoStepMomentum
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sphere_data(6, 3, seed=1)
+
+
+def test_reductions_against_torch_and_ntklib_references(data):
+    X, y = data
+    torch_ref = study.torch_reductions(X, y, 32, steps=8)
+    ours = study.torch_reductions(X, y, 32, steps=8, reference="ntklib")
+    assert set(ours) == {"two_step", "aggmo", "qhm", "qhm_nag"}
+    assert max(ours.values()) < 1e-12
+    assert max(torch_ref[k] for k in ours) < 1e-12
+    assert torch_ref["qhm_dampening"] > 1e-3
+    with pytest.raises(ValueError, match="reference must be"):
+        study.torch_reductions(X, y, 32, reference="jax")
+
+
+def test_criteria_agreement_detects_a_wrong_criterion(monkeypatch):
+    good = study.criteria_agreement(4, 200, seed=3)
+    assert good.schur_agree == 1.0 and good.hurwitz_agree == 1.0
+    assert 0.05 < good.schur_stable < 0.95
+    # a plausible wrong criterion (only |a_0| < |a_n|) must be caught
+    monkeypatch.setattr(theory, "schur_stable", lambda p: abs(p[-1]) < abs(p[0]))
+    monkeypatch.setattr(
+        theory, "hurwitz_stable", lambda p: bool((np.asarray(p) > 0).all())
+    )
+    bad = study.criteria_agreement(4, 200, seed=3)
+    assert bad.schur_agree < 0.95 and bad.hurwitz_agree < 0.95
+
+
+def test_two_step_region_against_numpy_roots():
+    lam = np.array([0.2, 0.5, 1.0])
+    H = torch.diag(torch.tensor(lam))
+    b1, b2 = np.linspace(-1, 2, 13), np.linspace(-0.9, 0.9, 7)
+    reg = study.two_step_region(H, 0.8, b1, b2)
+    for i in range(0, 7, 3):
+        for j in range(0, 13, 4):
+            B1, B2 = reg.beta1[i, j], reg.beta2[i, j]
+            roots = [np.roots([1, -(1 + B1 - 0.8 * v), B1 - B2, B2]) for v in lam]
+            assert reg.rho[i, j] == pytest.approx(max(np.abs(r).max() for r in roots))
+            if abs(B2) < 1 and abs(B1) < 1 - B2:  # then Jury <=> below the stable step
+                eta_s = theory.two_step_momentum_stable_lr(1.0, (B1, B2))
+                assert reg.jury[i, j] == (0.8 < eta_s)
+    assert reg.agree == 1.0
+
+
+def test_two_step_from_flow_difference_roots():
+    A, B, s = 3.0, 2.0, 1e-3
+    eta, (b1, b2) = study.two_step_from_flow(A, B, s)
+    assert eta == pytest.approx(s**3)
+    sig = np.sort((1 - np.roots([1, -b1, -b2])) / s)  # roots of the step differences
+    ref = np.sort(np.roots([1, -A, B]))
+    assert np.allclose(sig, ref, rtol=1e-2)
+    with pytest.raises(ValueError, match="s must satisfy"):
+        study.two_step_from_flow(A, B, 2.0)
+
+
+def test_flow_limit_against_solve_ivp_and_a_root_scan():
+    A, B, lam, s, T = 3.0, 3.0, 1.0, 0.01, 6.0
+    fl = study.flow_limit(A, B, lam, [0.02, s], T)
+    sol = solve_ivp(
+        lambda t, z: [z[1], z[2], -lam * z[0] - B * z[1] - A * z[2]],
+        (0, T),
+        [1.0, 0.0, 0.0],
+        t_eval=np.arange(0, round(T / s) + 1) * s,
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    eta, (b1, b2) = study.two_step_from_flow(A, B, s)
+    x = [1.0, 1.0, 1.0]
+    for _ in range(len(sol.t) - 1):
+        x.append(
+            x[-1] - eta * lam * x[-1] + b1 * (x[-1] - x[-2]) + b2 * (x[-2] - x[-3])
+        )
+    err = np.abs(np.array(x[2:]) - sol.y[0]).max()
+    assert fl.error[-1] == pytest.approx(err, rel=1e-6)
+    # the stable eigenvalue bound, by bisection on numpy.roots
+    lo, hi = 0.0, 100.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        r = np.abs(np.roots([1, -(1 + b1 - eta * mid), b1 - b2, b2])).max()
+        lo, hi = (mid, hi) if r < 1 else (lo, mid)
+    assert fl.boundary[-1] == pytest.approx(lo, rel=1e-6)
+    assert 1 < fl.boundary[-1] / (A * B) < 1.05
+
+
+def test_heavy_ball_optimum_is_polyaks_closed_form():
+    lmin, lmax = 0.05, 1.3
+    opt = study.optimise_radius("heavy_ball", lmin, lmax, starts=2, points=48)
+    eta = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
+    beta = opt.polyak**2
+    assert opt.params["lr"] == pytest.approx(eta, rel=1e-3)
+    assert opt.params["momentum"] == pytest.approx(beta, rel=1e-3)
+    assert opt.rho_fine == pytest.approx(opt.polyak, rel=1e-5)
+    kappa = lmax / lmin
+    s = math.sqrt(kappa)
+    assert opt.polyak == pytest.approx((s - 1) / (s + 1))
+
+
+def test_two_step_optimum_does_not_beat_polyak_and_fixed_costs():
+    lmin, lmax = 0.1, 1.0
+    free = study.optimise_radius("two_step_momentum", lmin, lmax, starts=2, points=40)
+    assert free.polyak * (1 - 1e-4) < free.rho_fine < free.polyak * (1 + 2e-3)
+    forced = study.optimise_radius(
+        "two_step_momentum", lmin, lmax, starts=1, points=40, fixed={"beta2": 0.3}
+    )
+    assert forced.params["beta2"] == 0.3 and forced.rho_fine > free.rho_fine + 0.02
+    with pytest.raises(ValueError, match="family must be one of"):
+        study.optimise_radius("adam", lmin, lmax)
+
+
+@pytest.mark.parametrize(
+    "family, params",
+    [
+        ("heavy_ball", (0.7, 0.4)),
+        ("two_step_momentum", (0.7, 0.5, -0.2)),
+        ("quasi_hyperbolic", (0.9, 0.8, 0.6)),
+        ("aggregated_momentum", (0.6, 0.3, 0.9)),
+    ],
+)
+def test_worst_radius_against_the_optimizers_own_polynomials(family, params):
+    lam = np.linspace(0.05, 1.0, 30)
+    eta = params[0]
+    if family == "heavy_ball":
+        polys = [[1, -(1 + params[1] - eta * v), params[1]] for v in lam]
+    elif family == "two_step_momentum":
+        polys = theory.two_step_momentum_polynomial(eta, params[1:], lam)
+    elif family == "quasi_hyperbolic":
+        polys = theory.quasi_hyperbolic_polynomial(eta, params[1], params[2], lam)
+    else:
+        polys = theory.aggregated_momentum_polynomial(eta, params[1:], lam)
+    ref = max(np.abs(np.roots(p)).max() for p in polys)
+    assert study.worst_radius(family, params, lam) == pytest.approx(ref, rel=1e-9)
+    assert study.worst_radius("two_step_momentum", (0.5, 0.9, 0.5), lam) == 10.0
+
+
+def test_network_rate_matches_the_linearised_iterates(data):
+    X, y = data
+    m, params = 2048, {"lr": 0.4, "beta1": 0.3, "beta2": -0.1}
+    net = TwoLayerReLU.for_data(X, m, 0)
+    H0 = empirical_ntk(net, X)
+    nr = study.network_rate(
+        X, y, m, "two_step_momentum", params, H0, steps=80, fit_from=25
+    )
+    opt = TwoStepMomentum(
+        [torch.nn.Parameter(torch.zeros(1))], lr=0.4, betas=(0.3, -0.1)
+    )
+    delta0 = net(X).detach() - y
+    it = opt.linearised_iterates(KernelSpectrum(H0), delta0, 80)
+    loss = 0.5 * (it**2).sum(1)
+    assert torch.allclose(nr.loss[:10], loss[:10], rtol=0.05)
+    k = np.arange(25, 81)
+    env = np.maximum.accumulate(np.log(loss.numpy()[k][::-1]))[::-1]
+    lin = math.exp(np.polyfit(k, env, 1)[0] / 2)
+    assert abs(math.log(nr.measured) / math.log(lin) - 1) < 0.05
+    assert abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
+
+
+def test_bounds_and_validation():
+    assert study.polynomial_lower_bound(16.0, 2) == pytest.approx(3 / 5)
+    assert study.polynomial_lower_bound(8.0, 3) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="kappa must lie in"):
+        study.polyak_rate(0.5)
+    with pytest.raises(TypeError, match="degree must be an integer"):
+        study.polynomial_lower_bound(4.0, 2.5)
+    with pytest.raises(ValueError, match="family must be one of"):
+        study.worst_radius("sgd", (0.1,), [1.0])
+
+
+def test_figures_draw():
+    H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
+    reg = study.two_step_region(
+        H, 1.0, np.linspace(-1, 2, 7), np.linspace(-0.9, 0.9, 5)
+    )
+    opt = study.optimise_radius("heavy_ball", 0.2, 1.0, starts=1, points=16)
+    nr = study.NetworkRate(torch.tensor([1.0, 0.5, 0.25]), 0.7, 0.7, 2)
+    for fig in (
+        study.draw_region(reg),
+        study.draw_optima([opt, opt], 0.2, 1.0),
+        study.draw_network({"x": nr}),
+    ):
+        assert len(fig.axes) >= 1
+        fig.savefig(io.BytesIO(), format="png")  # renders every label's mathtext
+        plt.close(fig)
