@@ -1,0 +1,721 @@
+r"""Mini-batch SGD, momentum and adaptive steps on a wide network (Chapter 10).
+
+The studies of the chapter, each one call:
+
+* :func:`minibatch_train`: ``torch.optim`` optimizers (``SGD``, ``RMSprop``,
+  ``Adam``, ...) on mini-batches of the book's loss, the batch loss
+  :math:`L_B = \frac nb\cdot\frac12\sum_{i\in B}\Delta_i^2` (batches uniform
+  without replacement, drawn independently at every step), recording the
+  full loss :math:`L = \frac12\|\Delta\|^2`;
+* :func:`batch_sweep`: the measured per-step and per-epoch rates against the
+  batch size at the bound's step :math:`\eta^*(b)`, against the exact rate of
+  the second-moment recursion and the bound (:mod:`ntklib.stochastic`), with the
+  knee of the per-epoch rate;
+* :func:`momentum_study`: SGD with momentum at a small batch and at the full
+  batch, against the exact second-moment rate;
+* :func:`preconditioned_run`: a fixed diagonal preconditioner
+  :math:`\dot W = -P\odot\nabla L`, i.e. the kernel :math:`JPJ^\top`;
+* :func:`adaptive_run`: ``torch.optim.RMSprop`` / ``Adam`` themselves, with the
+  kernel drift, the effective preconditioner :math:`\eta/(\sqrt{\hat v}+\epsilon)`
+  and the frozen preconditioned-kernel prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.optim import Optimizer
+
+from .._validate import check_int, check_lr, check_momentum, check_real, check_vector
+from ..fitting import fit_exponential_rate
+from ..kernels import empirical_ntk, model_inputs
+from ..model import TwoLayerReLU
+from ..plotting import figure, to_numpy
+from ..stochastic import (
+    frozen_iterates,
+    preconditioned_kernel,
+    sgd_critical_batch,
+    sgd_expected_loss,
+    sgd_expected_rate,
+    sgd_kernel_iterates,
+    sgd_rate_bound,
+    sgd_stable_lr,
+    sgd_step_size,
+)
+from ..training import DivergenceError
+
+__all__ = [
+    "MiniBatchRun",
+    "minibatch_train",
+    "BatchSweep",
+    "batch_sweep",
+    "half_point",
+    "default_batches",
+    "coordinate_preconditioner",
+    "MomentumStudy",
+    "momentum_study",
+    "PreconditionedRun",
+    "preconditioned_run",
+    "AdaptiveRun",
+    "adaptive_run",
+    "draw_batch_sweep",
+    "draw_momentum",
+    "draw_preconditioned",
+    "draw_adaptive",
+]
+
+
+# -- the mini-batch training loop ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MiniBatchRun:
+    """The recorded steps and full losses :math:`L_k = \\frac12\\|\\Delta_k\\|^2`."""
+
+    step: torch.Tensor
+    loss: torch.Tensor
+    batch: int
+    lr: float
+
+    def rate(self, start: float = 1 / 3) -> float:
+        """The per-step rate of :math:`\\log L_k`, fitted on ``k >= start * steps``."""
+        k0 = start * float(self.step[-1])
+        return fit_exponential_rate(self.step, self.loss, t_min=k0).value
+
+
+def _stable(optimizer: Optimizer, H0: torch.Tensor, b: int) -> tuple[float | None, str]:
+    group = optimizer.param_groups[0]
+    if type(optimizer) is torch.optim.SGD and not group.get("nesterov", False):
+        mu = float(group.get("momentum", 0.0))
+        value = sgd_stable_lr(H0, b, momentum=mu, rtol=1e-3)
+        return value, f"the mean-square stable step of SGD (batch {b}, momentum {mu:g})"
+    return None, f"ntklib knows no stable step for {type(optimizer).__name__}"
+
+
+def minibatch_train(
+    model: TwoLayerReLU,
+    X,
+    y,
+    optimizer: Optimizer,
+    steps: int,
+    batch: int,
+    *,
+    seed: int = 0,
+    every: int = 1,
+    divergence_factor: float = 1e6,
+    callback=None,
+) -> MiniBatchRun:
+    r"""Train on independent uniform mini-batches with a ``torch.optim`` optimizer.
+
+    Step :math:`k` draws :math:`B_k` (``batch`` indices without replacement,
+    ``torch.randperm`` from a generator seeded with ``seed``), sets ``W.grad`` to
+    :math:`\nabla L_{B_k} = \frac nb\nabla_W\frac12\sum_{i\in B_k}\Delta_i^2` (the
+    closed form of :meth:`~ntklib.model.TwoLayerReLU.error_and_gradient`) and
+    calls ``optimizer.step()``. ``callback(k, model, optimizer)``, if given, runs
+    at every recorded step. The full loss is recorded every ``every`` steps.
+
+    Raises
+    ------
+    DivergenceError
+        When the loss is non-finite or exceeds ``divergence_factor`` times
+        :math:`\max(L_0, 1)`; the initial weights are restored and, for
+        ``torch.optim.SGD``, the message names the mean-square stable step.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(8, 3)
+    >>> net = TwoLayerReLU(3, 512)
+    >>> run = minibatch_train(net, X, y, torch.optim.SGD([net.W], lr=0.1), 300, 2)
+    >>> bool(run.loss[-1] < 1e-3 * run.loss[0])
+    True
+    """
+    if not isinstance(model, TwoLayerReLU):
+        raise TypeError(f"model must be a TwoLayerReLU, got {type(model).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if len(params) != 1 or params[0] is not model.W:
+        raise ValueError("optimizer must hold exactly the model's weights model.W")
+    X = model_inputs(model, X)
+    n = X.shape[0]
+    y = check_vector(y, "y", length=n, dtype=X.dtype, device=X.device)
+    steps = check_int(steps, "steps", minimum=0)
+    b = check_int(batch, "batch")
+    if b > n:
+        raise ValueError(f"batch must lie in [1, n] = [1, {n}], got {batch!r}")
+    every = check_int(every, "every")
+    factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    W0 = model.W.detach().clone()
+    ks, losses, loss0 = [], [], None
+    for k in range(steps + 1):
+        if k % every == 0 or k == steps:
+            with torch.no_grad():
+                delta = model(X) - y
+            loss = float(0.5 * (delta * delta).sum())
+            loss0 = loss if loss0 is None else loss0
+            if not math.isfinite(loss) or loss > factor * max(loss0, 1.0):
+                with torch.no_grad():
+                    model.W.copy_(W0)
+                H0 = empirical_ntk(model, X)
+                value, rule = _stable(optimizer, H0, b)
+                lr = float(optimizer.param_groups[0]["lr"])
+                raise DivergenceError(k, loss, lr, value, rule)
+            ks.append(k)
+            losses.append(loss)
+            if callback is not None:
+                callback(k, model, optimizer)
+        if k == steps:
+            break
+        idx = torch.randperm(n, generator=gen)[:b].to(X.device)
+        _, G = model._error_and_gradient(X[idx], y[idx])
+        model.W.grad = G.mul_(n / b)
+        optimizer.step()
+    model.W.grad = None
+    return MiniBatchRun(
+        torch.tensor(ks), torch.tensor(losses, dtype=torch.float64), b, _lr(optimizer)
+    )
+
+
+def _lr(optimizer: Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+# -- the batch-size sweep --------------------------------------------------------------
+
+
+def half_point(batches, per_epoch) -> float:
+    r"""The batch size at which ``per_epoch`` first falls to half its value at the
+    first batch size, by linear interpolation in :math:`(\log b, \log r)`.
+
+    ``inf`` when it never does.
+
+    >>> round(half_point([1, 2, 4, 8], [1.0, 0.9, 0.7, 0.35]), 6)   # between 4 and 8
+    5.6
+    """
+    b = np.log(np.asarray(batches, dtype=float))
+    r = np.log(np.asarray(per_epoch, dtype=float))
+    target = r[0] - math.log(2)
+    for i in range(1, len(r)):
+        if r[i] <= target:
+            s = (target - r[i - 1]) / (r[i] - r[i - 1])
+            return float(math.exp(b[i - 1] + s * (b[i] - b[i - 1])))
+    return math.inf
+
+
+@dataclass(frozen=True)
+class BatchSweep:
+    r"""Per-step rates against the batch size.
+
+    ``measured`` is ``(seeds, len(batches))``: the per-step rate of
+    :math:`\log L_k` of each run. ``exact`` is :math:`-\log\rho` of the
+    second-moment recursion, ``bound`` the guaranteed rate, both at ``lrs``
+    (``kernel_model``: the rates of the kernel model's sample paths with the
+    same batches as the network's, :func:`~ntklib.stochastic.sgd_kernel_iterates`;
+    ``exact_window``: the rate of the exact mean loss
+    :func:`~ntklib.stochastic.sgd_expected_loss` fitted on the same window)
+    (the bound's step :math:`\eta^*(b)`). Per-epoch rates are ``n / b`` times
+    the per-step ones. ``m_star`` is the critical batch size: the bound's
+    per-epoch rate halves at ``1 + m_star``.
+    """
+
+    n: int
+    batches: tuple[int, ...]
+    lrs: np.ndarray
+    exact: np.ndarray
+    bound: np.ndarray
+    measured: np.ndarray
+    kernel_model: np.ndarray
+    exact_window: np.ndarray
+    m_star: float
+    runs: tuple
+
+    def per_epoch(self, rates) -> np.ndarray:
+        """Per-step rates times the steps per epoch, ``n / b``."""
+        return np.asarray(rates) * self.n / np.asarray(self.batches)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.measured.mean(axis=0)
+
+    @property
+    def spread(self) -> np.ndarray:
+        return self.measured.std(axis=0)
+
+    @property
+    def knee_measured(self) -> float:
+        return half_point(self.batches, self.per_epoch(self.mean))
+
+    @property
+    def knee_exact(self) -> float:
+        return half_point(self.batches, self.per_epoch(self.exact))
+
+
+def default_batches(n: int, count: int = 8) -> tuple[int, ...]:
+    """About ``count`` batch sizes from 1 to ``n``, geometrically spaced.
+
+    >>> default_batches(24)
+    (1, 2, 4, 6, 10, 15, 24)
+    """
+    n = check_int(n, "n")
+    grid = np.unique(np.round(np.geomspace(1, n, check_int(count, "count", minimum=2))))
+    return tuple(int(v) for v in grid)
+
+
+def batch_sweep(
+    X,
+    y,
+    m: int,
+    batches: Iterable[int],
+    seeds: int,
+    *,
+    horizon: float = 12.0,
+    net_seed: int = 0,
+) -> BatchSweep:
+    r"""SGD at the bound's step :math:`\eta^*(b)` for each batch size and seed.
+
+    One network (seed ``net_seed``); the seeds vary the batch draws. Each run
+    lasts ``horizon / exact`` steps (the mean loss falls by :math:`e^{-\text{horizon}}`)
+    and its rate is fitted on the last two thirds.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> sw = batch_sweep(X, y, 1024, [1, 6], 2, horizon=6.0)
+    >>> bool(np.all(np.abs(sw.mean / sw.exact - 1) < 0.3))
+    True
+    """
+    m = check_int(m, "m")
+    seeds = check_int(seeds, "seeds")
+    horizon = check_real(horizon, "horizon", low=0.0, low_open=True)
+    batches = tuple(int(b) for b in batches)
+    H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
+    n = H0.shape[0]
+    lrs = np.array([sgd_step_size(H0, b) for b in batches])
+    exact = np.array([sgd_expected_rate(H0, lr, b) for lr, b in zip(lrs, batches)])
+    bound = np.array([sgd_rate_bound(H0, lr, b) for lr, b in zip(lrs, batches)])
+    measured = np.empty((seeds, len(batches)))
+    linear = np.empty((seeds, len(batches)))
+    window = np.empty(len(batches))
+    net0 = TwoLayerReLU.for_data(X, m, net_seed)
+    delta0 = (net0(X) - y).detach()
+    runs = []
+    for j, (b, lr, r) in enumerate(zip(batches, lrs, exact)):
+        steps = math.ceil(horizon / r)
+        for s in range(seeds):
+            net = TwoLayerReLU.for_data(X, m, net_seed)
+            opt = torch.optim.SGD([net.W], lr=float(lr))
+            every = max(1, steps // 60)
+            run = minibatch_train(net, X, y, opt, steps, b, seed=1000 + s, every=every)
+            measured[s, j] = run.rate()
+            path = sgd_kernel_iterates(H0, delta0, float(lr), b, steps, seed=1000 + s)
+            kernel = MiniBatchRun(run.step, 0.5 * (path[run.step] ** 2).sum(1), b, lr)
+            linear[s, j] = kernel.rate()
+            if s == 0:
+                runs.append(run)
+                mean = sgd_expected_loss(H0, delta0, float(lr), b, steps)
+                window[j] = MiniBatchRun(run.step, mean[run.step], b, lr).rate()
+    return BatchSweep(
+        n,
+        batches,
+        lrs,
+        exact,
+        bound,
+        measured,
+        linear,
+        window,
+        sgd_critical_batch(H0),
+        tuple(runs),
+    )
+
+
+# -- momentum --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MomentumStudy:
+    r"""Tuned SGD with and without momentum at batch sizes ``batches``.
+
+    For each batch size and each momentum in ``(0, momentum)``, the step is
+    tuned on the exact second-moment rate over ``grid`` (effective steps
+    :math:`\eta/(1-\mu) = s\,\eta^*(b)`); ``exact`` holds the best exact rates
+    ``(2, len(batches))`` and ``lrs`` their steps, ``measured`` the per-step
+    rates of the network at those steps (mean over seeds).
+    """
+
+    batches: tuple[int, ...]
+    momentum: float
+    lrs: np.ndarray
+    exact: np.ndarray
+    measured: np.ndarray
+    runs: tuple
+
+    @property
+    def gain_exact(self) -> np.ndarray:
+        """Best rate with momentum over best rate without, per batch size."""
+        return self.exact[1] / self.exact[0]
+
+    @property
+    def gain_measured(self) -> np.ndarray:
+        return self.measured[1] / self.measured[0]
+
+
+def momentum_study(
+    X,
+    y,
+    m: int,
+    batches: Sequence[int],
+    momentum: float,
+    seeds: int,
+    *,
+    grid: Sequence[float] = (0.5, 1.0, 1.5, 2.5, 4.0),
+    horizon: float = 6.0,
+    net_seed: int = 0,
+) -> MomentumStudy:
+    r"""``torch.optim.SGD`` with and without momentum, each at its best step.
+
+    The steps are tuned on the kernel model's exact rate
+    (:func:`~ntklib.stochastic.sgd_expected_rate`), then the network is trained
+    at them on ``seeds`` batch sequences.
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> st = momentum_study(X, y, 1024, [1, 6], 0.3, 1, grid=(0.5, 1.0), horizon=6.0)
+    >>> bool(np.all(np.abs(st.measured / st.exact - 1) < 0.3))
+    True
+    """
+    m = check_int(m, "m")
+    mu = check_momentum(momentum)
+    seeds = check_int(seeds, "seeds")
+    grid = [check_real(s, "grid", low=0.0, low_open=True) for s in grid]
+    H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
+    batches = tuple(int(b) for b in batches)
+    lrs, exact = np.zeros((2, len(batches))), np.zeros((2, len(batches)))
+    meas, runs = np.zeros((2, len(batches))), []
+    for j, b in enumerate(batches):
+        eta_b = sgd_step_size(H0, b)
+        for i, beta in enumerate((0.0, mu)):
+            cands = [(1 - beta) * s * eta_b for s in grid]
+            rates = [sgd_expected_rate(H0, lr, b, momentum=beta) for lr in cands]
+            best = int(np.argmax(rates))
+            lrs[i, j], exact[i, j] = cands[best], rates[best]
+            steps = math.ceil(horizon / rates[best])
+            for s in range(seeds):
+                net = TwoLayerReLU.for_data(X, m, net_seed)
+                opt = torch.optim.SGD([net.W], lr=float(lrs[i, j]), momentum=beta)
+                every = max(1, steps // 60)
+                run = minibatch_train(net, X, y, opt, steps, b, seed=s, every=every)
+                meas[i, j] += run.rate() / seeds
+                if s == 0:
+                    runs.append(run)
+    return MomentumStudy(batches, mu, lrs, exact, meas, tuple(runs))
+
+
+# -- a fixed diagonal preconditioner ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreconditionedRun:
+    r"""``torch.optim.SGD`` on :math:`\dot W = -P\odot\nabla L`, with its kernel.
+
+    ``loss`` is measured; ``predicted`` the frozen-kernel iterates on
+    :math:`H_P(0) = JPJ^\top`; ``plain`` those on :math:`H(0)` at the same step.
+    """
+
+    lr: float
+    loss: torch.Tensor
+    predicted: torch.Tensor
+    plain: torch.Tensor
+    H: torch.Tensor
+    H_P: torch.Tensor
+
+
+def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
+    r"""The preconditioner :math:`P_{rk} = s^{(k/(d-1)) - 1/2}`: per input coordinate,
+    from :math:`s^{-1/2}` to :math:`s^{1/2}` (geometric mean 1).
+
+    >>> P = coordinate_preconditioner(torch.zeros(2, 3), 4.0)
+    >>> P[0].tolist()
+    [0.5, 1.0, 2.0]
+    """
+    s = check_real(spread, "spread", low=1.0)
+    d = W.shape[1]
+    expo = torch.linspace(-0.5, 0.5, d, dtype=W.dtype, device=W.device)
+    return (s**expo).expand_as(W).clone()
+
+
+def preconditioned_run(
+    X, y, m: int, P, lr: float, steps: int, *, seed: int = 0
+) -> PreconditionedRun:
+    r"""Full-batch ``torch.optim.SGD`` with the gradient multiplied by ``P``.
+
+    A gradient hook on ``W`` turns the step into
+    :math:`W_{k+1} = W_k - \eta P\odot\nabla L(W_k)`; the error then follows
+    :math:`\Delta_{k+1}\approx(I-\eta H_P)\Delta_k`, :math:`H_P = JPJ^\top`
+    (:func:`~ntklib.stochastic.preconditioned_kernel`).
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> net = TwoLayerReLU(3, 2048)
+    >>> pr = preconditioned_run(X, y, 2048, 2 * torch.ones_like(net.W), 0.1, 50)
+    >>> err = ((pr.loss - pr.predicted).abs() / pr.predicted).max()
+    >>> bool(err < 0.15), bool(pr.loss[-1] < pr.plain[-1] / 2)   # H_P = 2H, not H
+    (True, True)
+    """
+    m = check_int(m, "m")
+    lr = check_lr(lr)
+    steps = check_int(steps, "steps", minimum=1)
+    net = TwoLayerReLU.for_data(X, m, seed)
+    X = model_inputs(net, X)
+    H = empirical_ntk(net, X)
+    H_P = preconditioned_kernel(net, X, P)
+    Pt = torch.as_tensor(P, dtype=X.dtype)
+    handle = net.W.register_hook(lambda g: g * Pt)
+    opt = torch.optim.SGD([net.W], lr=lr)
+    losses = []
+    for k in range(steps + 1):
+        opt.zero_grad()
+        delta = net(X) - y
+        loss = 0.5 * (delta * delta).sum()
+        losses.append(loss.item())
+        if k == steps:
+            break
+        loss.backward()
+        opt.step()
+    handle.remove()
+    delta0 = TwoLayerReLU.for_data(X, m, seed)(X).detach() - y
+    pred = 0.5 * (frozen_iterates(H_P, delta0, steps, lr=lr) ** 2).sum(1)
+    plain = 0.5 * (frozen_iterates(H, delta0, steps, lr=lr) ** 2).sum(1)
+    return PreconditionedRun(
+        lr, torch.tensor(losses, dtype=torch.float64), pred, plain, H, H_P
+    )
+
+
+# -- RMSprop and Adam themselves -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    r"""A ``torch.optim`` run with what the kernel view needs.
+
+    At every ``every``-th step: the loss, the kernel drift
+    :math:`\|H(t)-H(0)\|_F/\|H(0)\|_F`, :math:`\lambda_{\max}` of the
+    preconditioned kernel :math:`JP_kJ^\top` (``P_k`` the optimizer's effective
+    preconditioner, the step included: ``lr`` for SGD,
+    :math:`\eta/(\sqrt{\hat v_k}+\epsilon)` for RMSprop and Adam), the spread
+    :math:`\max P_k/\min P_k`, and the frozen prediction: the iterates of
+    :math:`JP_{k_0}J^\top` from step ``k0`` (with Adam's momentum
+    :math:`\beta_1`, step :math:`1-\beta_1`).
+    """
+
+    name: str
+    m: int
+    step: torch.Tensor
+    loss: torch.Tensor
+    drift: torch.Tensor
+    lambda_max_P: torch.Tensor
+    spread: torch.Tensor
+    k0: int
+    predicted: torch.Tensor
+
+    def agreement(self, factor: float = 2.0, floor: float = 1e-12) -> int:
+        r"""Steps after ``k0`` during which the loss stays within ``factor`` of the
+        frozen prediction (only where the prediction exceeds ``floor`` :math:`L_0`)."""
+        factor = check_real(factor, "factor", low=1.0, low_open=True)
+        keep = self.step >= self.k0
+        k = self.step[keep] - self.k0
+        pred, loss = self.predicted[k], self.loss[keep]
+        ok = (
+            (pred > floor * self.loss[0])
+            & (loss < factor * pred)
+            & (pred < factor * loss)
+        )
+        live = pred > floor * self.loss[0]
+        bad = (~ok & live).nonzero()
+        return int(k[bad[0]]) if len(bad) else int(k[live].max())
+
+
+def _effective_P(optimizer: Optimizer, W: torch.Tensor) -> torch.Tensor:
+    group = optimizer.param_groups[0]
+    lr = float(group["lr"])
+    state = optimizer.state.get(W, {})
+    if isinstance(optimizer, torch.optim.RMSprop) and "square_avg" in state:
+        return lr / (state["square_avg"].sqrt() + group["eps"])
+    if isinstance(optimizer, torch.optim.Adam) and "exp_avg_sq" in state:
+        k = float(state["step"])
+        v_hat = state["exp_avg_sq"] / (1 - group["betas"][1] ** k)
+        return lr / (v_hat.sqrt() + group["eps"])
+    return torch.full_like(W, lr)
+
+
+def adaptive_run(
+    X,
+    y,
+    m: int,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    *,
+    k0: int = 10,
+    every: int = 5,
+    seed: int = 0,
+) -> AdaptiveRun:
+    r"""Full-batch ``torch.optim.SGD`` / ``RMSprop`` / ``Adam`` (default settings)
+    on a width-``m`` network, measured through the kernel view.
+
+    ``optimizer`` is ``"sgd"``, ``"rmsprop"`` or ``"adam"``. The prediction from
+    step ``k0`` freezes :math:`H_{P_{k_0}} = JP_{k_0}J^\top` (SGD: :math:`\eta H`).
+
+    >>> from ntklib import sphere_data
+    >>> X, y = sphere_data(6, 3)
+    >>> ad = adaptive_run(X, y, 1024, "rmsprop", 1e-3, 40, k0=5, every=5)
+    >>> len(ad.step), bool(ad.loss[-1] < ad.loss[0])
+    (9, True)
+    """
+    makers = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=lr),
+        "rmsprop": lambda p: torch.optim.RMSprop(p, lr=lr),
+        "adam": lambda p: torch.optim.Adam(p, lr=lr),
+    }
+    if optimizer not in makers:
+        raise ValueError(
+            f"optimizer must be one of {sorted(makers)}, got {optimizer!r}"
+        )
+    m, lr = check_int(m, "m"), check_lr(lr)
+    steps = check_int(steps, "steps")
+    k0, every = check_int(k0, "k0", minimum=0), check_int(every, "every")
+    if k0 > steps or k0 % every:
+        raise ValueError(
+            f"k0 must be a multiple of every={every} in [0, steps={steps}], got {k0}"
+        )
+    net = TwoLayerReLU.for_data(X, m, seed)
+    X = model_inputs(net, X)
+    opt = makers[optimizer]([net.W])
+    H0 = empirical_ntk(net, X)
+    rec: dict[str, list] = {"drift": [], "lmax": [], "spread": []}
+    frozen: dict = {}
+
+    def callback(k, model, o):
+        with torch.no_grad():
+            delta = model(X) - y
+        if k == k0 - 1:
+            frozen["prev"] = delta
+        if k % every and k != steps:
+            return
+        P = _effective_P(o, model.W).detach()
+        H_P = preconditioned_kernel(model, X, P)
+        rec["drift"].append(float((empirical_ntk(model, X) - H0).norm() / H0.norm()))
+        rec["lmax"].append(float(torch.linalg.eigvalsh(H_P)[-1]))
+        rec["spread"].append(float(P.max() / P.min()))
+        if k == k0:
+            frozen["H_P"], frozen["delta"] = H_P, delta
+
+    run = minibatch_train(net, X, y, opt, steps, X.shape[0], callback=callback)
+    keep = (run.step % every == 0) | (run.step == steps)
+    mu = 0.9 if optimizer == "adam" else 0.0
+    pred = frozen_iterates(
+        frozen["H_P"],
+        frozen["delta"],
+        steps - k0,
+        lr=1 - mu,
+        momentum=mu,
+        delta_prev=frozen.get("prev", frozen["delta"]) if mu else None,
+    )
+    return AdaptiveRun(
+        optimizer,
+        m,
+        run.step[keep],
+        run.loss[keep],
+        torch.tensor(rec["drift"], dtype=torch.float64),
+        torch.tensor(rec["lmax"], dtype=torch.float64),
+        torch.tensor(rec["spread"], dtype=torch.float64),
+        k0,
+        0.5 * (pred**2).sum(1),
+    )
+
+
+# -- figures ---------------------------------------------------------------------------
+
+
+def draw_batch_sweep(sweep: BatchSweep):
+    """Left: the loss of one run per batch size; right: per-epoch rates by batch."""
+    fig, axes = figure(2)
+    for run in sweep.runs:
+        epochs = to_numpy(run.step) * run.batch / sweep.n
+        axes[0].semilogy(epochs, to_numpy(run.loss), label=f"b = {run.batch}")
+    axes[0].set_xlabel("epochs ($k\\,b/n$)")
+    axes[0].set_ylabel("loss $L$")
+    axes[0].set_title("SGD at $\\eta^*(b)$, one seed")
+    axes[0].legend(fontsize="x-small", ncol=2)
+    b = np.asarray(sweep.batches)
+    ax = axes[1]
+    ax.errorbar(
+        b,
+        sweep.per_epoch(sweep.mean),
+        yerr=sweep.per_epoch(sweep.spread),
+        fmt="o",
+        label="network (mean, std over seeds)",
+        zorder=3,
+    )
+    ax.plot(b, sweep.per_epoch(sweep.exact_window), "s", mfc="none", label="exact mean")
+    ax.plot(b, sweep.per_epoch(sweep.exact), "-", label=r"exact $-\log\rho$")
+    ax.plot(b, sweep.per_epoch(sweep.bound), "--", label="bound")
+    ax.axvline(1 + sweep.m_star, color="0.5", ls=":", label="$1 + m^*$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size $b$")
+    ax.set_ylabel("rate per epoch (n/b steps)")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def draw_momentum(study: MomentumStudy):
+    """Measured against exact best per-step rates, with and without momentum."""
+    fig, ax = figure()
+    x = np.arange(len(study.batches))
+    ax.bar(x - 0.2, study.measured[0], 0.4, label="SGD, measured")
+    ax.bar(x + 0.2, study.measured[1], 0.4, label=f"momentum {study.momentum:.2f}")
+    ax.plot(x - 0.2, study.exact[0], "k_", ms=20, label="exact (kernel model)")
+    ax.plot(x + 0.2, study.exact[1], "k_", ms=20)
+    ax.set_xticks(x, [f"b = {b}" for b in study.batches])
+    ax.set_yscale("log")
+    ax.set_ylabel("best rate per step")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def draw_preconditioned(pr: PreconditionedRun):
+    """The measured loss against the frozen :math:`H_P` and :math:`H` iterates."""
+    fig, ax = figure()
+    k = np.arange(len(pr.loss))
+    ax.semilogy(k, to_numpy(pr.loss), label="network, $P\\odot\\nabla L$")
+    ax.semilogy(k, to_numpy(pr.predicted), "--", label="frozen $JPJ^\\top$")
+    ax.semilogy(k, to_numpy(pr.plain), ":", label="frozen $JJ^\\top$ (no $P$)")
+    ax.set_xlabel("step $k$")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def draw_adaptive(runs: Sequence[AdaptiveRun]):
+    """Loss, kernel drift and :math:`\\lambda_{\\max}(JP_kJ^\\top)` of each run."""
+    fig, axes = figure(3, width=3.6)
+    for r in runs:
+        k = to_numpy(r.step)
+        line = axes[0].semilogy(k, to_numpy(r.loss), label=f"{r.name}, m={r.m}")[0]
+        kp = np.arange(r.k0, r.k0 + len(r.predicted))
+        axes[0].semilogy(kp, to_numpy(r.predicted), "--", color=line.get_color(), lw=1)
+        axes[1].plot(k, to_numpy(r.drift), color=line.get_color())
+        axes[2].semilogy(k, to_numpy(r.lambda_max_P), color=line.get_color())
+    axes[0].set_ylabel("loss (dashed: frozen $JP_{k_0}J^\\top$)")
+    axes[1].set_ylabel("$\\|H(t)-H(0)\\|_F/\\|H(0)\\|_F$")
+    axes[2].set_ylabel("$\\lambda_{\\max}(JP_kJ^\\top)$")
+    axes[2].axhline(2, color="0.5", ls=":")
+    for ax in axes:
+        ax.set_xlabel("step $k$")
+    axes[0].legend(fontsize="x-small")
+    return fig
