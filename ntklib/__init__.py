@@ -7,7 +7,8 @@ One module per idea: ``data``, ``model``, ``kernels``, ``spectrum`` (a frozen
 kernel's eigendecomposition and every exact solution on it), ``dynamics``
 (flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
 steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
-``profiles``, and, loaded only when used, ``experiments``, ``plotting`` and
+``profiles``, ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
+preconditioned dynamics), and, loaded only when used, ``experiments``, ``plotting`` and
 ``widgets`` (they bring matplotlib and ipywidgets).
 
 Naming rule. The method families are ``gd`` (gradient descent / gradient
@@ -18,6 +19,9 @@ flow), ``heavy_ball`` (Polyak; the flow is HBF), ``nesterov`` (momentum
 ``heavy_ball_lyapunov``, ``heavy_ball_bound``, ``heavy_ball_stable_lr``,
 ``heavy_ball_width``, ``heavy_ball_flow_loss_rate``; the optimizer classes are
 the same names in CamelCase (``GD``, ``HeavyBall``, ``Nesterov``, ``NesterovSC``).
+Part III adds ``two_step_momentum``, ``quasi_hyperbolic``, ``aggregated_momentum``
+(``TwoStepMomentum``, ``QuasiHyperbolic``, ``AggregatedMomentum``) and
+``gauss_newton`` (``GaussNewton``).
 
 Conventions. The loss is ``L = 1/2 sum_i (f(x_i) - y_i)^2`` (a sum, not
 ``nn.MSELoss``'s mean). Continuous time is ``t = k lr`` for GD and
@@ -30,7 +34,7 @@ first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 
 import importlib
 
-from . import dynamics, fitting, optim, spectrum, theory
+from . import dynamics, fitting, optim, second_order, spectrum, stochastic, theory
 from .assumptions import AssumptionWarning
 from .data import digits_sphere, project_to_sphere, sphere_data
 from .fitting import fit_exponential_rate, fit_power_law, upper_envelope
@@ -49,7 +53,9 @@ __all__ = [
     "experiments",
     "fitting",
     "optim",
+    "second_order",
     "spectrum",
+    "stochastic",
     "theory",
     "plotting",
     "widgets",

@@ -21,7 +21,15 @@ from torch.func import functional_call, jacrev, jvp, vmap
 
 import ntklib
 from ntklib import AssumptionWarning, TwoLayerReLU, empirical_ntk, sphere_data, train
-from ntklib.optim import GD, HeavyBall, Nesterov, NesterovSC
+from ntklib.optim import (
+    GD,
+    AggregatedMomentum,
+    HeavyBall,
+    Nesterov,
+    NesterovSC,
+    QuasiHyperbolic,
+    TwoStepMomentum,
+)
 
 X, Y = sphere_data(10, 4, seed=3)
 
@@ -133,6 +141,9 @@ MAKERS = {
     "HeavyBall": lambda p: HeavyBall(p, lr=0.05, momentum=0.9),
     "NesterovSC": lambda p: NesterovSC(p, lr=0.05, momentum=0.9),
     "Nesterov": lambda p: Nesterov(p, lr=0.05, gamma=5.0),
+    "TwoStepMomentum": lambda p: TwoStepMomentum(p, lr=0.05, betas=(0.8, -0.1)),
+    "QuasiHyperbolic": lambda p: QuasiHyperbolic(p, lr=0.05, momentum=0.9, nu=0.7),
+    "AggregatedMomentum": lambda p: AggregatedMomentum(p, lr=0.05, betas=(0.0, 0.9)),
 }
 
 

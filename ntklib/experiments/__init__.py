@@ -19,6 +19,13 @@ and its figure one ``draw_*`` call:
   clock (Chapter 6);
 * :mod:`~ntklib.experiments.width_law`: the smallest width at which each
   method follows its kernel prediction, against the data size (Chapter 7);
+* :mod:`~ntklib.experiments.several_momenta`: methods with several momentum
+  terms, their stability criteria and the best worst-case radius (Chapter 8);
+* :mod:`~ntklib.experiments.second_order`: Gauss-Newton on the network, its
+  damped per-mode factors and its cost (Chapter 9);
+* :mod:`~ntklib.experiments.minibatch_adaptive`: mini-batch SGD against its
+  exact second-moment dynamics, the critical batch size, and RMSprop / Adam
+  against the preconditioned kernel (Chapter 10);
 * :mod:`~ntklib.experiments.discretisation`: a discrete method against its ODE
   as the step shrinks (Chapters 2, 4, 5).
 
@@ -32,8 +39,11 @@ from . import (
     gradient_flow,
     heavy_ball,
     kernel,
+    minibatch_adaptive,
     nesterov,
     pseudo_loss,
+    second_order,
+    several_momenta,
     width_law,
 )
 from .comparison import run_optimizers
@@ -46,8 +56,11 @@ __all__ = [
     "gradient_flow",
     "heavy_ball",
     "kernel",
+    "minibatch_adaptive",
     "nesterov",
     "pseudo_loss",
+    "second_order",
+    "several_momenta",
     "width_law",
     "run_optimizers",
     "discretisation_order",
