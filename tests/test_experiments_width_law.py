@@ -158,3 +158,20 @@ def test_gd_step_is_capped_where_kappa_is_large():
     assert wl.schedule("GD", 0.1, lambda_max=1.0)[0] == pytest.approx(0.2)  # no cap
     with pytest.raises(ValueError, match="lambda_max"):
         wl.schedule("GD", 0.1, lambda_max=0.05)
+
+
+def test_a_diverging_trial_fails_instead_of_raising(monkeypatch):
+    """At a width whose kernel makes the step unstable, GD diverges: the criterion
+    fails there (the paper profile met this at n = 128), it does not stop the scan."""
+    from ntklib import sphere_data
+    from ntklib.experiments import width_law as wl
+
+    X, y = sphere_data(8, 8, seed=0)
+    monkeypatch.setattr(wl, "schedule", lambda *a, **k: (20.0, 2000.0))  # >> 2/lambda_max
+    tr, run = wl.trial(X, y, 256, "GD", return_run=True)
+    assert tr.diverged and run is None
+    assert not tr.ok and not tr.rate_ok and not tr.kernel_ok
+    assert math.isnan(tr.rel_error) and tr.lambda_min0 > 0
+    monkeypatch.undo()
+    ok = wl.trial(X, y, 2048, "GD")
+    assert not ok.diverged and ok.ok

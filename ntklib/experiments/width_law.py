@@ -45,7 +45,7 @@ from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, momentum_from_friction
 from ..spectrum import KernelSpectrum
 from ..theory import heavy_ball_friction
-from ..training import Run, train
+from ..training import DivergenceError, Run, train
 
 __all__ = [
     "METHODS",
@@ -152,6 +152,8 @@ class Trial:
     measured: float
     predicted: float
     tol: float
+    #: the run diverged (the step is unstable for this network's kernel): it fails
+    diverged: bool = False
 
     @property
     def rel_error(self) -> float:
@@ -198,6 +200,9 @@ def trial(
     from :func:`schedule` (GD's cap from :math:`\lambda_{\max}(H^\infty)`).
     ``lambda0`` defaults to :math:`\lambda_{\min}(H^\infty)` of ``X``.
     ``return_run=True`` also returns the :class:`~ntklib.training.Run`.
+    A run that diverges (at a width so narrow that the step exceeds
+    :math:`2/\lambda_{\max}(H(0))` of its own kernel) is a failed trial, with
+    ``diverged=True`` and NaN rates, not an error: the criterion fails there.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(8, 8, seed=0)
@@ -218,27 +223,41 @@ def trial(
     else:
         b = heavy_ball_friction(lam0)
         opt = HeavyBall(net.parameters(), lr=lr, momentum=momentum_from_friction(b, lr))
-    with warnings.catch_warnings():  # narrow widths are the point here
-        warnings.simplefilter("ignore", AssumptionWarning)
-        run = train(
-            net, X, y, opt, t_end=t_end, record=("loss", "lambda_min"), records=records
+    sizes = dict(method=method, n=X.shape[0], m=m, seed=seed, lambda0=lam0, tol=tol)
+    try:
+        with warnings.catch_warnings():  # narrow widths are the point here
+            warnings.simplefilter("ignore", AssumptionWarning)
+            run = train(
+                net,
+                X,
+                y,
+                opt,
+                t_end=t_end,
+                record=("loss", "lambda_min"),
+                records=records,
+            )
+    except DivergenceError:
+        nan = float("nan")
+        failed = Trial(
+            **sizes,
+            lambda_min0=spec.lambda_min,
+            min_lambda=nan,
+            measured=nan,
+            predicted=nan,
+            diverged=True,
         )
+        return (failed, None) if return_run else failed
     t = run.time.to(spec.device)
     if method == "GD":
         flow = spec.gd_flow(delta0, t)
     else:
         flow = spec.heavy_ball_flow(delta0, t, heavy_ball_friction(lam0))
     result = Trial(
-        method=method,
-        n=X.shape[0],
-        m=m,
-        seed=seed,
-        lambda0=lam0,
+        **sizes,
         lambda_min0=spec.lambda_min,
         min_lambda=float(run.lambda_min.min()),
         measured=_window_rate(method, run.time, run.loss, t_end),
         predicted=_window_rate(method, t, squared_loss(flow), t_end),
-        tol=tol,
     )
     return (result, run) if return_run else result
 
