@@ -1,24 +1,26 @@
 r"""Gauss–Newton in function space, damped or not (the family ``gauss_newton``).
 
 For the loss :math:`L = \frac12\|\Delta\|^2`, :math:`\Delta = f(W, X) - y`, with
-the Jacobian :math:`J = \partial f/\partial W` (``n x P``) and the kernel
+the Jacobian :math:`J = \partial f/\partial W` (``n x D``, :math:`D = md` the
+number of weights) and the kernel
 :math:`H = JJ^\top`, the damped Gauss–Newton (Levenberg–Marquardt) step is
 
 .. math::
 
-    W_{k+1} = W_k - \eta\,(J^\top J + \varepsilon I_P)^{-1} J^\top\Delta_k
+    W_{k+1} = W_k - \eta\,(J^\top J + \varepsilon I_D)^{-1} J^\top\Delta_k
             = W_k - \eta\,J^\top (JJ^\top + \varepsilon I_n)^{-1}\Delta_k ,
 
 the second form by the push-through identity
 :math:`(J^\top J + \varepsilon I)^{-1}J^\top = J^\top(JJ^\top + \varepsilon I)^{-1}`.
-It solves an ``n x n`` system, never the ``P x P`` one. With
+It solves an ``n x n`` system, never the ``D x D`` one. With
 :math:`\varepsilon = 0` and :math:`H` invertible the step is
 :math:`-\eta J^+\Delta`, the pseudo-inverse (minimum-norm) Gauss–Newton step.
 
 On the model linearised at :math:`W_k` the error moves by
 :math:`\Delta_{k+1} = (I - \eta H(H + \varepsilon I)^{-1})\Delta_k`: in the
 eigenbasis of :math:`H` mode :math:`\lambda` is multiplied by
-:func:`gauss_newton_factor` :math:`1 - \eta\lambda/(\lambda + \varepsilon)`.
+:func:`gauss_newton_factor` :math:`1 - \eta\psi` with
+:math:`\psi = \lambda/(\lambda + \varepsilon)`.
 The linearised method is stable iff
 :math:`\eta < 2(1 + \varepsilon/\lambda_{\max})` (:func:`gauss_newton_stable_lr`),
 and its continuous-time limit (:math:`t = k\eta`) is
@@ -91,13 +93,14 @@ def _relu_jacobian(X: torch.Tensor, W: torch.Tensor, a: torch.Tensor) -> torch.T
 def jacobian(model: nn.Module, X) -> torch.Tensor:
     r"""The Jacobian :math:`J_{i\cdot} = \partial f(W, x_i)/\partial W` of ``model``.
 
-    Shape ``(n, P)``: one row per input, the trainable parameters flattened in
-    the order of ``model.named_parameters()``. For a
+    Shape ``(n, D)``, :math:`D` the number of trainable weights: one row per
+    input, the trainable parameters flattened in the order of
+    ``model.named_parameters()``. For a
     :class:`~ntklib.model.TwoLayerReLU` the closed form
     :math:`\partial f(x_i)/\partial w_r = (a_r/\sqrt m)1[w_r\cdot x_i \ge 0]x_i`;
     for other models per-sample gradients (``torch.func.vmap`` over ``jacrev``
     of a ``functional_call`` on one input). Either way the cost is
-    :math:`O(nP)`, that of one batched backward pass.
+    :math:`O(nD)`, that of one batched backward pass.
 
     >>> from ntklib import TwoLayerReLU, empirical_ntk
     >>> net = TwoLayerReLU(3, 64, seed=0)
@@ -124,7 +127,7 @@ def jacobian(model: nn.Module, X) -> torch.Tensor:
 
 
 def gauss_newton_direction(J, delta, damping: float = 0.0) -> torch.Tensor:
-    r"""The direction :math:`J^\top(JJ^\top + \varepsilon I)^{-1}\Delta` (length ``P``).
+    r"""The direction :math:`J^\top(JJ^\top + \varepsilon I)^{-1}\Delta` (length ``D``).
 
     One ``n x n`` Cholesky factorisation. The step is ``W -= lr * direction``.
 
@@ -144,7 +147,7 @@ def gauss_newton_direction(J, delta, damping: float = 0.0) -> torch.Tensor:
     """
     J = as_tensor(J, "J")
     if J.ndim != 2:
-        raise ValueError(f"J must be a 2-D (n, P) matrix, got shape {tuple(J.shape)}")
+        raise ValueError(f"J must be a 2-D (n, D) matrix, got shape {tuple(J.shape)}")
     n = J.shape[0]
     delta = check_vector(delta, "delta", length=n, dtype=J.dtype, device=J.device)
     eps = check_damping(damping)
@@ -154,7 +157,7 @@ def gauss_newton_direction(J, delta, damping: float = 0.0) -> torch.Tensor:
     if int(info) != 0:
         raise ValueError(
             f"J J^T + damping I is not positive definite (n = {n} points, "
-            f"P = {J.shape[1]} parameters, damping = {eps:g}): the Jacobian is rank "
+            f"D = {J.shape[1]} parameters, damping = {eps:g}): the Jacobian is rank "
             "deficient; use damping > 0"
         )
     return J.T @ torch.cholesky_solve(delta[:, None], chol)[:, 0]
@@ -169,7 +172,7 @@ class GaussNewton(_FullBatch):
     gradient, so it is built on the model and its data and recomputes
     :math:`\Delta = f(W, X) - y` and :math:`J` (:func:`jacobian`) at every
     step. It solves the ``n x n`` system by Cholesky and never forms the
-    ``P x P`` matrix :math:`J^\top J`. One step is continuous time :math:`\eta`
+    ``D x D`` matrix :math:`J^\top J`. One step is continuous time :math:`\eta`
     (the limit is :math:`\dot\Delta = -H(H+\varepsilon I)^{-1}\Delta`).
 
     It honours ``torch.optim``'s contracts: ``step(closure)`` runs the closure
@@ -236,7 +239,7 @@ class GaussNewton(_FullBatch):
         if damping == 0 and n_params < X.shape[0]:
             raise ValueError(
                 f"damping = 0 needs at least n = {X.shape[0]} parameters (J J^T is "
-                f"singular with P = {n_params}); use damping > 0"
+                f"singular with D = {n_params}); use damping > 0"
             )
         super().__init__(list(params.values()), {"lr": lr, "damping": damping})
         self._model, self._X, self._y = model, X, y
@@ -280,15 +283,15 @@ class GaussNewton(_FullBatch):
         return gauss_newton_stable_lr(lambda_max, damping), "2(1+damping/lambda_max)"
 
     def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        return gauss_newton_iterates(H, delta0, steps, g["lr"], g["damping"])
+        group = self.param_groups[0]
+        return gauss_newton_iterates(H, delta0, steps, group["lr"], group["damping"])
 
 
 # -- the per-mode theory ---------------------------------------------------------------
 
 
-def _gain(eigenvalues: torch.Tensor, damping: float) -> torch.Tensor:
-    r"""The gain :math:`\lambda/(\lambda+\varepsilon)` (0 where both vanish).
+def _psi(eigenvalues: torch.Tensor, damping: float) -> torch.Tensor:
+    r"""A mode's weight :math:`\psi = \lambda/(\lambda+\varepsilon)` (0 if both vanish).
 
     The pseudo-inverse leaves the null space alone.
     """
@@ -325,14 +328,14 @@ def gauss_newton_factor(eigenvalues, lr: float, damping: float = 0.0) -> torch.T
         raise ValueError(
             f"eigenvalues must be >= 0 (a kernel), got minimum {float(lam.min()):g}"
         )
-    return 1 - check_lr(lr) * _gain(lam, check_damping(damping))
+    return 1 - check_lr(lr) * _psi(lam, check_damping(damping))
 
 
 def gauss_newton_stable_lr(lambda_max: float, damping: float = 0.0) -> float:
     r"""Largest stable step :math:`2(1 + \varepsilon/\lambda_{\max})` of damped GN.
 
-    :math:`|1 - \eta g| < 1` with :math:`g = \lambda/(\lambda+\varepsilon)` means
-    :math:`0 < \eta < 2/g`, and :math:`g` is largest at :math:`\lambda_{\max}`.
+    :math:`|1 - \eta\psi| < 1` with :math:`\psi = \lambda/(\lambda+\varepsilon)` means
+    :math:`0 < \eta < 2/\psi`, and :math:`\psi` is largest at :math:`\lambda_{\max}`.
 
     >>> gauss_newton_stable_lr(4.0), gauss_newton_stable_lr(4.0, damping=2.0)
     (2.0, 3.0)
@@ -346,9 +349,9 @@ def gauss_newton_tuned(
 ) -> tuple[float, float]:
     r"""The best step and its contraction ``(lr, rho)`` of linearised damped GN.
 
-    With :math:`g_\pm = \lambda_\pm/(\lambda_\pm + \varepsilon)`,
-    :math:`\eta^\star = 2/(g_- + g_+)` and
-    :math:`\rho^\star = (g_+ - g_-)/(g_+ + g_-)
+    With :math:`\psi_\pm = \lambda_\pm/(\lambda_\pm + \varepsilon)`,
+    :math:`\eta^\star = 2/(\psi_- + \psi_+)` and
+    :math:`\rho^\star = (\psi_+ - \psi_-)/(\psi_+ + \psi_-)
     = (\kappa_\varepsilon - 1)/(\kappa_\varepsilon + 1)` with
     :math:`\kappa_\varepsilon
     = \kappa\,(\lambda_{\min}+\varepsilon)/(\lambda_{\max}+\varepsilon)`:
@@ -357,15 +360,15 @@ def gauss_newton_tuned(
 
     >>> gauss_newton_tuned(1.0, 3.0, 0.0)
     (1.0, 0.0)
-    >>> lr, rho = gauss_newton_tuned(1.0, 3.0, 1.0)    # g = 1/2 and 3/4
+    >>> lr, rho = gauss_newton_tuned(1.0, 3.0, 1.0)    # psi = 1/2 and 3/4
     >>> round(lr, 6), round(rho, 6)
     (1.6, 0.2)
     """
     lmin = check_real(lambda_min, "lambda_min", low=0.0, low_open=True)
     lmax = check_real(lambda_max, "lambda_max", low=lmin)
     eps = check_damping(damping)
-    g_lo, g_hi = lmin / (lmin + eps), lmax / (lmax + eps)
-    return 2.0 / (g_lo + g_hi), (g_hi - g_lo) / (g_hi + g_lo)
+    psi_lo, psi_hi = lmin / (lmin + eps), lmax / (lmax + eps)
+    return 2.0 / (psi_lo + psi_hi), (psi_hi - psi_lo) / (psi_hi + psi_lo)
 
 
 def gauss_newton_iterates(
@@ -407,7 +410,7 @@ def gauss_newton_flow(H, delta0, t, damping: float = 0.0) -> torch.Tensor:
     spec = as_spectrum(H)
     c = spec._vector(delta0, "delta0")
     t = spec._times(t)
-    rate = _gain(spec.eigenvalues.clamp_min(0), check_damping(damping))
+    rate = _psi(spec.eigenvalues.clamp_min(0), check_damping(damping))
     return spec._back(torch.exp(-torch.outer(t, rate)) * c)
 
 
@@ -415,29 +418,30 @@ def gauss_newton_flow(H, delta0, t, damping: float = 0.0) -> torch.Tensor:
 
 
 def gd_step_cost(n: int, n_params: int) -> float:
-    r"""Multiply–adds of one full-batch gradient step: :math:`2nP`.
+    r"""Multiply–adds of one full-batch gradient step: :math:`2nD`.
 
-    A forward pass (:math:`nP`) and a backward pass (:math:`nP`) for a model
-    whose cost is dominated by one ``n x P`` product, as the two-layer net.
+    :math:`D` = ``n_params``, the number of weights. A forward pass (:math:`nD`)
+    and a backward pass (:math:`nD`) for a model whose cost is dominated by one
+    ``n x D`` product, as the two-layer net.
 
     >>> gd_step_cost(10, 1000)
     20000.0
     """
-    n, P = check_int(n, "n"), check_int(n_params, "n_params")
-    return 2.0 * n * P
+    n, D = check_int(n, "n"), check_int(n_params, "n_params")
+    return 2.0 * n * D
 
 
 def gauss_newton_step_cost(n: int, n_params: int) -> float:
-    r"""Multiply–adds of one Gauss–Newton step: :math:`n^2P + 3nP + n^3/3 + n^2`.
+    r"""Multiply–adds of one Gauss–Newton step: :math:`n^2D + 3nD + n^3/3 + n^2`.
 
-    Forward pass :math:`nP`; per-sample Jacobian :math:`nP`; the kernel
-    :math:`JJ^\top`, :math:`n^2P`; Cholesky :math:`n^3/3`; two triangular solves
-    :math:`n^2`; :math:`J^\top v`, :math:`nP`. For :math:`n \ll P` the ratio to
-    :func:`gd_step_cost` is about :math:`n/2 + 3/2`: linear in ``n``. The
-    ``P x P`` route would cost :math:`nP^2 + P^3/3`.
+    :math:`D` = ``n_params``. Forward pass :math:`nD`; per-sample Jacobian
+    :math:`nD`; the kernel :math:`JJ^\top`, :math:`n^2D`; Cholesky :math:`n^3/3`;
+    two triangular solves :math:`n^2`; :math:`J^\top v`, :math:`nD`. For
+    :math:`n \ll D` the ratio to :func:`gd_step_cost` is about :math:`n/2 + 3/2`:
+    linear in ``n``. The ``D x D`` route would cost :math:`nD^2 + D^3/3`.
 
     >>> round(gauss_newton_step_cost(10, 1000) / gd_step_cost(10, 1000), 3)
     6.522
     """
-    n, P = check_int(n, "n"), check_int(n_params, "n_params")
-    return n * n * P + 3.0 * n * P + n**3 / 3 + n * n
+    n, D = check_int(n, "n"), check_int(n_params, "n_params")
+    return n * n * D + 3.0 * n * D + n**3 / 3 + n * n

@@ -122,11 +122,11 @@ def test_damping_tradeoff_against_brute_force_and_svd(data):
     H = J @ J.T
     lam = np.linalg.eigvalsh(H)
     for i, eps in enumerate([0.0, 0.05, 2.0]):
-        g = lam / (lam + eps)
-        etas = np.linspace(1e-3, 2 / g.max(), 40001)
-        radii = np.abs(1 - np.outer(etas, g)).max(1)
+        psi = lam / (lam + eps)
+        etas = np.linspace(1e-3, 2 / psi.max(), 40001)
+        radii = np.abs(1 - np.outer(etas, psi)).max(1)
         assert tr.rho[i] == pytest.approx(
-            radii.min(), abs=(etas[1] - etas[0]) * g.max()
+            radii.min(), abs=(etas[1] - etas[0]) * psi.max()
         )
         gain = np.linalg.svd(J.T @ np.linalg.inv(H + eps * np.eye(6)), compute_uv=False)
         assert tr.gain_measured[i] == pytest.approx(gain[0], rel=1e-8)
@@ -152,10 +152,21 @@ def test_step_cost_shape_and_formula():
         study.step_cost([8], 64, 4)
 
 
+def _hand_flips(X, y, m, seed):
+    """Fraction of (i, r) whose pattern changes in one full numpy GN step."""
+    net = TwoLayerReLU(X.shape[1], m, seed=seed)
+    W, x = net.W.detach().numpy(), X.numpy()
+    J = _relu_J(net, X)
+    delta = (net(X) - y).detach().numpy()
+    W1 = W - (J.T @ scipy.linalg.solve(J @ J.T, delta)).reshape(W.shape)
+    return ((x @ W.T >= 0) != (x @ W1.T >= 0)).mean()
+
+
 def test_one_step_residual_against_a_hand_step(data):
     X, y = data
-    w = study.one_step_residual(X, y, [64, 256], seeds=2)
-    for j, m in enumerate([64, 256]):
+    widths = [64, 256, 1024]
+    w = study.one_step_residual(X, y, widths, seeds=2)
+    for j, m in enumerate(widths):
         r = np.mean(
             [
                 np.linalg.norm(D[1]) / np.linalg.norm(D[0])
@@ -163,9 +174,16 @@ def test_one_step_residual_against_a_hand_step(data):
             ]
         )
         assert w.residual[j] == pytest.approx(r, rel=1e-8)
-    assert w.exponent == pytest.approx(
-        math.log(w.residual[1] / w.residual[0]) / math.log(4), rel=1e-10
-    )
+        flips = np.mean([_hand_flips(X, y, m, s) for s in range(2)])
+        assert w.flipped[j] == pytest.approx(flips, rel=1e-12)
+    slope, _ = np.polyfit(np.log(widths), np.log(w.residual.numpy()), 1)
+    assert w.exponent == pytest.approx(slope, rel=1e-8)
+    slope, _ = np.polyfit(np.log(widths), np.log(w.flipped.numpy()), 1)
+    assert w.flip_exponent == pytest.approx(slope, rel=1e-8)
+    assert -1 < w.flip_exponent < 0
+    no_flips = study.WidthStudy(w.widths, w.residual, w.flipped * 0, w.fit)
+    with pytest.raises(ValueError, match="flipped"):
+        _ = no_flips.flip_fit
     with pytest.raises(ValueError, match="widths"):
         study.one_step_residual(X, y, [64])
 
@@ -179,7 +197,7 @@ def test_figures(data):
     c = study.step_cost([4, 8], 32, 3, repeats=1)
     w = study.one_step_residual(X, y, [32, 64])
     for fig in (
-        study.draw_rates({"a": r}, {"a": r.lambda_min}),
+        study.draw_rates({"a": r}),
         study.draw_per_iteration(p),
         study.draw_damping(dm, tr),
         study.draw_cost_and_width(c, w),

@@ -1,8 +1,8 @@
 """GaussNewton and the damped method's per-mode theory against independent references.
 
-References: the P x P normal equations (torch.linalg.solve / lstsq), scipy.linalg,
-torch.func (Jacobians, Hessians), hand-written loops, scipy.linalg.expm, brute-force
-grids, torch's FLOP counter.
+References: the D x D normal equations, D = md weights (torch.linalg.solve / lstsq),
+scipy.linalg, torch.func (Jacobians, Hessians), hand-written loops, scipy.linalg.expm,
+brute-force grids, torch's FLOP counter.
 """
 
 import math
@@ -50,7 +50,7 @@ def test_step_matches_the_p_by_p_normal_equations(data, damping):
     J = _batched_jacobian(net, X)
     delta = (net(X) - y).detach()
     W0 = net.W.detach().clone()
-    if damping > 0:  # (J^T J + eps I) v = J^T Delta, a P x P solve
+    if damping > 0:  # (J^T J + eps I) v = J^T Delta, a D x D solve
         A = J.T @ J + damping * torch.eye(J.shape[1], dtype=J.dtype)
         v = torch.linalg.solve(A, J.T @ delta)
     else:  # minimum-norm least squares
@@ -116,7 +116,7 @@ def test_hand_written_loop_on_a_generic_model(data):
 
 def test_newton_with_pseudo_inverse_is_gauss_newton(data):
     X, y = data
-    net = TwoLayerReLU(3, 8, seed=4)  # P = 24 >= n = 6
+    net = TwoLayerReLU(3, 8, seed=4)  # D = 24 weights >= n = 6
 
     def loss(w):
         return 0.5 * ((functional_call(net, {"W": w.view(8, 3)}, (X,)) - y) ** 2).sum()
@@ -268,7 +268,7 @@ def test_validation(data):
     with pytest.raises(ValueError, match="y must have length 6"):
         GaussNewton(net, X, y[:4], lr=1.0)
     with pytest.raises(ValueError, match="damping > 0"):
-        GaussNewton(TwoLayerReLU(3, 1), X, y, lr=1.0)  # P = 3 < n = 6
+        GaussNewton(TwoLayerReLU(3, 1), X, y, lr=1.0)  # D = 3 weights < n = 6
     GaussNewton(TwoLayerReLU(3, 1), X, y, lr=1.0, damping=0.1).step()
     J = torch.ones(3, 2, dtype=torch.float64)  # rank one
     with pytest.raises(ValueError, match="use damping > 0"):

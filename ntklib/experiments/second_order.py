@@ -125,7 +125,7 @@ def newton_vs_gauss_newton(
     r"""Newton (pseudo-inverse) against Gauss–Newton, ReLU against softplus.
 
     The loss :math:`L(W) = \frac12\|f(W, X) - y\|^2` of a width-``m`` network on
-    ``n`` points in ``d`` dimensions (``P = md >= n``). Newton's step is
+    ``n`` points in ``d`` dimensions (``D = md >= n`` weights). Newton's step is
     :math:`(\nabla^2L)^+\nabla L` with ``torch.func.hessian`` and
     ``torch.linalg.pinv``; the Gauss–Newton step is
     :func:`~ntklib.second_order.gauss_newton_direction`. The Hessian is also
@@ -215,15 +215,15 @@ def gauss_newton_rate(
     lam_min = float(torch.linalg.eigvalsh(empirical_ntk(net, X))[0])
     opt = GaussNewton(net, X, y, lr=lr, damping=damping)
     run = _quiet_train(net, X, y, opt, t_end=t_end, record=("delta",))
-    D = run.delta
-    k = run.step.to(D.dtype)[:, None]
-    norm0 = D[0].norm()
-    deviation = ((D - (1 - lr) ** k * D[0]).norm(dim=1) / norm0).max()
-    flow_dev = ((D - torch.exp(-k * lr) * D[0]).norm(dim=1) / norm0).max()
+    deltas = run.delta
+    k = run.step.to(deltas.dtype)[:, None]
+    norm0 = deltas[0].norm()
+    deviation = ((deltas - (1 - lr) ** k * deltas[0]).norm(dim=1) / norm0).max()
+    flow_dev = ((deltas - torch.exp(-k * lr) * deltas[0]).norm(dim=1) / norm0).max()
     return RateRun(
         run,
         lr,
-        fit_exponential_rate(run.time, D.norm(dim=1)),
+        fit_exponential_rate(run.time, deltas.norm(dim=1)),
         -math.log(1 - lr) / lr,
         float(deviation),
         float(flow_dev),
@@ -385,7 +385,9 @@ class Tradeoff:
     r"""The damping trade-off on one Jacobian.
 
     Per damping :math:`\varepsilon`: ``lr`` and ``rho``, the tuned step and
-    contraction :math:`(g_+-g_-)/(g_++g_-)` (:func:`gauss_newton_tuned`);
+    contraction :math:`(\psi_+-\psi_-)/(\psi_++\psi_-)`, with
+    :math:`\psi_\pm = \lambda_\pm/(\lambda_\pm+\varepsilon)`
+    (:func:`gauss_newton_tuned`);
     ``rho_measured``, the spectral radius of
     :math:`I - \eta H(H+\varepsilon I)^{-1}` from ``scipy.linalg.eigvals`` (a
     matrix built with a linear solve, no eigendecomposition of :math:`H`);
@@ -475,7 +477,7 @@ class StepCost:
 
     @property
     def formula_exponent(self) -> float:
-        """The exponent of the multiply–add ratio over the same ``n`` (1 for n << P)."""
+        """The exponent of the multiply–add ratio over the same ``n`` (1 for n << D)."""
         n = torch.tensor(self.ns, dtype=torch.float64)
         return -fit_power_law(n, self.formula).value
 
@@ -545,13 +547,13 @@ def step_cost(
     finally:
         torch.set_num_threads(threads)
     t = torch.tensor(rows, dtype=torch.float64)
-    P = m * d
+    n_weights = m * d  # D = md
     formula = torch.tensor(
-        [gauss_newton_step_cost(n, P) / gd_step_cost(n, P) for n in ns]
+        [gauss_newton_step_cost(n, n_weights) / gd_step_cost(n, n_weights) for n in ns]
     )
     ratio = t[:, 1] / t[:, 0]
     fit = fit_power_law(torch.tensor(ns, dtype=torch.float64), ratio)
-    return StepCost(ns, P, t[:, 0], t[:, 1], ratio, formula.double(), fit)
+    return StepCost(ns, n_weights, t[:, 0], t[:, 1], ratio, formula.double(), fit)
 
 
 # -- the width a full step needs ------------------------------------------------------
@@ -564,7 +566,8 @@ class WidthStudy:
     ``residual``: :math:`\|\Delta_1\|/\|\Delta_0\|` after one step with
     :math:`\eta = 1`, :math:`\varepsilon = 0`, averaged over seeds (zero for a
     linear model: all of it comes from activation flips); ``flipped``: the
-    fraction of flipped :math:`(i, r)`; ``fit``: its power law in ``m``.
+    fraction of flipped :math:`(i, r)`; ``fit``: the power law of ``residual``
+    in ``m``.
     """
 
     widths: torch.Tensor
@@ -576,6 +579,20 @@ class WidthStudy:
     def exponent(self) -> float:
         """The exponent of ``residual`` in ``m`` (the estimate's is -1/2)."""
         return -self.fit.value
+
+    @property
+    def flip_fit(self) -> Fit:
+        """The power law of ``flipped`` in ``m``, over the widths with a flip."""
+        keep = self.flipped > 0
+        if int(keep.sum()) < 2:
+            raise ValueError("fewer than two widths with a flipped activation")
+        return fit_power_law(self.widths[keep], self.flipped[keep].double())
+
+    @property
+    def flip_exponent(self) -> float:
+        r"""The exponent of ``flipped`` in ``m``: -1/2 if a flip needs
+        :math:`|w_r\cdot x_i| \le R \propto m^{-1/2}`."""
+        return -self.flip_fit.value
 
 
 def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthStudy:
@@ -604,24 +621,32 @@ def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthSt
         flips.append(f)
     w = torch.tensor(widths, dtype=torch.float64)
     res_t = torch.tensor(res, dtype=torch.float64)
-    return WidthStudy(w, res_t, torch.tensor(flips), fit_power_law(w, res_t))
+    flips_t = torch.tensor(flips, dtype=torch.float64)
+    return WidthStudy(w, res_t, flips_t, fit_power_law(w, res_t))
 
 
 # -- figures --------------------------------------------------------------------------
 
 
-def draw_rates(runs: dict[str, RateRun], gd_slow: dict[str, float]):
-    r"""``\|\Delta(t)\|/\|\Delta(0)\|`` of Gauss–Newton runs with :math:`e^{-t}`, and
-    gradient flow's slowest mode :math:`e^{-\lambda_{\min}t}` per data set."""
+def draw_rates(runs: dict[str, RateRun]):
+    r"""Gauss–Newton's :math:`\|\Delta_k\|/\|\Delta_0\|` against :math:`t = k\eta`.
+
+    With the linearised :math:`(1-\eta)^k` and the flow's :math:`e^{-t}`. Gradient
+    descent is left out on purpose: its time :math:`k\eta` scales like
+    :math:`1/\lambda` (rescaling :math:`L` by :math:`c` changes its rates by
+    :math:`c`), Gauss–Newton's is dimensionless, so the two clocks do not
+    compare; compare per iteration (:func:`draw_per_iteration`).
+    """
     fig, ax = figure(width=5.2)
     for name, r in runs.items():
         t = to_numpy(r.run.time)
         norm = r.run.delta.norm(dim=1)
         ax.plot(t, to_numpy(norm / norm[0]), "o-", ms=3, label=f"Gauss-Newton, {name}")
     t = np.linspace(0, float(max(r.run.time[-1] for r in runs.values())), 100)
-    ax.plot(t, np.exp(-t), "k--", label="$e^{-t}$")
-    for name, lam in gd_slow.items():
-        ax.plot(t, np.exp(-lam * t), ":", label=f"GD flow, slowest mode, {name}")
+    ax.plot(t, np.exp(-t), "k--", label="flow, $e^{-t}$")
+    lr = next(iter(runs.values())).lr
+    if all(r.lr == lr for r in runs.values()):
+        ax.plot(t, (1 - lr) ** (t / lr), "k:", label="linearised, $(1-\\eta)^k$")
     ax.set(yscale="log", xlabel="continuous time $t = k\\eta$", ylabel="relative error")
     ax.legend(fontsize="small")
     return fig
@@ -646,7 +671,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     keep = np.abs(to_numpy(dm.initial)) > 0.05 * np.abs(to_numpy(dm.initial)).max()
     measured = to_numpy(dm.final / dm.initial)
     a0.semilogx(lam[keep], measured[keep], "o", ms=4, label="network, measured")
-    a0.semilogx(lam, to_numpy(dm.predicted), "k-", label="$(1-\\eta g)^k$")
+    a0.semilogx(lam, to_numpy(dm.predicted), "k-", label="$(1-\\eta\\psi)^k$")
     a0.set(xlabel="eigenvalue $\\lambda_i$ of $H(0)$", ylabel="$d_i(k)/d_i(0)$")
     a0.axvline(dm.damping, color="grey", lw=0.8)
     a0.legend(fontsize="small")
@@ -662,7 +687,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
 
 
 def draw_cost_and_width(cost: StepCost, width: WidthStudy):
-    """Measured cost ratio against the formula; the one-step residual against width."""
+    """The cost ratio against the formula; one step's residual and flips against m."""
     fig, (a0, a1) = figure(2, width=4.6)
     n = np.array(cost.ns)
     a0.loglog(n, to_numpy(cost.ratio), "o-", label="measured (median)")
@@ -670,11 +695,14 @@ def draw_cost_and_width(cost: StepCost, width: WidthStudy):
     a0.set(xlabel="data points $n$", ylabel="time per step, GN / GD")
     a0.legend(fontsize="small")
     w = to_numpy(width.widths)
-    a1.loglog(w, to_numpy(width.residual), "o-", label="measured")
+    a1.loglog(
+        w, to_numpy(width.residual), "o-", label="$\\|\\Delta_1\\|/\\|\\Delta_0\\|$"
+    )
     a1.loglog(w, width.fit.prefactor * w**-width.fit.value, "k--", label="fit")
+    a1.loglog(w, to_numpy(width.flipped), "s-", label="flipped fraction")
     a1.loglog(
         w, to_numpy(width.residual[0]) * (w / w[0]) ** -0.5, ":", label="$m^{-1/2}$"
     )
-    a1.set(xlabel="width $m$", ylabel="$\\|\\Delta_1\\|/\\|\\Delta_0\\|$, $\\eta = 1$")
+    a1.set(xlabel="width $m$", ylabel="after one step, $\\eta = 1$")
     a1.legend(fontsize="small")
     return fig
