@@ -635,14 +635,16 @@ class QuasiHyperbolic(_FullBatch):
 
     .. math::
 
-        b_k = \beta b_{k-1} + (1-\beta) g_k,\quad b_{-1} = 0,\qquad
-        W_{k+1} = W_k - \eta\,[(1-\nu) g_k + \nu b_k].
+        \bar g_k = \beta\bar g_{k-1} + (1-\beta) g_k,\quad \bar g_{-1} = 0,\qquad
+        W_{k+1} = W_k - \eta\,[(1-\vartheta) g_k + \vartheta\bar g_k].
 
-    :math:`\nu = 0` is gradient descent. :math:`\nu = 1` is heavy ball with
+    The argument ``nu`` is the weight :math:`\vartheta` of the momentum step (Ma and
+    Yarats' :math:`\nu`; in the book :math:`\nu` is a Bessel order).
+    :math:`\vartheta = 0` is gradient descent. :math:`\vartheta = 1` is heavy ball with
     step :math:`\eta(1-\beta)`: ``torch.optim.SGD(lr=lr*(1-beta), momentum=beta)``
     (not ``SGD(lr, momentum=beta, dampening=1-beta)``, whose first buffer is
-    :math:`g_0` rather than :math:`(1-\beta)g_0`). :math:`\nu = \beta` is NAG-SC with
-    step :math:`\eta(1-\beta)`. Per mode the characteristic polynomial is
+    :math:`g_0` rather than :math:`(1-\beta)g_0`). :math:`\vartheta = \beta` is NAG-SC
+    with step :math:`\eta(1-\beta)`. Per mode the characteristic polynomial is
     :func:`ntklib.theory.quasi_hyperbolic_polynomial`. One step is time
     :math:`\sqrt\eta`.
 

@@ -371,14 +371,14 @@ def _coefficients(
 
 
 def companion_matrix(coefficients) -> np.ndarray:
-    r"""The companion matrix of :math:`p(z) = a_n z^n + \dots + a_0`.
+    r"""The companion matrix of :math:`p(z) = c_n z^n + \dots + c_0`.
 
     Coefficients are given highest degree first (``numpy.roots``' order); a
     2-D array is one polynomial per row and gives a stack of matrices. The
-    matrix has first row :math:`-(a_{n-1},\dots,a_0)/a_n` and ones on the
-    subdiagonal: it maps :math:`(x_{k+n-1},\dots,x_k)` to
-    :math:`(x_{k+n},\dots,x_{k+1})` for the recurrence
-    :math:`\sum_j a_j x_{k+j} = 0`, and its eigenvalues are the roots of :math:`p`.
+    matrix has first row :math:`-(c_{n-1},\dots,c_0)/c_n` and ones on the
+    subdiagonal: it maps :math:`(d_{k+n-1},\dots,d_k)` to
+    :math:`(d_{k+n},\dots,d_{k+1})` for the recurrence
+    :math:`\sum_j c_j d_{k+j} = 0`, and its eigenvalues are the roots of :math:`p`.
 
     >>> companion_matrix([1.0, -3.0, 2.0])       # z^2 - 3z + 2 = (z-1)(z-2)
     array([[ 3., -2.],
@@ -406,10 +406,10 @@ def schur_stable(coefficients) -> bool:
 
     The Schur–Cohn recursion: with :math:`p^*(z) = z^n\overline{p(1/\bar z)}`
     (the reversed, conjugated coefficients), :math:`p` is Schur stable iff
-    :math:`|a_0| < |a_n|` and the degree-:math:`(n-1)` polynomial
-    :math:`(\bar a_n p(z) - a_0 p^*(z))/z` is Schur stable. No root is
-    computed. For a real quadratic :math:`z^2+a_1z+a_0` this is Jury's
-    :math:`|a_0|<1`, :math:`|a_1|<1+a_0`.
+    :math:`|c_0| < |c_n|` and the degree-:math:`(n-1)` polynomial
+    :math:`(\bar c_n p(z) - c_0 p^*(z))/z` is Schur stable. No root is
+    computed. For a real quadratic :math:`z^2+c_1z+c_0` this is Jury's
+    :math:`|c_0|<1`, :math:`|c_1|<1+c_0`.
 
     >>> schur_stable([1.0, -0.5]), schur_stable([1.0, 0.0, 1.0])   # z = 1/2; z = +-i
     (True, False)
@@ -430,11 +430,11 @@ def schur_stable(coefficients) -> bool:
 def hurwitz_stable(coefficients) -> bool:
     r"""Whether every root of a real :math:`p` lies in the open left half plane.
 
-    The Routh–Hurwitz criterion: with :math:`a_n > 0`, every leading principal
-    minor of the Hurwitz matrix :math:`(a_{n-2i+j})_{i,j=1..n}` (coefficients
-    :math:`a_k` with :math:`k\notin[0, n]` are zero) is positive. For a cubic
-    :math:`s^3 + a_2s^2 + a_1s + a_0`: :math:`a_2, a_1, a_0 > 0` and
-    :math:`a_2a_1 > a_0`.
+    The Routh–Hurwitz criterion: with :math:`c_n > 0`, every leading principal
+    minor of the Hurwitz matrix :math:`(c_{n-2i+j})_{i,j=1..n}` (coefficients
+    :math:`c_k` with :math:`k\notin[0, n]` are zero) is positive. For a cubic
+    :math:`s^3 + c_2s^2 + c_1s + c_0`: :math:`c_2, c_1, c_0 > 0` and
+    :math:`c_2c_1 > c_0`.
 
     >>> hurwitz_stable([1.0, 3.0, 3.0, 1.0]), hurwitz_stable([1.0, 1.0, 1.0, 2.0])
     (True, False)
@@ -445,7 +445,7 @@ def hurwitz_stable(coefficients) -> bool:
     if a[0] < 0:
         a = -a
     n = a.size - 1
-    desc = a[::-1]  # desc[k] = a_k, the coefficient of s^k
+    desc = a[::-1]  # desc[k] = c_k, the coefficient of s^k
 
     def coef(k: int) -> float:
         return float(desc[k]) if 0 <= k <= n else 0.0
@@ -459,15 +459,17 @@ def hurwitz_stable(coefficients) -> bool:
 
 
 def first_unit_circle_crossing(q, r) -> float:
-    r"""The smallest :math:`h > 0` at which :math:`q(z) + h\,r(z)` has a root on
+    r"""The smallest :math:`h > 0` at which :math:`\chi(z) + h\,\psi(z)` has a root on
     :math:`|z| = 1`; ``inf`` if there is none.
 
+    The arguments ``q`` and ``r`` are the coefficients of :math:`\chi` and :math:`\psi`.
+
     On the circle, :math:`\bar z = 1/z`, so a crossing at :math:`z` needs
-    :math:`h = -q(z)/r(z)` real: :math:`z` is a unit-modulus root of
-    :math:`z^N\big(q(z)r(1/z) - q(1/z)r(z)\big)`. A linear method whose
-    per-mode polynomial is :math:`q + \eta\lambda\,r` and which is stable for small
-    :math:`\eta\lambda > 0` stays stable up to this :math:`h`. Real coefficients,
-    highest degree first.
+    :math:`h = -\chi(z)/\psi(z)` real: :math:`z` is a unit-modulus root of
+    :math:`z^N\big(\chi(z)\psi(1/z) - \chi(1/z)\psi(z)\big)`. A linear method
+    whose per-mode polynomial is :math:`\chi + \eta\lambda\,\psi` and which is stable
+    for small :math:`\eta\lambda > 0` stays stable up to this :math:`h`. Real
+    coefficients, highest degree first.
 
     >>> first_unit_circle_crossing([1.0, -1.0], [1.0])   # z - 1 + h: z = -1 at h = 2
     2.0
@@ -547,10 +549,11 @@ def two_step_momentum_polynomial(lr, betas, eigenvalue) -> np.ndarray:
 def quasi_hyperbolic_polynomial(lr, momentum, nu, eigenvalue) -> np.ndarray:
     r"""Per-mode characteristic polynomial of quasi-hyperbolic momentum.
 
-    QHM: :math:`b_k = \beta b_{k-1} + (1-\beta)g_k`,
-    :math:`W_{k+1} = W_k - \eta[(1-\nu)g_k + \nu b_k]`. On the mode
+    QHM: :math:`\bar g_k = \beta\bar g_{k-1} + (1-\beta)g_k`,
+    :math:`W_{k+1} = W_k - \eta[(1-\vartheta)g_k + \vartheta\bar g_k]`, with
+    :math:`\vartheta` = ``nu`` (Ma and Yarats' :math:`\nu`). On the mode
     :math:`\lambda` (:math:`h = \eta\lambda`):
-    :math:`z^2 - (1+\beta-h(1-\nu\beta))z + \beta(1-(1-\nu)h)`.
+    :math:`z^2 - (1+\beta-h(1-\vartheta\beta))z + \beta(1-(1-\vartheta)h)`.
 
     >>> quasi_hyperbolic_polynomial(0.5, 0.5, 0.0, 1.0)   # nu = 0: GD, times (z - beta)
     array([ 1.  , -1.  ,  0.25])
@@ -636,9 +639,9 @@ def two_step_momentum_stable_lr(lambda_max: float, betas) -> float:
 
     Every mode :math:`0<\eta\lambda\le\eta\lambda_{\max}` is then Schur stable.
 
-    By Jury's conditions for :math:`z^3+a_2z^2+a_1z+a_0`
-    (:math:`p(1)>0`, :math:`p(-1)<0`, :math:`|a_0|<1`,
-    :math:`|a_1-a_0a_2|<1-a_0^2`), the stable :math:`h = \eta\lambda` form the
+    By Jury's conditions for :math:`z^3+c_2z^2+c_1z+c_0`
+    (:math:`p(1)>0`, :math:`p(-1)<0`, :math:`|c_0|<1`,
+    :math:`|c_1-c_0c_2|<1-c_0^2`), the stable :math:`h = \eta\lambda` form the
     interval :math:`0<h<h^\star` with
     :math:`h^\star = 2(1+\beta_1-\beta_2)` if :math:`\beta_2\ge0` and
     :math:`h^\star = \min\{2(1+\beta_1-\beta_2),
@@ -659,13 +662,14 @@ def two_step_momentum_stable_lr(lambda_max: float, betas) -> float:
 def quasi_hyperbolic_stable_lr(lambda_max: float, momentum: float, nu: float) -> float:
     r"""Largest stable step of QHM.
 
-    It is :math:`2(1+\beta)/((1+\beta-2\nu\beta)\lambda_{\max})`.
+    It is :math:`2(1+\beta)/((1+\beta-2\vartheta\beta)\lambda_{\max})`.
 
     From Jury's conditions for its quadratic (:func:`quasi_hyperbolic_polynomial`):
     :math:`p(1) = h(1-\beta) > 0` and
-    :math:`p(-1) = 2(1+\beta) - h(1+\beta-2\nu\beta) > 0`
-    (the third, :math:`|a_0|<1`, is then implied). :math:`\nu = 0` gives gradient
-    descent's :math:`2/\lambda_{\max}`.
+    :math:`p(-1) = 2(1+\beta) - h(1+\beta-2\vartheta\beta) > 0`
+    (the third, :math:`|c_0|<1`, is then implied). The weight ``nu`` of the
+    momentum step is the book's :math:`\vartheta` (Ma and Yarats' :math:`\vartheta`);
+    ``nu = 0`` gives gradient descent's :math:`2/\lambda_{\max}`.
 
     >>> quasi_hyperbolic_stable_lr(1.0, 0.9, 0.0)
     2.0
@@ -682,7 +686,7 @@ def aggregated_momentum_stable_lr(lambda_max: float, betas) -> float:
     It is divided by :math:`\lambda_{\max}`.
 
     :func:`first_unit_circle_crossing` of :func:`aggregated_momentum_polynomial`
-    written as :math:`q(z) + h\,r(z)`, divided by :math:`\lambda_{\max}`.
+    written as :math:`\chi(z) + h\,\psi(z)`, divided by :math:`\lambda_{\max}`.
 
     >>> round(aggregated_momentum_stable_lr(1.0, (0.5,)), 12)   # heavy ball: 2(1+beta)
     3.0

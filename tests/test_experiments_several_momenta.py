@@ -102,6 +102,10 @@ def test_flow_limit_against_solve_ivp_and_a_root_scan():
         lo, hi = (mid, hi) if r < 1 else (lo, mid)
     assert fl.boundary[-1] == pytest.approx(lo, rel=1e-6)
     assert 1 < fl.boundary[-1] / (A * B) < 1.05
+    # the closed form h*/tau^3 of the stable-step theorem against the bisection
+    assert np.allclose(fl.formula, fl.boundary, rtol=1e-8)
+    with pytest.raises(ValueError, match="still stable"):
+        study._stable_eigenvalue(eta, b1, b2, 1.0)
 
 
 def test_heavy_ball_optimum_is_polyaks_closed_form():
@@ -174,6 +178,45 @@ def test_network_rate_matches_the_linearised_iterates(data):
     lin = math.exp(np.polyfit(k, env, 1)[0] / 2)
     assert abs(math.log(nr.measured) / math.log(lin) - 1) < 0.05
     assert abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
+
+
+def test_affine_optimum_is_polyak_at_degree_two_and_three():
+    opt2 = study.optimise_affine(2, 9.0, starts=1)
+    assert opt2.rho_fine == pytest.approx(0.5, rel=1e-5)  # (3 - 1) / (3 + 1)
+    # Polyak's tuning: z^2 - (1 + beta) z + beta + h eta z, eta = 4 / (1 + 1/3)^2
+    eta, beta = 4 / (1 + 1 / 3) ** 2, 0.25
+    assert np.allclose(opt2.chi, [1, -(1 + beta), beta], atol=1e-3)
+    assert np.allclose(opt2.psi, [0, eta, 0], atol=1e-3)
+    opt3 = study.optimise_affine(3, 9.0, starts=2)
+    assert len(opt3.per_start) == 2 and opt3.chi.sum() == pytest.approx(0, abs=1e-12)
+    assert min(opt3.per_start) > 0.5 * (1 - 1e-4) and opt3.rho_fine < 0.5 * (1 + 2e-3)
+    assert opt3.rho_fine < 0.9 * 0.8  # gradient descent's (kappa - 1)/(kappa + 1)
+    with pytest.raises(ValueError, match="kappa must lie in"):
+        study.optimise_affine(3, 1.0)
+    with pytest.raises(TypeError, match="degree must be an integer"):
+        study.optimise_affine(2.5, 9.0)
+
+
+@pytest.mark.parametrize("degree", [3, 4, 5])
+def test_no_affine_family_near_heavy_ball_beats_polyak(degree):
+    """The Schwarz-Pick theorem where a violation would show: near the optimum."""
+    kappa, rng = 16.0, np.random.default_rng(degree)
+    rho = study.polyak_rate(kappa)  # 3/5; heavy ball at Polyak's tuning on [1/16, 1]
+    beta, eta = rho**2, 4 / (1 + 1 / 4) ** 2
+    extra = np.poly(rng.uniform(-0.3, 0.3, degree - 2))  # fixed roots inside
+    chi0 = np.polymul([1, -(1 + beta), beta], extra)
+    psi0 = np.concatenate([[0.0], np.polymul([eta, 0.0], extra)])  # degree < p
+    h = np.linspace(1 / kappa, 1, 501)
+    worst = []
+    for _ in range(20):
+        s_coef = np.polydiv(chi0, [1.0, -1.0])[0] + 1e-5 * rng.normal(size=degree)
+        s_coef[0] = 1.0
+        chi = np.polymul([1.0, -1.0], s_coef)
+        psi = psi0 + np.concatenate([[0.0], 1e-5 * rng.normal(size=degree)])
+        polys = chi + h[:, None] * psi
+        worst.append(np.abs(np.linalg.eigvals(theory.companion_matrix(polys))).max())
+    assert np.abs(np.roots(chi0 + h[0] * psi0)).max() == pytest.approx(rho)
+    assert min(worst) > rho * (1 - 1e-6) and max(worst) < rho + 0.05
 
 
 def test_bounds_and_validation():

@@ -10,12 +10,14 @@ The studies of the chapter, each one call:
   :math:`(\beta_1, \beta_2)` grid against Jury's conditions;
 * :func:`flow_limit`: two-step momentum with :math:`\eta = s^3`,
   :math:`\beta_1 = 2 - As`, :math:`\beta_2 = -(1 - As + Bs^2)` against the
-  third-order flow :math:`\dddot x + A\ddot x + B\dot x + \lambda x = 0`, and its
+  third-order flow :math:`\dddot d + A\ddot d + B\dot d + \lambda d = 0`, and its
   stable step against the Routh–Hurwitz bound :math:`\lambda < AB`;
 * :func:`optimise_radius`: the worst-case per-mode spectral radius over
   :math:`[\lambda_{\min}, \lambda_{\max}]`, minimised over each method's
   parameters (``scipy.optimize``), against Polyak's
   :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`;
+* :func:`optimise_affine`: the same over *every* consistent per-mode polynomial
+  :math:`\chi(z) + h\,\psi(z)` of a given degree;
 * :func:`network_rate`: a network trained with a method, its measured per-step
   contraction against the predicted radius on :math:`H(0)`.
 """
@@ -57,6 +59,8 @@ __all__ = [
     "RadiusOptimum",
     "worst_radius",
     "optimise_radius",
+    "AffineOptimum",
+    "optimise_affine",
     "polyak_rate",
     "polynomial_lower_bound",
     "NetworkRate",
@@ -309,9 +313,11 @@ def two_step_from_flow(
 ) -> tuple[float, tuple[float, float]]:
     r"""Step and momenta whose two-step momentum tends to the third-order flow.
 
-    :math:`\eta = s^3`, :math:`\beta_1 = 2 - As`, :math:`\beta_2 = -(1 - As + Bs^2)`,
-    with time :math:`t = ks`: the step differences then have roots
-    :math:`1 - s\sigma_{1,2}`, :math:`\sigma^2 - A\sigma + B = 0`... to first order.
+    With the time step :math:`\tau` (``s`` in code, time :math:`t = k\tau`):
+    :math:`\eta = \tau^3`, :math:`\beta_1 = 2 - A\tau`,
+    :math:`\beta_2 = -(1 - A\tau + B\tau^2)`. The step differences then have
+    roots :math:`1 - \tau\sigma_{1,2}` to first order, with
+    :math:`\sigma^2 - A\sigma + B = 0`.
 
     >>> two_step_from_flow(3.0, 3.0, 0.1)
     (0.0010000000000000002, (1.7, -0.73))
@@ -326,19 +332,40 @@ def two_step_from_flow(
 
 @dataclass(frozen=True)
 class FlowLimit:
-    r"""Two-step momentum against its third-order flow, as :math:`s\to0`.
+    r"""Two-step momentum against its third-order flow, as the time step shrinks.
 
-    ``error[i]``: :math:`\max_k|x_k - x(ks)|` on :math:`[0, T]` at ``s[i]``;
-    ``order``: the fitted slope of the error in :math:`s`; ``boundary[i]``:
-    the discrete stable :math:`\lambda`, :math:`h^\star/s^3`, which tends to the
-    Routh–Hurwitz bound :math:`AB`.
+    The time step is :math:`\tau` (``s`` in code): :math:`\eta = \tau^3`, time
+    :math:`t = k\tau`. ``error[i]``: :math:`\max_k|d_k - d(k\tau)|` on
+    :math:`[0, T]` at ``s[i]``; ``order``: the fitted slope of the error in
+    :math:`\tau`; ``boundary[i]``: the largest stable eigenvalue, found by
+    bisection on the spectral radius of the companion matrix (``numpy``
+    eigenvalues, no formula); ``formula[i]``: the closed form
+    :math:`h^\star/\tau^3` of the stable step. Both tend to the Routh–Hurwitz
+    bound :math:`AB`.
     """
 
     s: np.ndarray
     error: np.ndarray
     order: float
     boundary: np.ndarray
+    formula: np.ndarray
     hurwitz_bound: float
+
+
+def _stable_eigenvalue(eta: float, b1: float, b2: float, hi: float) -> float:
+    """Largest lambda with companion radius < 1, by bisection on [0, hi]."""
+
+    def radius(lam):
+        coeffs = [1.0, -(1 + b1 - eta * lam), b1 - b2, b2]
+        return np.abs(np.linalg.eigvals(theory.companion_matrix(coeffs))).max()
+
+    lo = 0.0
+    if radius(hi) < 1:
+        raise ValueError(f"the mode is still stable at lambda = {hi:g}")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 0 < mid and radius(mid) < 1 else (lo, mid)
+    return lo
 
 
 def flow_limit(
@@ -346,10 +373,11 @@ def flow_limit(
 ) -> FlowLimit:
     r"""Discrete two-step momentum from rest against the flow from rest.
 
-    The flow :math:`\dddot x + A\ddot x + B\dot x + \lambda x = 0`,
-    :math:`x(0) = 1`, :math:`\dot x(0) = \ddot x(0) = 0`, is computed with
+    The flow :math:`\dddot d + A\ddot d + B\dot d + \lambda d = 0`,
+    :math:`d(0) = 1`, :math:`\dot d(0) = \ddot d(0) = 0`, is computed with
     ``scipy.linalg.expm`` of its companion matrix; the discrete one-mode
-    recurrence starts from :math:`x_{-2} = x_{-1} = x_0 = 1`.
+    recurrence starts from :math:`d_{-2} = d_{-1} = d_0 = 1`. ``s_values`` are
+    the time steps :math:`\tau`.
 
     >>> fl = flow_limit(3.0, 3.0, 1.0, [0.04, 0.02, 0.01], 6.0)
     >>> round(fl.order, 1), bool(abs(fl.boundary[-1] / 9 - 1) < 0.05)
@@ -360,7 +388,7 @@ def flow_limit(
     lam = check_real(eigenvalue, "eigenvalue", low=0.0)
     t_end = check_real(t_end, "t_end", low=0, low_open=True)
     Acomp = np.array([[0, 1, 0], [0, 0, 1], [-lam, -B, -A]], dtype=float)
-    errors, bounds = [], []
+    errors, bounds, formula = [], [], []
     for s in s_values:
         eta, (b1, b2) = two_step_from_flow(A, B, s)
         K = int(round(t_end / s))
@@ -371,10 +399,13 @@ def flow_limit(
             z = E @ z
             err = max(err, abs(x - z[0]))
         errors.append(err)
-        bounds.append(theory.two_step_momentum_stable_lr(1.0, (b1, b2)) / s**3)
+        bounds.append(_stable_eigenvalue(eta, b1, b2, 4 * A * B))
+        formula.append(theory.two_step_momentum_stable_lr(1.0, (b1, b2)) / s**3)
     s_arr, e_arr = np.asarray(s_values, float), np.asarray(errors)
     order = float(np.polyfit(np.log(s_arr), np.log(e_arr), 1)[0])
-    return FlowLimit(s_arr, e_arr, order, np.asarray(bounds), A * B)
+    return FlowLimit(
+        s_arr, e_arr, order, np.asarray(bounds), np.asarray(formula), A * B
+    )
 
 
 # -- the best radius over the parameters ------------------------------------------
@@ -394,8 +425,10 @@ def polynomial_lower_bound(kappa: float, degree: int) -> float:
     r"""The bound :math:`(\kappa^{1/p}-1)/(\kappa^{1/p}+1)` for degree :math:`p`.
 
     Every consistent stationary method whose per-mode polynomial is
-    :math:`q(z) + h\,r(z)` of degree :math:`p` has a worst-case radius at least
-    this (the chapter's theorem); :math:`p = 2` is Polyak's rate.
+    :math:`\chi(z) + h\,\psi(z)` of degree :math:`p` has a worst-case radius at
+    least this (the chapter's first bound, from :math:`z = 1` alone);
+    :math:`p = 2` is Polyak's rate. The chapter's second theorem improves it to
+    Polyak's rate for every :math:`p`.
 
     >>> polynomial_lower_bound(9.0, 2) == polyak_rate(9.0)
     True
@@ -572,6 +605,94 @@ def optimise_radius(
     return RadiusOptimum(
         family, params, float(best.fun), worst_radius(family, x, fine), lmax / lmin
     )
+
+
+@dataclass(frozen=True)
+class AffineOptimum:
+    r"""The best worst-case radius over all consistent affine families of a degree.
+
+    The family is :math:`p_h(z) = \chi(z) + h\,\psi(z)` with :math:`\chi` monic of
+    degree :math:`p`, :math:`\chi(1) = 0`, :math:`\deg\psi < p`, and
+    :math:`h = \lambda/\lambda_{\max}\in[1/\kappa, 1]` (the step is absorbed
+    into :math:`\psi`). ``chi``, ``psi``: the best coefficients (highest degree
+    first); ``rho``: its worst radius on the optimisation grid; ``rho_fine`` on
+    a 20 times finer grid; ``per_start``: ``rho_fine`` of every start's end point.
+    """
+
+    degree: int
+    chi: np.ndarray
+    psi: np.ndarray
+    rho: float
+    rho_fine: float
+    per_start: tuple[float, ...]
+    kappa: float
+
+    @property
+    def polyak(self) -> float:
+        return polyak_rate(self.kappa)
+
+
+def _affine(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    chi = np.polymul([1.0, -1.0], np.concatenate([[1.0], x[: degree - 1]]))
+    return chi, np.concatenate([[0.0], x[degree - 1 :]])
+
+
+def _affine_radius(x, h, degree: int) -> float:
+    chi, psi = _affine(np.asarray(x, float), degree)
+    return float(_radius(chi + np.asarray(h)[:, None] * psi).max())
+
+
+def optimise_affine(
+    degree: int,
+    kappa: float,
+    *,
+    starts: int = 3,
+    seed: int = 0,
+    points: int = 32,
+    maxiter: int = 800,
+    rounds: int = 4,
+) -> AffineOptimum:
+    r"""Minimise the worst radius over every consistent affine family of a degree.
+
+    :math:`\chi = (z-1)s(z)` with :math:`s` monic of degree :math:`p-1`, and
+    :math:`\psi` of degree :math:`< p`: :math:`2p-1` free coefficients, from
+    ``starts`` random starting points (uniform in :math:`[-1, 1]`), Nelder–Mead
+    restarted from its end point (at most ``rounds`` runs of ``maxiter``
+    iterations) until it stops improving, on ``points`` Chebyshev points of
+    :math:`[1/\kappa, 1]`. The chapter proves :math:`\rho\ge` Polyak's rate for
+    every such family; heavy ball (times :math:`z` for :math:`p = 3`) attains it.
+
+    >>> opt = optimise_affine(2, 9.0, starts=2)
+    >>> round(opt.rho_fine, 3), opt.polyak
+    (0.5, 0.5)
+    """
+    from scipy.optimize import minimize
+
+    p = check_int(degree, "degree", minimum=1)
+    kappa = check_real(kappa, "kappa", low=1.0, low_open=True)
+    grid = _grid(1 / kappa, 1.0, check_int(points, "points", minimum=3))
+    rng = np.random.default_rng(seed)
+    ends = []
+    for _ in range(check_int(starts, "starts")):
+        z, previous = rng.uniform(-1, 1, 2 * p - 1), math.inf
+        for _ in range(rounds):  # restart from the end point until it stalls
+            res = minimize(
+                _affine_radius,
+                z,
+                args=(grid, p),
+                method="Nelder-Mead",
+                options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
+            )
+            z = res.x
+            if previous - res.fun < 1e-9:
+                break
+            previous = res.fun
+        ends.append(res)
+    fine = _grid(1 / kappa, 1.0, 20 * points)
+    per_start = tuple(_affine_radius(r.x, fine, p) for r in ends)
+    best = ends[int(np.argmin(per_start))]
+    chi, psi = _affine(best.x, p)
+    return AffineOptimum(p, chi, psi, float(best.fun), min(per_start), per_start, kappa)
 
 
 # -- a network at the chosen parameters --------------------------------------------
