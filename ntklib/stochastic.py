@@ -3,12 +3,12 @@ r"""Mini-batch SGD and preconditioned flows on the kernel model (Chapter 10).
 The loss is the book's sum :math:`L = \frac12\sum_i\Delta_i^2`. A mini-batch
 :math:`B` of size :math:`b` gives the unbiased loss
 :math:`L_B = \frac nb\cdot\frac12\sum_{i\in B}\Delta_i^2` (:math:`\mathbb E L_B = L`),
-with gradient :math:`\frac nb J^\top S_B\Delta`, :math:`S_B = \mathrm{diag}(1_B)`.
+with gradient :math:`\frac nb J^\top D_B\Delta`, :math:`D_B = \mathrm{diag}(1_B)`.
 On the kernel model (frozen :math:`H = JJ^\top`) one SGD step is
 
 .. math::
 
-    \Delta_{k+1} = \big(I - \eta\tfrac nb H S_{B_k}\big)\Delta_k ,
+    \Delta_{k+1} = \big(I - \eta\tfrac nb H D_{B_k}\big)\Delta_k ,
 
 and the second moment :math:`M_k = \mathbb E[\Delta_k\Delta_k^\top]` obeys the
 *linear* recursion (:func:`sgd_second_moment`)
@@ -16,31 +16,32 @@ and the second moment :math:`M_k = \mathbb E[\Delta_k\Delta_k^\top]` obeys the
 .. math::
 
     M_{k+1} = (I-\eta H)M_k(I-\eta H)
-    + \eta^2 q\,H\big(n\,\mathrm{Diag}(M_k) - M_k\big)H,
+    + \eta^2 \zeta_b\,H\big(n\,\mathrm{Diag}(M_k) - M_k\big)H,
 
-with :math:`q = \frac{n-b}{b(n-1)}` for batches drawn uniformly without
-replacement and :math:`q = \frac1b` with replacement (:func:`batch_noise`). Its
+with :math:`\zeta_b = \frac{n-b}{b(n-1)}` for batches drawn uniformly without
+replacement and :math:`\zeta_b = \frac1b` with replacement (:func:`batch_noise`). Its
 spectral radius :math:`\rho` gives the exact per-step rate
 :math:`-\log\rho` of :math:`\mathbb E[L_k]` (:func:`sgd_expected_rate`; with
 momentum the same on the pair :math:`(\Delta_k, \Delta_{k-1})`).
 
 The bound of Ma, Bassily & Belkin in this normalisation: with
-:math:`\beta = \max_i H_{ii}` and
+:math:`H_{\max} = \max_i H_{ii}` and
 
 .. math::
 
-    \gamma(b) = \frac{n\,[(b-1)\lambda_{\max} + (n-b)\beta]}{b(n-1)}
+    \Lambda_b = \frac{n\,[(b-1)\lambda_{\max} + (n-b)H_{\max}]}{b(n-1)}
     \quad\text{(without replacement)},\qquad
-    \gamma(b) = \frac{n\beta + (b-1)\lambda_{\max}}{b}\quad\text{(with)},
+    \Lambda_b = \frac{nH_{\max} + (b-1)\lambda_{\max}}{b}\quad\text{(with)},
 
 the energy :math:`\mathbb E[\Delta^\top H^{-1}\Delta]` contracts by at least
-:math:`1 - \eta(2-\eta\gamma)\lambda_{\min}` per step; the step
-:math:`\eta^*(b) = 1/\gamma(b)` (:func:`sgd_step_size`) gives
-:math:`1 - \lambda_{\min}/\gamma(b)`, and the per-sample rate halves at the
-critical batch size :math:`1 + m^*` (:func:`sgd_critical_batch`), where
-:math:`m^* = n\beta/\lambda_{\max}` with replacement (their :math:`\beta/\lambda_1`
-with :math:`\lambda_1 = \lambda_{\max}/n`) and
-:math:`m^* = (n-1)\beta/(\lambda_{\max}-\beta)` without.
+:math:`1 - \eta(2-\eta\Lambda_b)\lambda_{\min}` per step; the step
+:math:`\eta^*(b) = 1/\Lambda_b` (:func:`sgd_step_size`) gives
+:math:`1 - \lambda_{\min}/\Lambda_b`, and the per-sample rate halves at the
+critical batch size :math:`1 + b^*` (:func:`sgd_critical_batch`), where
+:math:`b^* = nH_{\max}/\lambda_{\max}` with replacement (their :math:`\beta/\lambda_1`,
+their :math:`\beta` being our :math:`H_{\max}` and
+:math:`\lambda_1 = \lambda_{\max}/n`) and
+:math:`b^* = (n-1)H_{\max}/(\lambda_{\max}-H_{\max})` without.
 
 A preconditioned flow :math:`\dot W = -P\nabla L` has the error dynamics
 :math:`\dot\Delta = -JPJ^\top\Delta`: the kernel :math:`H_P = JPJ^\top`
@@ -94,11 +95,11 @@ def _batch(batch, n: int) -> int:
 
 
 def batch_noise(n: int, batch: int, *, replacement: bool = False) -> float:
-    r"""The noise factor :math:`q` of a uniform mini-batch of size ``batch``.
+    r"""The noise factor :math:`\zeta_b` of a uniform mini-batch of size ``batch``.
 
-    :math:`\mathbb E[(\frac nb)^2 S_BMS_B] = M + q\,(n\,\mathrm{Diag}(M) - M)` with
-    :math:`q = \frac{n-b}{b(n-1)}` without replacement (zero at :math:`b = n`)
-    and :math:`q = 1/b` with replacement.
+    :math:`\mathbb E[(\frac nb)^2 D_BMD_B] = M + \zeta_b\,(n\,\mathrm{Diag}(M) - M)`
+    with :math:`\zeta_b = \frac{n-b}{b(n-1)}` without replacement (zero at
+    :math:`b = n`) and :math:`\zeta_b = 1/b` with replacement.
 
     >>> batch_noise(24, 24), batch_noise(24, 1), batch_noise(24, 4, replacement=True)
     (0.0, 1.0, 0.25)
@@ -119,10 +120,10 @@ def sgd_second_moment(
 
     .. math::
 
-        M \mapsto (I-\eta H)M(I-\eta H) + \eta^2 q\,H(n\,\mathrm{Diag}(M) - M)H,
+        M \mapsto (I-\eta H)M(I-\eta H) + \eta^2 \zeta_b\,H(n\,\mathrm{Diag}(M) - M)H,
 
-    :math:`q` from :func:`batch_noise`. It is :math:`\mathbb E[A_BMA_B^\top]` with
-    :math:`A_B = I - \eta\frac nb HS_B`.
+    :math:`\zeta_b` from :func:`batch_noise`. It is :math:`\mathbb E[A_BMA_B^\top]` with
+    :math:`A_B = I - \eta\frac nb HD_B`.
 
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> sgd_second_moment(H, H, 0.5, 2)          # full batch: (1 - 0.5)^2 I
@@ -135,33 +136,54 @@ def sgd_second_moment(
     if M.shape != H.shape:
         raise ValueError(f"M must have shape {tuple(H.shape)}, got {tuple(M.shape)}")
     eta = check_lr(lr)
-    q = batch_noise(n, batch, replacement=replacement)
+    zeta = batch_noise(n, batch, replacement=replacement)
     G = torch.eye(n, dtype=H.dtype, device=H.device) - eta * H
     noise = n * torch.diag(torch.diagonal(M)) - M
-    return G @ M @ G + eta**2 * q * (H @ noise @ H)
+    return G @ M @ G + eta**2 * zeta * (H @ noise @ H)
 
 
 def sgd_expected_loss(
-    H, delta0, lr: float, batch: int, steps: int, *, replacement: bool = False
+    H,
+    delta0,
+    lr: float,
+    batch: int,
+    steps: int,
+    *,
+    momentum: float = 0.0,
+    replacement: bool = False,
 ) -> torch.Tensor:
     r"""The exact mean loss :math:`\mathbb E[L_k] = \frac12\mathrm{tr} M_k`, k <= steps.
 
     :math:`M_0 = \Delta_0\Delta_0^\top` and :math:`M_{k+1}` from
     :func:`sgd_second_moment`: the finite-horizon prediction, transients included.
+    With ``momentum`` :math:`\beta`, the second moment :math:`N_k` of the pair
+    :math:`(\Delta_k,\Delta_{k-1})`, started at rest (:math:`\Delta_{-1} = \Delta_0`),
+    is propagated by the map of :func:`sgd_expected_rate`, and
+    :math:`M_k` is its top-left block.
 
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> sgd_expected_loss(H, torch.ones(2, dtype=torch.float64), 0.5, 2, 2)
     tensor([1.0000, 0.2500, 0.0625], dtype=torch.float64)
     """
     H = check_kernel(H, "H")
-    d = check_vector(
-        delta0, "delta0", length=H.shape[0], dtype=H.dtype, device=H.device
-    )
+    n = H.shape[0]
+    d = check_vector(delta0, "delta0", length=n, dtype=H.dtype, device=H.device)
     steps = check_int(steps, "steps", minimum=0)
-    M, out = torch.outer(d, d), [0.5 * float(d @ d)]
+    beta = check_momentum(momentum)
+    out = [0.5 * float(d @ d)]
+    if beta == 0.0:
+        M = torch.outer(d, d)
+        for _ in range(steps):
+            M = sgd_second_moment(H, M, lr, batch, replacement=replacement)
+            out.append(0.5 * float(torch.trace(M)))
+        return torch.tensor(out, dtype=H.dtype, device=H.device)
+    zeta = batch_noise(n, batch, replacement=replacement)
+    mv, _, _ = _moment_map(_kernel_np(H), check_lr(lr), zeta, beta)
+    z = np.tile(d.detach().to("cpu", torch.float64).numpy(), 2)
+    N = np.outer(z, z).ravel()
     for _ in range(steps):
-        M = sgd_second_moment(H, M, lr, batch, replacement=replacement)
-        out.append(0.5 * float(torch.trace(M)))
+        N = mv(N)
+        out.append(0.5 * float(np.trace(N.reshape(2 * n, 2 * n)[:n, :n])))
     return torch.tensor(out, dtype=H.dtype, device=H.device)
 
 
@@ -182,27 +204,27 @@ def _radius(matvec, dim: int, v0: np.ndarray) -> float:
     return float(np.abs(vals).max())
 
 
-def _moment_map(H: np.ndarray, eta: float, q: float, mu: float):
-    """The second-moment map of SGD (mu = 0) or SGD with momentum mu, on vec(N)."""
+def _moment_map(H: np.ndarray, eta: float, zeta: float, beta: float):
+    """The second-moment map of SGD (beta = 0) or SGD with momentum beta, on vec(N)."""
     n = H.shape[0]
-    if mu == 0.0:
+    if beta == 0.0:
         G = np.eye(n) - eta * H
 
         def mv(v):
             M = v.reshape(n, n)
             noise = n * np.diag(np.diag(M)) - M
-            return (G @ M @ G + eta**2 * q * (H @ noise @ H)).ravel()
+            return (G @ M @ G + eta**2 * zeta * (H @ noise @ H)).ravel()
 
         return mv, n * n, np.eye(n).ravel()
     A = np.block(
-        [[(1 + mu) * np.eye(n) - eta * H, -mu * np.eye(n)], [np.eye(n), 0 * H]]
+        [[(1 + beta) * np.eye(n) - eta * H, -beta * np.eye(n)], [np.eye(n), 0 * H]]
     )
 
     def mv2(v):
         N = v.reshape(2 * n, 2 * n)
         out = A @ N @ A.T
         N11 = N[:n, :n]
-        out[:n, :n] += eta**2 * q * (H @ (n * np.diag(np.diag(N11)) - N11) @ H)
+        out[:n, :n] += eta**2 * zeta * (H @ (n * np.diag(np.diag(N11)) - N11) @ H)
         return out.ravel()
 
     return mv2, 4 * n * n, np.eye(2 * n).ravel()
@@ -219,11 +241,11 @@ def sgd_expected_rate(
     r"""Exact per-step decay rate :math:`-\log\rho` of :math:`\mathbb E[L_k]`.
 
     :math:`\rho` is the spectral radius of the second-moment map
-    (:func:`sgd_second_moment`; with ``momentum`` :math:`\mu` that of
+    (:func:`sgd_second_moment`; with ``momentum`` :math:`\beta` that of
     :math:`N\mapsto\mathbb E[A_BNA_B^\top]` for the pair
-    :math:`(\Delta_k,\Delta_{k-1})`, :math:`A_B = \begin{pmatrix}(1+\mu)I -
-    \eta\frac nbHS_B & -\mu I\\ I & 0\end{pmatrix}`, the iteration of
-    ``torch.optim.SGD(momentum=mu)``). A negative value means the mean loss grows.
+    :math:`(\Delta_k,\Delta_{k-1})`, :math:`A_B = \begin{pmatrix}(1+\beta)I -
+    \eta\frac nbHD_B & -\beta I\\ I & 0\end{pmatrix}`, the iteration of
+    ``torch.optim.SGD(momentum=beta)``). A negative value means the mean loss grows.
 
     >>> H = torch.diag(torch.tensor([1.0, 0.5], dtype=torch.float64))
     >>> round(sgd_expected_rate(H, 0.5, 2), 6)   # GD: -2 log(1 - 0.5 * 0.5)
@@ -231,44 +253,45 @@ def sgd_expected_rate(
     """
     Hn = _kernel_np(H)
     eta = check_lr(lr)
-    mu = check_momentum(momentum)
-    q = batch_noise(Hn.shape[0], batch, replacement=replacement)
-    if q == 0.0:  # full batch: the map is N -> A N A^T, so rho = rho(A)^2
+    beta = check_momentum(momentum)
+    zeta = batch_noise(Hn.shape[0], batch, replacement=replacement)
+    if zeta == 0.0:  # full batch: the map is N -> A N A^T, so rho = rho(A)^2
         n = Hn.shape[0]
-        G = (1 + mu) * np.eye(n) - eta * Hn
-        A = np.block([[G, -mu * np.eye(n)], [np.eye(n), 0 * Hn]]) if mu else G
+        G = (1 + beta) * np.eye(n) - eta * Hn
+        A = np.block([[G, -beta * np.eye(n)], [np.eye(n), 0 * Hn]]) if beta else G
         rho = float(np.abs(np.linalg.eigvals(A)).max()) ** 2
     else:
-        mv, dim, v0 = _moment_map(Hn, eta, q, mu)
+        mv, dim, v0 = _moment_map(Hn, eta, zeta, beta)
         rho = _radius(mv, dim, v0)
     return -math.log(rho) if rho > 0 else math.inf
 
 
 def sgd_gamma(H, batch: int, *, replacement: bool = False) -> float:
-    r""":math:`\gamma(b)`, the bound's constant: :math:`\eta^*(b) = 1/\gamma(b)`.
+    r""":math:`\Lambda_b`, the bound's constant: :math:`\eta^*(b) = 1/\Lambda_b`.
 
-    :math:`\gamma(b) = a\lambda_{\max} + c\beta` with
-    :math:`\mathbb E[(\frac nb)^2S_BHS_B] = aH + c\,\mathrm{Diag}(H)`:
-    :math:`a = 1 - q`, :math:`c = nq` (:func:`batch_noise`),
-    :math:`\beta = \max_iH_{ii}`.
+    :math:`\Lambda_b = a\lambda_{\max} + c\,H_{\max}` with
+    :math:`\mathbb E[(\frac nb)^2D_BHD_B] = aH + c\,\mathrm{Diag}(H)`:
+    :math:`a = 1 - \zeta_b`, :math:`c = n\zeta_b` (:func:`batch_noise`),
+    :math:`H_{\max} = \max_iH_{ii}`.
 
     >>> H = torch.full((4, 4), 0.25, dtype=torch.float64) + 0.25 * torch.eye(4)
-    >>> sgd_gamma(H, 4), sgd_gamma(H, 1)      # lambda_max = 1.25; n beta = 2
+    >>> sgd_gamma(H, 4), sgd_gamma(H, 1)      # lambda_max = 1.25; n h_max = 2
     (1.25, 2.0)
     """
     Hn = _kernel_np(H)
     n = Hn.shape[0]
-    q = batch_noise(n, batch, replacement=replacement)
+    zeta = batch_noise(n, batch, replacement=replacement)
     lmax = float(np.linalg.eigvalsh(Hn)[-1])
-    beta = float(Hn.diagonal().max())
-    return (1 - q) * lmax + n * q * beta
+    h_max = float(Hn.diagonal().max())
+    return (1 - zeta) * lmax + n * zeta * h_max
 
 
 def sgd_step_size(H, batch: int, *, replacement: bool = False) -> float:
-    r"""The bound's best step :math:`\eta^*(b) = 1/\gamma(b)`.
+    r"""The bound's best step :math:`\eta^*(b) = 1/\Lambda_b`.
 
-    With replacement it is :math:`b/(n\beta + (b-1)\lambda_{\max})`, Ma, Bassily &
-    Belkin's :math:`m/(\beta+(m-1)\lambda_1)` for the mean loss, divided by
+    With replacement it is :math:`b/(nH_{\max} + (b-1)\lambda_{\max})`, Ma, Bassily &
+    Belkin's :math:`m/(\beta+(m-1)\lambda_1)` for the mean loss (their :math:`m` is our
+    :math:`b`, their :math:`\beta` our :math:`H_{\max}`), divided by
     :math:`n` (our loss is a sum).
 
     >>> H = torch.eye(3, dtype=torch.float64)
@@ -279,10 +302,11 @@ def sgd_step_size(H, batch: int, *, replacement: bool = False) -> float:
 
 
 def sgd_rate_bound(H, lr: float, batch: int, *, replacement: bool = False) -> float:
-    r"""The guaranteed per-step rate :math:`-\log(1-\eta(2-\eta\gamma)\lambda_{\min})`.
+    r"""The guaranteed per-step rate
+    :math:`-\log(1-\eta(2-\eta\Lambda_b)\lambda_{\min})`.
 
     It bounds the decay of :math:`\mathbb E[\Delta^\top H^{-1}\Delta]` for
-    :math:`0<\eta<2/\gamma(b)`, hence :math:`-\log\rho` from below.
+    :math:`0<\eta<2/\Lambda_b`, hence :math:`-\log\rho` from below.
 
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> round(sgd_rate_bound(H, 0.5, 2), 6)      # -log(1 - 0.5 * 1.5)
@@ -290,27 +314,30 @@ def sgd_rate_bound(H, lr: float, batch: int, *, replacement: bool = False) -> fl
     """
     Hn = _kernel_np(H)
     eta = check_lr(lr)
-    gamma = sgd_gamma(Hn, batch, replacement=replacement)
-    if eta >= 2 / gamma:
+    lam_b = sgd_gamma(Hn, batch, replacement=replacement)
+    if eta >= 2 / lam_b:
         raise ValueError(
-            f"lr must lie in (0, 2/gamma(b)) = (0, {2 / gamma:.6g}) for the bound, "
+            f"lr must lie in (0, 2/Lambda_b) = (0, {2 / lam_b:.6g}) for the bound, "
             f"got {lr!r}"
         )
     lmin = float(np.linalg.eigvalsh(Hn)[0])
-    return -math.log(1 - eta * (2 - eta * gamma) * lmin)
+    return -math.log(1 - eta * (2 - eta * lam_b) * lmin)
 
 
 def sgd_critical_batch(H, *, replacement: bool = False) -> float:
-    r"""The critical batch size :math:`m^*`: the per-sample rate bound halves at
-    :math:`b = 1 + m^*`.
+    r"""The critical batch size :math:`b^*`: the per-sample rate bound halves at
+    :math:`b = 1 + b^*`.
 
-    The bound's per-sample (per-epoch) rate :math:`\frac nb\lambda_{\min}/\gamma(b)`
-    is :math:`n\lambda_{\min}/(n\beta + (b-1)\lambda_{\max})` with replacement,
-    halving at :math:`b - 1 = n\beta/\lambda_{\max}` (= Ma, Bassily & Belkin's
+    The bound's per-sample (per-epoch) rate :math:`\frac nb\lambda_{\min}/\Lambda_b`
+    is :math:`n\lambda_{\min}/(nH_{\max} + (b-1)\lambda_{\max})` with replacement,
+    halving at :math:`b - 1 = nH_{\max}/\lambda_{\max}` (= Ma, Bassily & Belkin's
     :math:`\beta/\lambda_1`, :math:`\lambda_1 = \lambda_{\max}/n`), and
-    :math:`(n-1)\lambda_{\min}/((b-1)\lambda_{\max} + (n-b)\beta)` without,
-    halving at :math:`b - 1 = (n-1)\beta/(\lambda_{\max}-\beta)` (``inf`` when
-    :math:`\lambda_{\max} \le \beta`: no saturation).
+    :math:`(n-1)\lambda_{\min}/((b-1)\lambda_{\max} + (n-b)H_{\max})` without,
+    halving at :math:`b - 1 = (n-1)H_{\max}/(\lambda_{\max}-H_{\max})` (``inf`` when
+    :math:`\lambda_{\max} \le H_{\max}`: no saturation). Since
+    :math:`\lambda_{\max}\ge e_i^\top He_i = H_{ii}` for every :math:`i`,
+    :math:`\lambda_{\max}\ge H_{\max}` always, with equality only when a row of
+    maximal diagonal is decoupled from the others.
 
     >>> H = torch.full((4, 4), 0.25, dtype=torch.float64) + 0.25 * torch.eye(4)
     >>> sgd_critical_batch(H, replacement=True), sgd_critical_batch(H)
@@ -319,10 +346,10 @@ def sgd_critical_batch(H, *, replacement: bool = False) -> float:
     Hn = _kernel_np(H)
     n = Hn.shape[0]
     lmax = float(np.linalg.eigvalsh(Hn)[-1])
-    beta = float(Hn.diagonal().max())
+    h_max = float(Hn.diagonal().max())
     if replacement:
-        return n * beta / lmax
-    return (n - 1) * beta / (lmax - beta) if lmax > beta else math.inf
+        return n * h_max / lmax
+    return (n - 1) * h_max / (lmax - h_max) if lmax > h_max else math.inf
 
 
 def sgd_stable_lr(
@@ -336,31 +363,32 @@ def sgd_stable_lr(
     r"""The largest step with :math:`\rho < 1` (mean-square stable), by bisection.
 
     The mean must be stable too, so the search starts below the full-batch limit
-    :math:`2(1+\mu)/\lambda_{\max}`.
+    :math:`2(1+\beta)/\lambda_{\max}`.
 
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> round(sgd_stable_lr(H, 2), 4)            # full batch: 2 / lambda_max
     2.0
     """
     Hn = _kernel_np(H)
-    mu = check_momentum(momentum)
+    beta = check_momentum(momentum)
     rtol = check_real(rtol, "rtol", low=0.0, high=0.1, low_open=True)
-    hi = 2 * (1 + mu) / float(np.linalg.eigvalsh(Hn)[-1])
+    hi = 2 * (1 + beta) / float(np.linalg.eigvalsh(Hn)[-1])
     lo = 0.0
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)
-        rate = sgd_expected_rate(Hn, mid, batch, momentum=mu, replacement=replacement)
+        rate = sgd_expected_rate(Hn, mid, batch, momentum=beta, replacement=replacement)
         lo, hi = (mid, hi) if rate > 0 else (lo, mid)
     return lo
 
 
-def preconditioned_kernel(model: nn.Module, X, P) -> torch.Tensor:
+def preconditioned_kernel(model: nn.Module, X, precond) -> torch.Tensor:
     r"""The kernel :math:`H_P = JPJ^\top` of the flow :math:`\dot W = -P\odot\nabla L`.
 
-    ``P`` has the shape of the trained weights (a diagonal preconditioner, one
-    entry per weight). For the two-layer ReLU net, in closed form,
+    ``precond`` (the book's :math:`P`) has the shape of the trained weights (a
+    diagonal preconditioner, one entry per weight). For the two-layer ReLU net,
+    in closed form,
     :math:`(H_P)_{ij} = \frac1m\sum_r S_{ir}S_{jr}\sum_k X_{ik}P_{rk}X_{jk}`;
-    ``P = 1`` gives the tangent kernel.
+    ``precond = 1`` gives the tangent kernel.
 
     >>> from ntklib import TwoLayerReLU, empirical_ntk, sphere_data
     >>> X, _ = sphere_data(5, 3)
@@ -379,14 +407,15 @@ def preconditioned_kernel(model: nn.Module, X, P) -> torch.Tensor:
             f"{type(model).__name__}"
         )
     X = model_inputs(model, X)
-    P = as_tensor(P, "P", dtype=X.dtype, device=X.device)
+    P = as_tensor(precond, "precond", dtype=X.dtype, device=X.device)
     if P.shape != model.W.shape:
         raise ValueError(
-            f"P must have the shape of W, {tuple(model.W.shape)}, got {tuple(P.shape)}"
+            f"precond must have the shape of W, {tuple(model.W.shape)}, "
+            f"got {tuple(P.shape)}"
         )
     if bool((P < 0).any()) or not bool(torch.isfinite(P).all()):
         raise ValueError(
-            "P must be finite and non-negative (a diagonal preconditioner)"
+            "precond must be finite and non-negative (a diagonal preconditioner)"
         )
     S = activation_pattern(X, model.W.detach())  # (n, m)
     H = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
@@ -398,9 +427,9 @@ def preconditioned_kernel(model: nn.Module, X, P) -> torch.Tensor:
 def frozen_iterates(
     H, delta0, steps: int, *, lr: float = 1.0, momentum: float = 0.0, delta_prev=None
 ) -> torch.Tensor:
-    r"""Frozen-kernel iterates, with momentum :math:`\mu`.
+    r"""Frozen-kernel iterates, with momentum :math:`\beta`.
 
-    :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \mu(\Delta_k - \Delta_{k-1})`
+    :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`
 
     On a frozen (possibly preconditioned) kernel ``H``, from ``delta0`` and the
     previous error ``delta_prev`` (default ``delta0``: at rest). Returns
@@ -420,11 +449,11 @@ def frozen_iterates(
             delta_prev, "delta_prev", length=n, dtype=H.dtype, device=H.device
         )
     )
-    eta, mu = check_lr(lr), check_momentum(momentum)
+    eta, beta = check_lr(lr), check_momentum(momentum)
     steps = check_int(steps, "steps", minimum=0)
     out = [d]
     for _ in range(steps):
-        d, prev = d - eta * (H @ d) + mu * (d - prev), d
+        d, prev = d - eta * (H @ d) + beta * (d - prev), d
         out.append(d)
     return torch.stack(out)
 
@@ -442,8 +471,8 @@ def sgd_kernel_iterates(
 ) -> torch.Tensor:
     r"""Mini-batch SGD on the kernel model: one sample path, ``(steps + 1, n)``.
 
-    :math:`\Delta_{k+1} = \Delta_k - \eta\frac nbHS_{B_k}\Delta_k
-    + \mu(\Delta_k-\Delta_{k-1})`, with :math:`B_k` drawn as in
+    :math:`\Delta_{k+1} = \Delta_k - \eta\frac nbHD_{B_k}\Delta_k
+    + \beta(\Delta_k-\Delta_{k-1})`, with :math:`B_k` drawn as in
     :func:`ntklib.experiments.minibatch_adaptive.minibatch_train` (``torch.randperm``
     from a generator seeded with ``seed``; with replacement ``torch.randint``), so
     a network run and its kernel model see the same batches.
@@ -456,7 +485,7 @@ def sgd_kernel_iterates(
     H = check_kernel(H, "H")
     n = H.shape[0]
     d = check_vector(delta0, "delta0", length=n, dtype=H.dtype, device=H.device)
-    eta, mu = check_lr(lr), check_momentum(momentum)
+    eta, beta = check_lr(lr), check_momentum(momentum)
     b = _batch(batch, n)
     steps = check_int(steps, "steps", minimum=0)
     gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
@@ -467,7 +496,7 @@ def sgd_kernel_iterates(
         else:
             idx = torch.randperm(n, generator=gen)[:b]
         idx = idx.to(d.device)
-        step = H[:, idx] @ d[idx]  # H S_B Delta (repeated indices count twice)
-        d, prev = d - (eta * n / b) * step + mu * (d - prev), d
+        step = H[:, idx] @ d[idx]  # H D_B Delta (repeated indices count twice)
+        d, prev = d - (eta * n / b) * step + beta * (d - prev), d
         out.append(d)
     return torch.stack(out)

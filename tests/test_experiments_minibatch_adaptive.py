@@ -109,17 +109,36 @@ def test_momentum_study_tunes_on_the_exact_rate(data):
     plt.close(study.draw_momentum(ms))
 
 
+def test_best_step_finds_gradient_descent_and_polyak_optima():
+    """Full batch: refined steps against the closed forms (GD, Polyak's heavy ball)."""
+    H = torch.diag(torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64))
+    L, lmin = 2.0, 0.1  # sqrt(kappa) = 4.47 lies between grid points
+    grid = (0.5, 1.0, 1.5, 2.5, 4.0, 6.0)
+    lr, rate = study.best_step(H, 3, 0.0, grid)
+    assert lr == pytest.approx(2 / (L + lmin), rel=1e-3)
+    assert rate == pytest.approx(-2 * math.log((L - lmin) / (L + lmin)), rel=1e-3)
+    root = (math.sqrt(L / lmin) - 1) / (math.sqrt(L / lmin) + 1)
+    lr, rate = study.best_step(H, 3, root**2, grid)
+    assert lr == pytest.approx(4 / (math.sqrt(L) + math.sqrt(lmin)) ** 2, rel=1e-3)
+    assert rate == pytest.approx(-2 * math.log(root), rel=1e-2)
+    lr_grid, rate_grid = study.best_step(H, 3, root**2, grid, refine=False)
+    s = lr_grid / ((1 - root**2) / L)
+    assert min(abs(s - g) for g in grid) < 1e-9 and rate_grid < 0.9 * rate
+    with pytest.raises(ValueError, match="grid"):
+        study.best_step(H, 3, 0.0, (1.0, -1.0))
+
+
 def test_preconditioned_run_matches_a_manual_step(data):
     X, y = data
     net = TwoLayerReLU(3, 256, seed=0)
-    P = study.coordinate_preconditioner(net.W.detach(), 9.0)
-    assert P[0].tolist() == pytest.approx([1 / 3, 1.0, 3.0])
-    pr = study.preconditioned_run(X, y, 256, P, 0.2, 15)
+    precond = study.coordinate_preconditioner(net.W.detach(), 9.0)
+    assert precond[0].tolist() == pytest.approx([1 / 3, 1.0, 3.0])
+    pr = study.preconditioned_run(X, y, 256, precond, 0.2, 15)
     expected = _autograd_loop(
-        X, y, 256, lambda p: torch.optim.SGD(p, lr=0.2), 15, 6, 0, precondition=P
+        X, y, 256, lambda p: torch.optim.SGD(p, lr=0.2), 15, 6, 0, precondition=precond
     )
     assert torch.allclose(pr.loss, expected, rtol=1e-9)
-    assert torch.allclose(pr.H_P, st.preconditioned_kernel(net, X, P))
+    assert torch.allclose(pr.H_P, st.preconditioned_kernel(net, X, precond))
     plt.close(study.draw_preconditioned(pr))
 
 
@@ -136,8 +155,10 @@ def test_adaptive_run_rmsprop_against_its_formula(data):
         delta, G = net.error_and_gradient(X, y)
         losses.append(0.5 * (delta**2).sum().item())
         if k % 5 == 0:
-            P = lr / (v.sqrt() + 1e-8) if k else torch.full_like(W, lr)
-            lmax.append(torch.linalg.eigvalsh(st.preconditioned_kernel(net, X, P))[-1])
+            pre = lr / (v.sqrt() + 1e-8) if k else torch.full_like(W, lr)
+            lmax.append(
+                torch.linalg.eigvalsh(st.preconditioned_kernel(net, X, pre))[-1]
+            )
         v = 0.99 * v + 0.01 * G**2
         W = W - lr * G / (v.sqrt() + 1e-8)
     assert torch.allclose(

@@ -57,6 +57,7 @@ __all__ = [
     "default_batches",
     "coordinate_preconditioner",
     "MomentumStudy",
+    "best_step",
     "momentum_study",
     "PreconditionedRun",
     "preconditioned_run",
@@ -90,9 +91,12 @@ class MiniBatchRun:
 def _stable(optimizer: Optimizer, H0: torch.Tensor, b: int) -> tuple[float | None, str]:
     group = optimizer.param_groups[0]
     if type(optimizer) is torch.optim.SGD and not group.get("nesterov", False):
-        mu = float(group.get("momentum", 0.0))
-        value = sgd_stable_lr(H0, b, momentum=mu, rtol=1e-3)
-        return value, f"the mean-square stable step of SGD (batch {b}, momentum {mu:g})"
+        beta = float(group.get("momentum", 0.0))
+        value = sgd_stable_lr(H0, b, momentum=beta, rtol=1e-3)
+        return (
+            value,
+            f"the mean-square stable step of SGD (batch {b}, momentum {beta:g})",
+        )
     return None, f"ntklib knows no stable step for {type(optimizer).__name__}"
 
 
@@ -220,8 +224,8 @@ class BatchSweep:
     ``exact_window``: the rate of the exact mean loss
     :func:`~ntklib.stochastic.sgd_expected_loss` fitted on the same window)
     (the bound's step :math:`\eta^*(b)`). Per-epoch rates are ``n / b`` times
-    the per-step ones. ``m_star`` is the critical batch size: the bound's
-    per-epoch rate halves at ``1 + m_star``.
+    the per-step ones. ``b_star`` is the critical batch size :math:`b^*`: the
+    bound's per-epoch rate halves at ``1 + b_star``.
     """
 
     n: int
@@ -232,7 +236,7 @@ class BatchSweep:
     measured: np.ndarray
     kernel_model: np.ndarray
     exact_window: np.ndarray
-    m_star: float
+    b_star: float
     runs: tuple
 
     def per_epoch(self, rates) -> np.ndarray:
@@ -336,13 +340,55 @@ def batch_sweep(
 # -- momentum --------------------------------------------------------------------------
 
 
+def best_step(
+    H, batch: int, momentum: float, grid: Sequence[float], *, refine: bool = True
+) -> tuple[float, float]:
+    r"""The step :math:`\eta` maximising the exact rate of SGD with momentum
+    :math:`\beta`, and that rate.
+
+    Candidates :math:`\eta = (1-\beta)\,s\,\eta^*(b)` for :math:`s` in ``grid``; with
+    ``refine``, a bounded scalar search (``scipy.optimize.minimize_scalar``) in
+    :math:`\log s` between the grid neighbours of the best candidate. At the full
+    batch this recovers gradient descent's best step :math:`2/(\lambda_{\max} +
+    \lambda_{\min})` and, at Polyak's momentum, heavy ball's
+    :math:`4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`.
+
+    >>> H = torch.diag(torch.tensor([1.0, 0.25], dtype=torch.float64))
+    >>> lr, rate = best_step(H, 2, 0.0, (0.5, 1.0, 1.5, 2.5))
+    >>> round(lr, 3), round(rate, 2)       # 2 / 1.25 and -2 log(0.6)
+    (1.6, 1.02)
+    """
+    from scipy.optimize import minimize_scalar
+
+    beta = check_momentum(momentum)
+    grid = sorted(check_real(s, "grid", low=0.0, low_open=True) for s in grid)
+    eta_b = (1 - beta) * sgd_step_size(H, batch)
+    rates = [sgd_expected_rate(H, s * eta_b, batch, momentum=beta) for s in grid]
+    best = int(np.argmax(rates))
+    lr, rate = grid[best] * eta_b, rates[best]
+    if refine and len(grid) > 1:
+        lo = math.log(grid[max(best - 1, 0)])
+        hi = math.log(grid[min(best + 1, len(grid) - 1)])
+        res = minimize_scalar(
+            lambda u: -sgd_expected_rate(H, math.exp(u) * eta_b, batch, momentum=beta),
+            bounds=(lo, hi),
+            method="bounded",
+            options={"xatol": 1e-4},
+        )
+        if -res.fun > rate:
+            lr, rate = math.exp(res.x) * eta_b, float(-res.fun)
+    return lr, rate
+
+
 @dataclass(frozen=True)
 class MomentumStudy:
     r"""Tuned SGD with and without momentum at batch sizes ``batches``.
 
-    For each batch size and each momentum in ``(0, momentum)``, the step is
-    tuned on the exact second-moment rate over ``grid`` (effective steps
-    :math:`\eta/(1-\mu) = s\,\eta^*(b)`); ``exact`` holds the best exact rates
+    For each batch size and each momentum :math:`\beta` in ``(0, momentum)``,
+    the step is the best on ``grid`` for the exact second-moment rate
+    (effective steps :math:`\eta/(1-\beta) = s\,\eta^*(b)`), refined by a
+    bounded scalar search between the best point's grid neighbours when
+    ``refine`` (:func:`best_step`). ``exact`` holds the best exact rates
     ``(2, len(batches))`` and ``lrs`` their steps, ``measured`` the per-step
     rates of the network at those steps (mean over seeds).
     """
@@ -373,14 +419,17 @@ def momentum_study(
     seeds: int,
     *,
     grid: Sequence[float] = (0.5, 1.0, 1.5, 2.5, 4.0),
+    refine: bool = False,
     horizon: float = 6.0,
     net_seed: int = 0,
 ) -> MomentumStudy:
     r"""``torch.optim.SGD`` with and without momentum, each at its best step.
 
-    The steps are tuned on the kernel model's exact rate
-    (:func:`~ntklib.stochastic.sgd_expected_rate`), then the network is trained
-    at them on ``seeds`` batch sequences.
+    The steps are the best on ``grid`` for the kernel model's exact rate
+    (:func:`~ntklib.stochastic.sgd_expected_rate`; :func:`best_step`), then the
+    network is trained at them on ``seeds`` batch sequences. A grid that stops
+    below the optimum understates the best rate: at the full batch heavy ball's
+    optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -389,21 +438,18 @@ def momentum_study(
     True
     """
     m = check_int(m, "m")
-    mu = check_momentum(momentum)
+    beta_hb = check_momentum(momentum)
     seeds = check_int(seeds, "seeds")
-    grid = [check_real(s, "grid", low=0.0, low_open=True) for s in grid]
+    grid = sorted(check_real(s, "grid", low=0.0, low_open=True) for s in grid)
     H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
     batches = tuple(int(b) for b in batches)
     lrs, exact = np.zeros((2, len(batches))), np.zeros((2, len(batches)))
     meas, runs = np.zeros((2, len(batches))), []
     for j, b in enumerate(batches):
-        eta_b = sgd_step_size(H0, b)
-        for i, beta in enumerate((0.0, mu)):
-            cands = [(1 - beta) * s * eta_b for s in grid]
-            rates = [sgd_expected_rate(H0, lr, b, momentum=beta) for lr in cands]
-            best = int(np.argmax(rates))
-            lrs[i, j], exact[i, j] = cands[best], rates[best]
-            steps = math.ceil(horizon / rates[best])
+        for i, beta in enumerate((0.0, beta_hb)):
+            lr, rate = best_step(H0, b, beta, grid, refine=refine)
+            lrs[i, j], exact[i, j] = lr, rate
+            steps = math.ceil(horizon / rate)
             for s in range(seeds):
                 net = TwoLayerReLU.for_data(X, m, net_seed)
                 opt = torch.optim.SGD([net.W], lr=float(lrs[i, j]), momentum=beta)
@@ -412,7 +458,7 @@ def momentum_study(
                 meas[i, j] += run.rate() / seeds
                 if s == 0:
                     runs.append(run)
-    return MomentumStudy(batches, mu, lrs, exact, meas, tuple(runs))
+    return MomentumStudy(batches, beta_hb, lrs, exact, meas, tuple(runs))
 
 
 # -- a fixed diagonal preconditioner ---------------------------------------------------
@@ -438,8 +484,8 @@ def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
     r"""The preconditioner :math:`P_{rk} = s^{(k/(d-1)) - 1/2}`: per input coordinate,
     from :math:`s^{-1/2}` to :math:`s^{1/2}` (geometric mean 1).
 
-    >>> P = coordinate_preconditioner(torch.zeros(2, 3), 4.0)
-    >>> P[0].tolist()
+    >>> precond = coordinate_preconditioner(torch.zeros(2, 3), 4.0)
+    >>> precond[0].tolist()
     [0.5, 1.0, 2.0]
     """
     s = check_real(spread, "spread", low=1.0)
@@ -449,9 +495,10 @@ def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
 
 
 def preconditioned_run(
-    X, y, m: int, P, lr: float, steps: int, *, seed: int = 0
+    X, y, m: int, precond, lr: float, steps: int, *, seed: int = 0
 ) -> PreconditionedRun:
-    r"""Full-batch ``torch.optim.SGD`` with the gradient multiplied by ``P``.
+    r"""Full-batch ``torch.optim.SGD`` with the gradient multiplied by ``precond``
+    (the book's :math:`P`).
 
     A gradient hook on ``W`` turns the step into
     :math:`W_{k+1} = W_k - \eta P\odot\nabla L(W_k)`; the error then follows
@@ -472,8 +519,8 @@ def preconditioned_run(
     net = TwoLayerReLU.for_data(X, m, seed)
     X = model_inputs(net, X)
     H = empirical_ntk(net, X)
-    H_P = preconditioned_kernel(net, X, P)
-    Pt = torch.as_tensor(P, dtype=X.dtype)
+    H_P = preconditioned_kernel(net, X, precond)
+    Pt = torch.as_tensor(precond, dtype=X.dtype)
     handle = net.W.register_hook(lambda g: g * Pt)
     opt = torch.optim.SGD([net.W], lr=lr)
     losses = []
@@ -509,7 +556,7 @@ class AdaptiveRun:
     :math:`\eta/(\sqrt{\hat v_k}+\epsilon)` for RMSprop and Adam), the spread
     :math:`\max P_k/\min P_k`, and the frozen prediction: the iterates of
     :math:`JP_{k_0}J^\top` from step ``k0`` (with Adam's momentum
-    :math:`\beta_1`, step :math:`1-\beta_1`).
+    :math:`\beta = 0.9` (``betas[0]``), step :math:`1-\beta`).
     """
 
     name: str
@@ -606,24 +653,24 @@ def adaptive_run(
             frozen["prev"] = delta
         if k % every and k != steps:
             return
-        P = _effective_P(o, model.W).detach()
-        H_P = preconditioned_kernel(model, X, P)
+        precond = _effective_P(o, model.W).detach()
+        H_P = preconditioned_kernel(model, X, precond)
         rec["drift"].append(float((empirical_ntk(model, X) - H0).norm() / H0.norm()))
         rec["lmax"].append(float(torch.linalg.eigvalsh(H_P)[-1]))
-        rec["spread"].append(float(P.max() / P.min()))
+        rec["spread"].append(float(precond.max() / precond.min()))
         if k == k0:
             frozen["H_P"], frozen["delta"] = H_P, delta
 
     run = minibatch_train(net, X, y, opt, steps, X.shape[0], callback=callback)
     keep = (run.step % every == 0) | (run.step == steps)
-    mu = 0.9 if optimizer == "adam" else 0.0
+    beta1 = 0.9 if optimizer == "adam" else 0.0
     pred = frozen_iterates(
         frozen["H_P"],
         frozen["delta"],
         steps - k0,
-        lr=1 - mu,
-        momentum=mu,
-        delta_prev=frozen.get("prev", frozen["delta"]) if mu else None,
+        lr=1 - beta1,
+        momentum=beta1,
+        delta_prev=frozen.get("prev", frozen["delta"]) if beta1 else None,
     )
     return AdaptiveRun(
         optimizer,
@@ -664,7 +711,7 @@ def draw_batch_sweep(sweep: BatchSweep):
     ax.plot(b, sweep.per_epoch(sweep.exact_window), "s", mfc="none", label="exact mean")
     ax.plot(b, sweep.per_epoch(sweep.exact), "-", label=r"exact $-\log\rho$")
     ax.plot(b, sweep.per_epoch(sweep.bound), "--", label="bound")
-    ax.axvline(1 + sweep.m_star, color="0.5", ls=":", label="$1 + m^*$")
+    ax.axvline(1 + sweep.b_star, color="0.5", ls=":", label="$1 + b^*$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("batch size $b$")
