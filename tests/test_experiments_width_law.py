@@ -167,7 +167,9 @@ def test_a_diverging_trial_fails_instead_of_raising(monkeypatch):
     from ntklib.experiments import width_law as wl
 
     X, y = sphere_data(8, 8, seed=0)
-    monkeypatch.setattr(wl, "schedule", lambda *a, **k: (20.0, 2000.0))  # >> 2/lambda_max
+    monkeypatch.setattr(
+        wl, "schedule", lambda *a, **k: (20.0, 2000.0)
+    )  # >> 2/lambda_max
     tr, run = wl.trial(X, y, 256, "GD", return_run=True)
     assert tr.diverged and run is None
     assert not tr.ok and not tr.rate_ok and not tr.kernel_ok
