@@ -531,6 +531,28 @@ def _grid(lmin: float, lmax: float, points: int) -> np.ndarray:
     return lmin + (lmax - lmin) * u
 
 
+def _restarted_nelder_mead(f, z, args: tuple, rounds: int, maxiter: int):
+    """Adaptive Nelder-Mead from ``z``, restarted from its end point (at most
+    ``rounds`` runs) until a run improves by less than 1e-9: a single run stalls
+    on the worst-case radius, which is not smooth."""
+    from scipy.optimize import minimize
+
+    previous = math.inf
+    for _ in range(rounds):
+        res = minimize(
+            f,
+            z,
+            args=args,
+            method="Nelder-Mead",
+            options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
+        )
+        z = res.x
+        if previous - res.fun < 1e-9:
+            break
+        previous = res.fun
+    return res
+
+
 def optimise_radius(
     family: str,
     lambda_min: float,
@@ -559,7 +581,6 @@ def optimise_radius(
     >>> round(opt.rho, 4), round(opt.polyak, 4)
     (0.5, 0.5)
     """
-    from scipy.optimize import minimize
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
@@ -584,18 +605,7 @@ def optimise_radius(
         x0 = np.concatenate(
             [[rng.uniform(0.5, 3.0)], rng.uniform(0, 0.9, len(names) - 1)]
         )
-        z, previous = x0[free], math.inf
-        for _ in range(rounds):  # restart from the end point until it stalls
-            res = minimize(
-                f,
-                z,
-                method="Nelder-Mead",
-                options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
-            )
-            z = res.x
-            if previous - res.fun < 1e-9:
-                break
-            previous = res.fun
+        res = _restarted_nelder_mead(f, x0[free], (), rounds, maxiter)
         if best is None or res.fun < best.fun:
             best = res
     x = full(best.x)
@@ -666,7 +676,6 @@ def optimise_affine(
     >>> round(opt.rho_fine, 3), opt.polyak
     (0.5, 0.5)
     """
-    from scipy.optimize import minimize
 
     p = check_int(degree, "degree", minimum=1)
     kappa = check_real(kappa, "kappa", low=1.0, low_open=True)
@@ -674,20 +683,10 @@ def optimise_affine(
     rng = np.random.default_rng(seed)
     ends = []
     for _ in range(check_int(starts, "starts")):
-        z, previous = rng.uniform(-1, 1, 2 * p - 1), math.inf
-        for _ in range(rounds):  # restart from the end point until it stalls
-            res = minimize(
-                _affine_radius,
-                z,
-                args=(grid, p),
-                method="Nelder-Mead",
-                options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
-            )
-            z = res.x
-            if previous - res.fun < 1e-9:
-                break
-            previous = res.fun
-        ends.append(res)
+        z = rng.uniform(-1, 1, 2 * p - 1)
+        ends.append(
+            _restarted_nelder_mead(_affine_radius, z, (grid, p), rounds, maxiter)
+        )
     fine = _grid(1 / kappa, 1.0, 20 * points)
     per_start = tuple(_affine_radius(r.x, fine, p) for r in ends)
     best = ends[int(np.argmin(per_start))]
