@@ -66,3 +66,17 @@ def test_the_build_stops_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setattr(colab_cell, "notebooks", lambda: [bad])
     with pytest.raises(ExtensionError, match="colab_cell.py --fix"):
         colab_cell._check(None, None)
+
+
+def test_assignment_pages_link_colab_to_the_configured_repository():
+    """book/_ext/assignments.py reads the URL through the assignment build (the site
+    build is where a broken link between the two used to surface)."""
+    spec = importlib.util.spec_from_file_location(
+        "assignments_ext", ROOT / "book" / "_ext" / "assignments.py"
+    )
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    owner_repo = url.removeprefix("https://github.com/")
+    link = ext.colab_url("a1_tangent_kernel")
+    assert link.startswith(f"https://colab.research.google.com/github/{owner_repo}/")

@@ -42,7 +42,7 @@ def title(prompt: str) -> str:
 
 def colab_url(name: str) -> str:
     """Colab's URL of the student notebook on the published site (gh-pages)."""
-    url, _ = _build_module().repository()
+    url = _build_module().repository()
     owner_repo = url.rstrip("/").removeprefix("https://github.com/")
     return (
         f"https://colab.research.google.com/github/{owner_repo}/blob/gh-pages/"

@@ -142,17 +142,27 @@ def _tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
-def ntklib_requirement() -> str:
-    """ntklib's release tag in the repository of ``_config.yml`` (set once there).
-
-    The same requirement as the chapters' Colab cells (``book/_ext/colab_cell.py``).
-    """
+def _colab_cell():
+    """``book/_ext/colab_cell.py``: the repository URL and ntklib's release tag."""
     spec = importlib.util.spec_from_file_location(
         "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.ntklib_requirement()
+    return module
+
+
+def repository() -> str:
+    """The book's repository URL, from ``_config.yml`` (set once there)."""
+    return _colab_cell().repository()
+
+
+def ntklib_requirement() -> str:
+    """ntklib's release tag in the repository of ``_config.yml`` (set once there).
+
+    The same requirement as the chapters' Colab cells (``book/_ext/colab_cell.py``).
+    """
+    return _colab_cell().ntklib_requirement()
 
 
 COLAB_CELL = """\
