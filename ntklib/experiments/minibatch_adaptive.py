@@ -129,6 +129,8 @@ def minibatch_train(
         :math:`\max(L_0, 1)`; the initial weights are restored and, for
         ``torch.optim.SGD``, the message names the mean-square stable step.
 
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(8, 3)
     >>> net = TwoLayerReLU(3, 512)

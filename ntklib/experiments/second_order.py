@@ -7,7 +7,7 @@ The studies of the chapter, each one call:
   Gauss–Newton step :math:`J^\top(JJ^\top)^{-1}\Delta`; the Hessian against
   :math:`J^\top J` by finite differences of the gradient; the same comparison
   for a smooth (softplus) network, where they differ;
-* :func:`gauss_newton_rate`: a network trained with :class:`GaussNewton`,
+* :func:`gauss_newton_rate`: a network trained with :class:`~.GaussNewton`,
   against the linearised prediction :math:`(1-\eta)^k\Delta_0` and the flow
   :math:`e^{-t}\Delta_0`;
 * :func:`per_iteration`: Gauss–Newton at the full step against gradient descent
@@ -197,7 +197,7 @@ class RateRun:
 def gauss_newton_rate(
     X, y, m: int, lr: float, t_end: float, *, damping: float = 0.0, seed: int = 0
 ) -> RateRun:
-    r"""Train a width-``m`` network with :class:`GaussNewton` to time ``t_end = k lr``.
+    r"""Train a width-``m`` network with :class:`~.GaussNewton` up to ``t_end = k lr``.
 
     Records :math:`\Delta_k` and fits the rate of :math:`\|\Delta(t)\|`; the flow
     :math:`\dot\Delta = -\Delta` predicts 1, the linearised discrete method
@@ -387,7 +387,7 @@ class Tradeoff:
     Per damping :math:`\varepsilon`: ``lr`` and ``rho``, the tuned step and
     contraction :math:`(\psi_+-\psi_-)/(\psi_++\psi_-)`, with
     :math:`\psi_\pm = \lambda_\pm/(\lambda_\pm+\varepsilon)`
-    (:func:`gauss_newton_tuned`);
+    (:func:`~.gauss_newton_tuned`);
     ``rho_measured``, the spectral radius of
     :math:`I - \eta H(H+\varepsilon I)^{-1}` from ``scipy.linalg.eigvals`` (a
     matrix built with a linear solve, no eigendecomposition of :math:`H`);
@@ -503,11 +503,11 @@ def step_cost(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> StepCost:
-    r"""Seconds per step of GD and of :class:`GaussNewton` on one network, per ``n``.
+    r"""Seconds per step of GD and of :class:`~.GaussNewton` on one network, per ``n``.
 
-    The GD step is the closed-form gradient (the path :func:`~ntklib.train`
+    The GD step is the closed-form gradient (the path :func:`~ntklib.training.train`
     takes) and the update; the Gauss–Newton step is
-    :meth:`GaussNewton.step` (closed-form Jacobian, :math:`JJ^\top`, Cholesky,
+    :meth:`~.GaussNewton.step` (closed-form Jacobian, :math:`JJ^\top`, Cholesky,
     :math:`J^\top v`). On the CPU the timings run on one thread, so that other
     processes on a shared machine disturb them less; each is the median of
     ``repeats`` steps.

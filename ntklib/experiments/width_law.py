@@ -152,7 +152,7 @@ class Trial:
     measured: float
     predicted: float
     tol: float
-    #: the run diverged (the step is unstable for this network's kernel): it fails
+    #: True when the run diverged, its step unstable for this network's kernel
     diverged: bool = False
 
     @property
