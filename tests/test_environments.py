@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from requirement_pins import pins
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / ".binder"
@@ -19,16 +20,6 @@ BINDER = ROOT / ".binder"
 DISTRIBUTION = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython"}
 # repo2docker's image runs Jupyter itself, so these come with it
 WITH_JUPYTER = {"ipython", "ipykernel"}
-
-
-def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if "==" in line and not line.startswith("-"):
-            name, version = line.split("==")
-            pins[name.split("[")[0].strip().lower()] = version.strip()
-    return pins
 
 
 def _notebook_imports() -> set[str]:
@@ -63,7 +54,7 @@ def test_binder_python_is_supported_by_every_pinned_package():
     runtime = (BINDER / "runtime.txt").read_text().strip()
     assert re.fullmatch(r"python-3\.\d+", runtime), runtime
     python = Version(runtime.removeprefix("python-") + ".0")
-    for name, version in _pins(BINDER / "requirements.txt").items():
+    for name, version in pins(BINDER / "requirements.txt").items():
         installed = metadata.distribution(name)
         assert Version(installed.version).public == version, (name, installed.version)
         requires = installed.metadata.get("Requires-Python") or ""
@@ -73,7 +64,7 @@ def test_binder_python_is_supported_by_every_pinned_package():
 
 
 def test_binder_pins_equal_the_book_pins_and_torch_is_the_cpu_build():
-    binder, book = _pins(BINDER / "requirements.txt"), _pins(ROOT / "requirements.txt")
+    binder, book = pins(BINDER / "requirements.txt"), pins(ROOT / "requirements.txt")
     assert all(book[name] == version for name, version in binder.items())
     text = (BINDER / "requirements.txt").read_text()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text
@@ -83,7 +74,7 @@ def test_binder_pins_equal_the_book_pins_and_torch_is_the_cpu_build():
 
 
 def test_binder_lists_every_package_the_notebooks_import():
-    binder = set(_pins(BINDER / "requirements.txt"))
+    binder = set(pins(BINDER / "requirements.txt"))
     ntklib_needs = _runtime_requirements("ntklib")
     assert ntklib_needs <= binder, ntklib_needs - binder
     imports = _notebook_imports() - set(sys.stdlib_module_names) - {"ntklib"}
@@ -142,9 +133,9 @@ def test_pull_requests_run_make_test_without_deploying():
 def test_pre_commit_hooks_match_the_pins_and_keep_cell_ids():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     repos = {r["repo"].rsplit("/", 1)[1]: r for r in config["repos"]}
-    pins = _pins(ROOT / "requirements.txt")
-    assert repos["nbstripout"]["rev"] == pins["nbstripout"]
-    assert repos["ruff-pre-commit"]["rev"] == "v" + pins["ruff"]
+    book = pins(ROOT / "requirements.txt")
+    assert repos["nbstripout"]["rev"] == book["nbstripout"]
+    assert repos["ruff-pre-commit"]["rev"] == "v" + book["ruff"]
     (strip,) = repos["nbstripout"]["hooks"]
     assert "--keep-id" in strip["args"]
     assert {h["id"] for h in repos["ruff-pre-commit"]["hooks"]} == {
@@ -210,7 +201,7 @@ def test_kernels_run_over_an_encrypted_transport():
 def test_the_lock_pins_every_package_of_the_tested_environment():
     """requirements.lock (``make lock``) holds requirements.txt's pins and every
     package they pull in; the environment the tests run in is exactly it."""
-    lock, direct = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements.txt")
+    lock, direct = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
     assert len(lock) > 3 * len(direct)  # the transitive closure, not the inputs
     for name, version in direct.items():
         assert lock.get(name) == version, (name, lock.get(name), version)

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requirement_pins
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,20 +17,9 @@ _CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def _pins() -> dict[str, str]:
-    """The pinned versions of requirements.txt, by package name."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if "==" in line:
-            name, version = line.split("==")
-            pins[name.split("[")[0].lower()] = version.strip()
-    return pins
-
-
 def _runtime_requirements() -> list[str]:
     """pyproject's runtime dependencies, at the versions the book pins."""
-    pins, reqs = _pins(), []
+    pins, reqs = requirement_pins.pins(ROOT / "requirements.txt"), []
     for dep in PYPROJECT["project"]["dependencies"]:
         name = re.match(r"[A-Za-z0-9_.-]+", dep).group(0).lower()
         reqs.append(f"{name}=={pins[name]}")
