@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
+import functools
 import hashlib
 import importlib.util
 import json
@@ -142,8 +143,9 @@ def _tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
+@functools.cache
 def _colab_cell():
-    """``book/_ext/colab_cell.py``: the repository URL and ntklib's release tag."""
+    """``book/_ext/colab_cell.py``, loaded once: repository URL and release tag."""
     spec = importlib.util.spec_from_file_location(
         "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
     )
