@@ -480,7 +480,7 @@ def draw_lyapunov(study: LyapunovStudy, *, label: str = "network"):
     )
     ax.loglog(to_numpy(r.time[1:]), to_numpy(s.V_net[1:]), "--", label=label)
     ax.axhline(s.cap, color="0.5", ls=":", label=r"$V(t_0)e^{K/(2t_0^2)}$")
-    ax.axvline(s.t0, color="0.7", lw=1)
+    ax.axvline(s.t0, color="0.5", lw=1)
     ax.set_xlabel("continuous time $t$")
     ax.set_ylabel(r"$V(t;\alpha,\gamma)$")
     ax.legend(fontsize="small")

@@ -804,7 +804,7 @@ def draw_optima(optima: Sequence[RadiusOptimum], lambda_min: float, lambda_max: 
         ax.plot(lam, rho, ls, lw=2, label=f"{o.family}{fixed}: {o.rho_fine:.4f}")
     ax.axhline(optima[0].polyak, color="k", lw=0.8, label="Polyak's rate")
     for v in (lambda_min, lambda_max):
-        ax.axvline(v, color="0.6", lw=0.8, ls=":")
+        ax.axvline(v, color="0.5", lw=0.8, ls=":")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(r"eigenvalue $\lambda$ (dotted: the ends of the spectrum of $H(0)$)")
     ax.set_ylabel("per-mode spectral radius")

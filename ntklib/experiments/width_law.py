@@ -434,18 +434,20 @@ def draw_trials(law: WidthLaw, method: str = "GD"):
 
 def draw_width_law(law: WidthLaw, fits: dict[str, ExponentFit]):
     """:math:`m^*(n)` per method on log-log axes, seeds as points, fits as lines."""
-    from ..plotting import figure
+    from ..plotting import PALETTE, figure
 
     fig, ax = figure(width=5.5)
     ns = torch.tensor(law.ns, dtype=torch.float64)
     for k, (method, ms) in enumerate(law.m_star.items()):
         for i in range(ms.shape[0]):
-            ax.loglog(ns, ms[i], "os"[k % 2], color=f"C{k}", alpha=0.6)
+            ax.loglog(
+                ns, ms[i], "os"[k % 2], color=PALETTE[k % len(PALETTE)], alpha=0.6
+            )
         f = fits[method]
         ax.loglog(
             ns,
             f.fit.prefactor * ns**f.value,
-            color=f"C{k}",
+            color=PALETTE[k % len(PALETTE)],
             label=f"{method}: $p$ = {f.value:.2f} ± {f.stderr:.2f}",
         )
     ax.set_xlabel("$n$")
