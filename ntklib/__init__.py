@@ -46,7 +46,7 @@ from .training import DivergenceError, Run, train
 
 __version__ = "0.1.0"
 
-_LAZY = ("experiments", "plotting", "widgets", "bench")
+_LAZY = ("experiments", "plotting", "widgets", "bench", "explorer")
 
 __all__ = [
     "dynamics",
@@ -59,6 +59,7 @@ __all__ = [
     "theory",
     "plotting",
     "widgets",
+    "explorer",
     "sphere_data",
     "digits_sphere",
     "project_to_sphere",

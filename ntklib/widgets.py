@@ -14,6 +14,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import dynamics, theory
+from .explorer import (
+    FRICTION_RATIO,
+    FRICTION_RATIO_LOG10_RANGE,
+    LR_FRACTION,
+    LR_FRACTION_RANGE,
+)
 from .kernels import empirical_ntk, infinite_ntk, lambda_max, lambda_min
 from .model import TwoLayerReLU
 from .optim import GD
@@ -140,7 +146,9 @@ def draw_friction_sweep(H, delta0, frictions, t_end: float, *, ax=None):
 def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
     """Sliders for width and step size driving :func:`draw_gd_run`.
 
-    The step size is a fraction of ``2/lambda_max``.
+    The step size is a fraction of ``2/lambda_max``; its default and range are
+    ``ntklib.explorer.LR_FRACTION`` and ``LR_FRACTION_RANGE``, shared with the
+    in-browser explorer ``ntklib.explorer.explorer``.
     """
     import ipywidgets as w
 
@@ -154,7 +162,11 @@ def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
             options=list(widths), value=widths[len(widths) // 2], description="width m"
         ),
         lr_fraction=w.FloatSlider(
-            value=0.5, min=0.05, max=1.5, step=0.05, description="lr / (2/λmax)"
+            value=LR_FRACTION,
+            min=LR_FRACTION_RANGE[0],
+            max=LR_FRACTION_RANGE[1],
+            step=LR_FRACTION_RANGE[2],
+            description="lr / (2/λmax)",
         ),
     )
 
@@ -162,7 +174,9 @@ def gd_explorer(X, y, *, widths=(256, 1024, 4096, 16384), t_end: float = 30.0):
 def friction_explorer(H, delta0, *, t_end: float = 60.0):
     """A friction slider for :func:`draw_friction_sweep`.
 
-    The friction is in units of critical damping of the slowest mode.
+    The friction is in units of critical damping of the slowest mode; it starts
+    at ``ntklib.explorer.FRICTION_RATIO``, the friction from which the in-browser
+    explorer ``ntklib.explorer.explorer`` takes its default momentum.
     """
     import ipywidgets as w
 
@@ -175,11 +189,11 @@ def friction_explorer(H, delta0, *, t_end: float = 60.0):
     return w.interact(
         show,
         ratio=w.FloatLogSlider(
-            value=1.0,
+            value=FRICTION_RATIO,
             base=10,
-            min=-1.5,
-            max=1.0,
-            step=0.05,
+            min=FRICTION_RATIO_LOG10_RANGE[0],
+            max=FRICTION_RATIO_LOG10_RANGE[1],
+            step=FRICTION_RATIO_LOG10_RANGE[2],
             description="b / b_crit",
             continuous_update=False,
         ),
