@@ -346,17 +346,28 @@ def explorer(H, delta0, *, json_path=None, **settings):
     (see the module docstring) and redraws the loss :math:`L_k` on a log scale,
     the stability region in :math:`(\eta\lambda_{\max}, \beta)` with the current
     point, the final loss and the rate :math:`(L_K/L_0)^{1/K}`. Returns an
-    ``IPython.display.HTML`` object; ``json_path`` also writes
+    ``IPython.display.HTML`` object whose plain-text form (what a PDF or a
+    terminal shows) says where the explorer runs; ``json_path`` also writes
     :func:`explorer_data` there. ``settings`` are those of :func:`explorer_data`.
 
     >>> ex = explorer(torch.eye(2), [1.0, 0.5], method="nesterov")
     >>> "ntklibExplorer.init" in ex.data
     True
+    >>> repr(ex)[:46]
+    "[An interactive explorer of this kernel's 2 mo"
     """
     from IPython.display import HTML
 
+    class Explorer(HTML):
+        def __repr__(self) -> str:
+            return (
+                f"[An interactive explorer of this kernel's {n} modes: it runs on "
+                "the book's website and in Jupyter.]"
+            )
+
     html = explorer_html(H, delta0, **settings)
+    data = explorer_data(H, delta0, **settings)
+    n = data["n"]
     if json_path is not None:
-        data = explorer_data(H, delta0, **settings)
         Path(json_path).write_text(json.dumps(data, allow_nan=False, indent=1))
-    return HTML(html)
+    return Explorer(html)

@@ -136,7 +136,11 @@ def test_explorer_returns_html_and_writes_the_json(tmp_path):
     H, d0 = _kernel()
     out = tmp_path / "explorer.json"
     obj = ex.explorer(H, d0, json_path=out, steps=50)
-    assert type(obj).__name__ == "HTML" and "ntklibExplorer" in obj.data
+    from IPython.display import HTML
+
+    assert isinstance(obj, HTML) and "ntklibExplorer" in obj.data
+    assert obj._repr_html_() == obj.data
+    assert "interactive explorer" in repr(obj) and "ntkx" not in repr(obj)
     assert json.loads(out.read_text()) == ex.explorer_data(H, d0, steps=50)
 
 
