@@ -3,8 +3,10 @@
 Builds the site first when `_build/html` is missing (`make test` builds it and sets
 NTKLIB_SITE_BUILT=1). Checks, for every page in _toc.yml: it loads without page
 errors; math is typeset by the *local* MathJax; no page references a CDN for
-MathJax; notebook pages show their figures; no page shows a traceback; every
-internal link and anchor resolves.
+MathJax; notebook pages show their figures, each with alt text and a caption; no page
+shows a traceback; every internal link and anchor resolves; axe-core (the
+accessibility engine, bundled offline by axe-playwright-python) finds no serious
+or critical violation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toc_notebooks import ROOT, toc_files  # noqa: E402
@@ -37,6 +40,15 @@ FLAGS = [
     "--disable-quic",
 ]
 PAGES = [f + ".html" for f in toc_files()]
+# an image's alt text, and the caption of the figure holding it
+FIGURE_FACTS = """imgs => imgs.map(i => {
+  const alt = (i.getAttribute("alt") || "").trim();
+  const fig = i.closest("figure");
+  const cap = fig && fig.querySelector("figcaption");
+  return {src: i.getAttribute("src"), described: alt.length > 20
+            && !/\\.(png|svg|jpe?g)$/i.test(alt),
+          caption: cap ? cap.innerText.trim() : ""};
+})"""
 NOTEBOOK_PAGES = {f + ".html" for f in toc_files() if (ROOT / (f + ".ipynb")).exists()}
 
 
@@ -134,6 +146,10 @@ def test_page_in_chromium(page, site, browser):
         assert images.count() > 0, f"{page}: a notebook page should show its figures"
         widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         assert all(w > 0 for w in widths), f"{page}: a figure failed to load"
+        # every figure: alt text that describes it (not the file name) and a caption
+        figures = images.evaluate_all(FIGURE_FACTS)
+        bare = [f for f in figures if not f["described"] or not f["caption"]]
+        assert not bare, f"{page}: figures without alt text or caption: {bare}"
         # 88-column code cells fit the content column: nothing scrolls sideways
         overflow = tab.eval_on_selector_all(
             "div.cell div.cell_input div.highlight pre",
@@ -161,6 +177,12 @@ def test_page_in_chromium(page, site, browser):
     assert not [u for u in outside if "mathjax" in u.lower()], (
         f"{page} fetched MathJax from outside"
     )
+    serious = [
+        f"{v['impact']} {v['id']}: {[n['target'] for n in v['nodes'][:3]]}"
+        for v in Axe().run(tab).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{page}: axe-core accessibility violations {serious}"
     ctx.close()
 
 
@@ -188,3 +210,37 @@ def test_assignment_pages_offer_the_student_notebook():
         assert "BEGIN SOLUTION" not in served.read_text(), "no solutions in the site"
         colab = [h for h in hrefs if "colab.research.google.com/github/" in h]
         assert colab and colab[0].endswith("/" + served.name), f"{page}: Colab link"
+
+
+EXPLORER_PAGES = [
+    "book/ch04_heavy_ball.html",
+    "book/ch05_nesterov.html",
+    "book/ch06_side_by_side.html",
+    "book/ch08_several_momenta.html",
+]
+
+
+@pytest.mark.parametrize("page", EXPLORER_PAGES)
+def test_the_explorer_runs_on_its_chapter_page(page, site, browser):
+    """The built page carries the explorer, with the chapter's own spectrum, and it
+    answers a control (the full checks against ntklib are in test_explorer_browser)."""
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(site + page, wait_until="load")
+    readout = tab.locator("output.ntkx-readout")
+    assert readout.count() == 1, f"{page}: one explorer"
+    data = tab.locator('.ntkx script[type="application/json"]')
+    spectrum = data.first.evaluate("s => JSON.parse(s.textContent)")
+    n_modes = len(spectrum["eigenvalues"])
+    assert n_modes >= 8 and min(spectrum["eigenvalues"]) > 0, spectrum.keys()
+    before = readout.get_attribute("data-final-loss")
+    step = tab.locator('.ntkx input[type="range"]').first
+    step.focus()
+    step.press("ArrowRight")
+    tab.wait_for_function(
+        f"() => document.querySelector('output.ntkx-readout')"
+        f".getAttribute('data-final-loss') !== {before!r}"
+    )
+    assert not errors, f"{page}: JavaScript errors {errors}"
+    tab.close()
