@@ -14,7 +14,7 @@ NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
 ASSIGNMENTS_OUT := _build/assignments
 MASTERS := $(wildcard book/assignments/a*_*.ipynb)
 
-.PHONY: book test lint lint-only unit notebooks site site-test chromium env clean assignments lock
+.PHONY: book test lint lint-only unit notebooks site site-test chromium env clean assignments lock pdf tex
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "==> Setting up $(VENV) from requirements.lock (first run: about a minute)"
@@ -85,6 +85,28 @@ chromium:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
 		|| { echo "Could not install chromium; install it yourself or set CHROMIUM=/path/to/chromium"; exit 1; }; \
+	fi
+
+# The whole book as one PDF (_build/latex/book.pdf) through XeLaTeX, then checked:
+# every chapter present, no undefined reference, math typeset (no TeX source left
+# in the text), every figure included. Not part of `make test` (it executes the
+# notebooks a second time: about 5 minutes); TeX comes from Debian, as Chromium does.
+TEX_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended tex-gyre fonts-freefont-otf xindy texlive-plain-generic poppler-utils
+
+pdf: $(STAMP) tex
+	@echo "==> Building the PDF (jupyter-book --builder pdflatex, engine xelatex)"
+	@s=$$(date +%s); $(BIN)/jupyter-book build . --builder pdflatex || exit $$?; \
+		echo "==> PDF built in $$(( $$(date +%s) - s )) s: $(CURDIR)/_build/latex/book.pdf"
+	NTKLIB_PDF_BUILT=1 $(BIN)/python -m pytest tests/test_pdf.py -q
+
+tex:
+	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v xindy >/dev/null \
+		&& command -v pdftotext >/dev/null && [ -f /usr/share/fonts/opentype/freefont/FreeSerif.otf ]; then :; else \
+		echo "==> Installing TeX for the PDF from Debian (apt-get install $(TEX_PACKAGES); about 350 MB)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) \
+		|| { echo "Could not install TeX; install the Debian packages above yourself"; exit 1; }; \
 	fi
 
 # requirements.txt is what people edit (the book's direct dependencies, pinned);
