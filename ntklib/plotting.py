@@ -29,6 +29,7 @@ __all__ = [
     "contrast_ratio",
     "figure",
     "low_contrast_artists",
+    "method_style",
     "plot_loss",
     "plot_power_law",
     "slope_guide",
@@ -48,6 +49,33 @@ PALETTE: tuple[str, ...] = (
     "#000000",
     "#666666",
 )
+
+
+_METHOD_STYLES = {
+    "GD": (PALETTE[0], "-"),
+    "HB": (PALETTE[1], "--"),
+    "NAG-SC": (PALETTE[2], "-."),
+    "NAG": (PALETTE[3], ":"),
+}
+
+
+def method_style(name: str) -> dict:
+    """Colour and line style of a method, the same in every figure of the book.
+
+    Methods differ in line style too, so no figure relies on colour alone;
+    an unknown name gets ``{}`` (the axes' colour cycle).
+
+    >>> method_style("HB")
+    {'color': '#D55E00', 'linestyle': '--'}
+    >>> method_style("Adam")
+    {}
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if name not in _METHOD_STYLES:
+        return {}
+    colour, linestyle = _METHOD_STYLES[name]
+    return {"color": colour, "linestyle": linestyle}
 
 
 def _relative_luminance(colour) -> float:

@@ -100,3 +100,17 @@ def test_lines_over_a_heat_map_are_not_checked_against_white():
     plain.plot([0, 1], color="w", label="white on white")
     assert [label for label, *_ in low_contrast_artists(fig)] == ["white on white"]
     plt.close(fig)
+
+
+def test_methods_keep_one_style_across_figures_and_differ_in_more_than_colour():
+    from ntklib.plotting import method_style
+
+    names = ["GD", "HB", "NAG-SC", "NAG"]
+    styles = [method_style(n) for n in names]
+    assert (
+        len({s["color"] for s in styles}) == len({s["linestyle"] for s in styles}) == 4
+    )
+    assert all(s["color"] in PALETTE for s in styles)
+    assert method_style("not a method") == {}
+    with pytest.raises(TypeError, match="name"):
+        method_style(3)

@@ -464,15 +464,15 @@ def tuned_comparison(
 
 def draw_runs(runs: dict[str, Run]):
     """Four panels against time: loss (semilog, log-log), pseudo-loss, kernel drift."""
-    from ..plotting import figure, to_numpy
+    from ..plotting import figure, method_style, to_numpy
 
     fig, axes = figure(2, 2)
     for name, r in runs.items():
-        t = to_numpy(r.time)
-        axes[0].semilogy(t, to_numpy(r.loss), label=name)
-        axes[1].loglog(t[1:], to_numpy(r.loss[1:]), label=name)
-        axes[2].semilogy(t, to_numpy(r.pseudo_loss), label=name)
-        axes[3].plot(t, to_numpy(r.kernel_drift), label=name)
+        t, style = to_numpy(r.time), method_style(name)
+        axes[0].semilogy(t, to_numpy(r.loss), label=name, **style)
+        axes[1].loglog(t[1:], to_numpy(r.loss[1:]), label=name, **style)
+        axes[2].semilogy(t, to_numpy(r.pseudo_loss), label=name, **style)
+        axes[3].plot(t, to_numpy(r.kernel_drift), label=name, **style)
     titles = [
         ("loss $L(t)$", "semilog: straight lines are linear rates"),
         ("loss $L(t)$", "log-log: straight lines are power laws"),
@@ -491,11 +491,13 @@ def draw_runs(runs: dict[str, Run]):
 
 def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
     """The loss of each run against the iteration count, up to ``k_max``."""
-    from ..plotting import figure, to_numpy
+    from ..plotting import figure, method_style, to_numpy
 
     fig, ax = figure(width=5.5)
     for name, r in runs.items():
-        ax.semilogy(to_numpy(r.step), to_numpy(r.loss), label=name)
+        ax.semilogy(
+            to_numpy(r.step), to_numpy(r.loss), label=name, **method_style(name)
+        )
     ax.set_xlim(0, k_max)
     ax.set_ylim(1e-16, 1e3)
     ax.set_xlabel("iteration $k$")
@@ -537,11 +539,12 @@ def draw_illustration(
 
 def draw_tuned(rows: list[TunedRow]):
     """Loss per iteration (= per gradient evaluation) at each method's tuned step."""
-    from ..plotting import figure, to_numpy
+    from ..plotting import figure, method_style, to_numpy
 
     fig, ax = figure(width=5.5)
     for r in rows:
-        ax.semilogy(to_numpy(r.run.step), to_numpy(r.run.loss), label=r.method)
+        style = method_style(r.method)
+        ax.semilogy(to_numpy(r.run.step), to_numpy(r.run.loss), label=r.method, **style)
     ax.set_ylim(1e-22, 1e3)
     ax.set_xlabel("iteration $k$ (= gradient evaluations)")
     ax.set_ylabel("loss")
