@@ -8,8 +8,9 @@ kernel's eigendecomposition and every exact solution on it), ``dynamics``
 (flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
 steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
 ``profiles``, ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
-preconditioned dynamics), and, loaded only when used, ``experiments``, ``plotting`` and
-``widgets`` (they bring matplotlib and ipywidgets).
+preconditioned dynamics), ``high_resolution`` (high-resolution ODEs), and, loaded
+only when used, ``experiments``, ``plotting``, ``widgets`` and ``explorer`` (they
+bring matplotlib, ipywidgets and IPython).
 
 Naming rule. The method families are ``gd`` (gradient descent / gradient
 flow), ``heavy_ball`` (Polyak; the flow is HBF), ``nesterov`` (momentum
@@ -34,7 +35,16 @@ first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 
 import importlib
 
-from . import dynamics, fitting, optim, second_order, spectrum, stochastic, theory
+from . import (
+    dynamics,
+    fitting,
+    high_resolution,
+    optim,
+    second_order,
+    spectrum,
+    stochastic,
+    theory,
+)
 from .assumptions import AssumptionWarning
 from .data import digits_sphere, project_to_sphere, sphere_data
 from .fitting import fit_exponential_rate, fit_power_law, upper_envelope
@@ -54,6 +64,7 @@ __all__ = [
     "fitting",
     "optim",
     "second_order",
+    "high_resolution",
     "spectrum",
     "stochastic",
     "theory",

@@ -26,6 +26,10 @@ and its figure one ``draw_*`` call:
 * :mod:`~ntklib.experiments.minibatch_adaptive`: mini-batch SGD against its
   exact second-moment dynamics, the critical batch size, and RMSprop / Adam
   against the preconditioned kernel (Chapter 10);
+* :mod:`~ntklib.experiments.high_resolution`: the high-resolution ODEs of heavy
+  ball and NAG-SC against the iterates (orders of accuracy), the fast modes
+  where the gradient correction acts, and the rates against the condition
+  number (Chapter 11);
 * :mod:`~ntklib.experiments.discretisation`: a discrete method against its ODE
   as the step shrinks (Chapters 2, 4, 5).
 
@@ -38,6 +42,7 @@ from . import (
     discretisation,
     gradient_flow,
     heavy_ball,
+    high_resolution,
     kernel,
     minibatch_adaptive,
     nesterov,
@@ -55,6 +60,7 @@ __all__ = [
     "discretisation",
     "gradient_flow",
     "heavy_ball",
+    "high_resolution",
     "kernel",
     "minibatch_adaptive",
     "nesterov",
