@@ -8,7 +8,8 @@ kernel's eigendecomposition and every exact solution on it), ``dynamics``
 (flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
 steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
 ``profiles``, ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
-preconditioned dynamics), ``high_resolution`` (high-resolution ODEs), and, loaded
+preconditioned dynamics), ``high_resolution`` (high-resolution ODEs), ``deep``
+(deeper networks and the generic kernel), and, loaded
 only when used, ``experiments``, ``plotting``, ``widgets`` and ``explorer`` (they
 bring matplotlib, ipywidgets and IPython).
 
@@ -36,6 +37,7 @@ first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 import importlib
 
 from . import (
+    deep,
     dynamics,
     fitting,
     high_resolution,
@@ -65,6 +67,7 @@ __all__ = [
     "optim",
     "second_order",
     "high_resolution",
+    "deep",
     "spectrum",
     "stochastic",
     "theory",

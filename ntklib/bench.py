@@ -10,7 +10,12 @@ Measures, side by side in one run, and prints a Markdown table:
    ``torch.optim.SGD(momentum=...)`` (target: faster, identical iterates);
 3. the exact flows vs ``scipy.integrate.solve_ivp`` (accuracy and time);
 4. a friction sweep of exact heavy-ball flows on one kernel (n=512): one
-   :class:`~ntklib.spectrum.KernelSpectrum` reused vs an ``eigh`` in every call.
+   :class:`~ntklib.spectrum.KernelSpectrum` reused vs an ``eigh`` in every call;
+5. the generic kernel :func:`ntklib.deep.generic_ntk` (per-example gradients by
+   ``torch.func``) of a three-layer :class:`~ntklib.deep.DeepReLU` (n=128,
+   d=16, width 512, about 270k parameters) vs the closed form of the two-layer
+   network with the same number of parameters (no target: the price of
+   generality).
 
 Timings use ``torch.utils.benchmark.Timer`` (median of adaptive repeats,
 CUDA-synchronised), except the torch.func Jacobian, which is timed once.
@@ -27,6 +32,7 @@ import torch
 from torch.utils import benchmark
 
 from .data import sphere_data
+from .deep import DeepReLU, generic_ntk
 from .dynamics import gd_flow, heavy_ball_flow, nesterov_flow
 from .kernels import empirical_ntk, infinite_ntk
 from .model import TwoLayerReLU
@@ -252,6 +258,34 @@ def bench_spectrum_cache(
     ]
 
 
+def bench_generic_kernel(
+    device: str, min_run_time: float, n=128, d=16, width=512
+) -> list[tuple]:
+    """The generic torch.func kernel of a deep net vs the two-layer closed form."""
+    X, _ = sphere_data(n, d, seed=0, dtype=torch.float32, device=device)
+    deep = DeepReLU(d, width, depth=2, dtype=torch.float32, device=device)
+    P = sum(p.numel() for p in deep.parameters())
+    two = TwoLayerReLU(d, P // d, seed=0, dtype=torch.float32, device=device)
+    t_deep = _time(lambda: generic_ntk(deep, X), min_run_time)
+    t_two = _time(lambda: empirical_ntk(two, X), min_run_time)
+    err = (generic_ntk(two, X).double() - empirical_ntk(two, X).double()).abs().max()
+    what = f"NTK n={n}, {P} parameters, fp32"
+    return [
+        (
+            what,
+            f"generic_ntk, DeepReLU depth 2 width {width}",
+            t_deep,
+            f"{t_deep / t_two:.0f}x the two-layer closed form",
+        ),
+        (
+            "",
+            f"closed form, TwoLayerReLU m={P // d}",
+            t_two,
+            f"max |diff| generic vs closed form {err.item():.1e}",
+        ),
+    ]
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -270,6 +304,7 @@ def main(argv=None) -> list[tuple]:
         + bench_heavy_ball(args.device, args.min_run_time)
         + bench_flows(args.min_run_time)
         + bench_spectrum_cache(args.device, args.min_run_time)
+        + bench_generic_kernel(args.device, args.min_run_time)
     )
     print(
         f"device: {args.device}, torch {torch.__version__}, "

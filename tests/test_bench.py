@@ -19,3 +19,10 @@ def test_spectrum_cache_rows_agree():
     rows = bench.bench_spectrum_cache("cpu", 0.01, n=16, d=4, frictions=3, T=5)
     assert len(rows) == 2 and all(r[2] > 0 for r in rows)
     assert float(rows[0][3].split()[-1]) < 1e-12  # same flows either way
+
+
+def test_generic_kernel_rows_agree():
+    rows = bench.bench_generic_kernel("cpu", 0.01, n=8, d=4, width=16)
+    assert len(rows) == 2 and all(r[2] > 0 for r in rows)
+    assert "parameters" in rows[0][0]
+    assert float(rows[1][3].split()[-1]) < 1e-5  # generic vs closed form, float32

@@ -30,6 +30,10 @@ and its figure one ``draw_*`` call:
   ball and NAG-SC against the iterates (orders of accuracy), the fast modes
   where the gradient correction acts, and the rates against the condition
   number (Chapter 11);
+* :mod:`~ntklib.experiments.beyond_two_layers`: deeper fully connected and
+  convolutional networks, every layer trained: the generic kernel's drift
+  against width, the pseudo-loss identity, momentum against the flows of the
+  initial kernel, and the maximal-update parameterisation (Chapter 12);
 * :mod:`~ntklib.experiments.discretisation`: a discrete method against its ODE
   as the step shrinks (Chapters 2, 4, 5).
 
@@ -38,6 +42,7 @@ ntklib`` loads it only on first use of ``ntklib.experiments``.
 """
 
 from . import (
+    beyond_two_layers,
     comparison,
     discretisation,
     gradient_flow,
@@ -56,6 +61,7 @@ from .discretisation import OrderStudy, discretisation_order
 from .nesterov import ExponentRow, nesterov_exponents
 
 __all__ = [
+    "beyond_two_layers",
     "comparison",
     "discretisation",
     "gradient_flow",

@@ -1,0 +1,406 @@
+r"""Beyond two layers: deeper networks, a small CNN and the generic tangent kernel.
+
+The error dynamics :math:`\dot\Delta = -H(t)\Delta` and the pseudo-loss identity
+:math:`\|\nabla L\|^2 = \Delta^\top H\Delta = 2\hat L` hold for *any*
+differentiable model with scalar output, with the tangent kernel
+
+.. math::
+
+    H = J J^\top,\qquad J_{i\cdot} = \partial f(\theta, x_i)/\partial\theta
+
+over all trained parameters :math:`\theta`. This module provides
+
+* :class:`DeepReLU`, a fully connected ReLU network with ``depth`` hidden
+  layers, and :class:`TinyCNN`, one convolution and a linear read-out, each in
+  the NTK parameterisation (``"ntk"``) or the mean-field / maximal-update one
+  (``"mup"``, alias ``"mean_field"``), every layer trained;
+* :func:`generic_ntk`, :math:`JJ^\top` for any ``nn.Module`` from per-example
+  gradients (``torch.func.vmap`` of ``torch.func.grad`` over
+  ``torch.func.functional_call``), and :func:`per_example_jacobian`, the
+  :math:`n\times P` matrix :math:`J` itself;
+* :func:`pseudo_loss` (:math:`\frac12\Delta^\top H\Delta` from the generic
+  kernel), :func:`gradient_norm_sq` (:math:`\|\nabla_\theta L\|^2` by plain
+  autograd, the independent side of the identity) and :func:`relative_drift`.
+
+**Parameterisations.** Every weight is drawn :math:`N(0, 1)`; a layer multiplies
+its output by a fixed factor. ``"ntk"``: each layer by :math:`1/\sqrt{\text{fan-in}}`,
+so :math:`H(0) = O(1)` and it moves by :math:`O(\text{width}^{-1/2})` in
+training. ``"mup"``: the same, except the read-out, multiplied by
+:math:`1/\text{fan-in}` (the mean-field output); then :math:`H = O(1/\text{width})`,
+and training uses the step ``lr * model.lr_scale`` (``lr_scale`` = the
+read-out's fan-in) so that the kernel that drives the error,
+``lr_scale * H``, is :math:`O(1)`. With plain gradient steps this is the
+maximal-update parameterisation of Yang & Hu (2021) (their
+:math:`abc` table for SGD, rescaled to unit-variance weights), and for one
+hidden layer the mean-field scaling of Mei, Montanari & Nguyen (2018) and
+Chizat & Bach (2018).
+
+The closed-form, two-GEMM kernel of :class:`~ntklib.model.TwoLayerReLU`
+(:func:`ntklib.kernels.relu_ntk`) remains the fast path for the two-layer
+network; :func:`generic_ntk` is the path for everything else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._validate import check_int, check_vector
+from .kernels import model_inputs
+from .model import _is_traced
+
+__all__ = [
+    "PARAMETERISATIONS",
+    "DeepReLU",
+    "TinyCNN",
+    "generic_ntk",
+    "per_example_jacobian",
+    "pseudo_loss",
+    "gradient_norm_sq",
+    "relative_drift",
+    "lr_scale",
+]
+
+PARAMETERISATIONS = ("ntk", "mup", "mean_field")
+
+
+def _check_parameterisation(value) -> str:
+    if value not in PARAMETERISATIONS:
+        raise ValueError(
+            f"parameterisation must be one of {PARAMETERISATIONS}, got {value!r}"
+        )
+    return "mup" if value == "mean_field" else value
+
+
+def _check_seed(seed) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    return seed
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    return dtype
+
+
+class DeepReLU(nn.Module):
+    r"""A fully connected ReLU network with ``depth`` hidden layers, all trained.
+
+    .. math::
+
+        h_1 = \tfrac{1}{\sqrt d}W_1x,\quad
+        h_{l+1} = \tfrac{1}{\sqrt m}W_{l+1}\,\mathrm{relu}(h_l),\quad
+        f(x) = c_m\,v\cdot\mathrm{relu}(h_{\text{depth}}),
+
+    with :math:`c_m = 1/\sqrt m` (``"ntk"``) or :math:`1/m` (``"mup"``), every
+    weight :math:`N(0, 1)`. ``depth=1`` with ``"ntk"`` is the two-layer network
+    of Du et al. with a trained output layer.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    width : int
+        Width ``m`` of every hidden layer.
+    depth : int
+        Number of hidden layers (``depth=2`` is a three-layer network).
+    parameterisation : {"ntk", "mup", "mean_field"}
+        The output multiplier (see the module docstring); ``"mean_field"`` is
+        ``"mup"``.
+    seed : int
+        Seeds the CPU generator that draws the weights.
+    dtype, device
+        Of the parameters.
+
+    Examples
+    --------
+    >>> net = DeepReLU(3, 64, depth=2, seed=0)
+    >>> net(torch.eye(3, dtype=torch.float64)).shape, net.lr_scale
+    (torch.Size([3]), 1)
+    >>> DeepReLU(3, 64, parameterisation="mup").lr_scale
+    64
+    """
+
+    def __init__(
+        self,
+        d: int,
+        width: int,
+        depth: int = 2,
+        *,
+        parameterisation: str = "ntk",
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.d = check_int(d, "d")
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth")
+        self.parameterisation = _check_parameterisation(parameterisation)
+        gen = torch.Generator().manual_seed(_check_seed(seed))
+        dtype = _check_dtype(dtype)
+        shapes = [(self.width, self.d)] + [(self.width, self.width)] * (depth - 1)
+
+        def draw(*shape):
+            w = torch.randn(*shape, generator=gen, dtype=torch.float64)
+            return nn.Parameter(w.to(dtype=dtype, device=device))
+
+        self.hidden = nn.ParameterList([draw(*s) for s in shapes])
+        self.v = draw(self.width)
+        self.scales = [self.d**-0.5] + [self.width**-0.5] * (depth - 1)
+        mup = self.parameterisation == "mup"
+        self.out_scale = 1 / self.width if mup else self.width**-0.5
+
+    @property
+    def lr_scale(self) -> int:
+        """The factor of the step size: ``width`` under ``"mup"``, else 1."""
+        return self.width if self.parameterisation == "mup" else 1
+
+    def extra_repr(self) -> str:
+        return (
+            f"d={self.d}, width={self.width}, depth={self.depth}, "
+            f"parameterisation={self.parameterisation!r}"
+        )
+
+    def forward(self, X) -> torch.Tensor:
+        """Outputs for the rows of ``X`` (``(n, d)`` -> ``(n,)``; ``(d,)`` -> ``()``).
+
+        Only static checks, so it works under ``torch.func`` transforms.
+        """
+        if not isinstance(X, torch.Tensor):
+            X = torch.as_tensor(X)
+        if X.ndim not in (1, 2) or X.shape[-1] != self.d:
+            raise ValueError(
+                f"X must have shape (n, {self.d}) or ({self.d},), "
+                f"got shape {tuple(X.shape)}"
+            )
+        if not _is_traced(X) and not bool(torch.isfinite(X).all()):
+            raise ValueError("X must contain only finite values (found NaN or inf)")
+        h = X.to(dtype=self.v.dtype, device=self.v.device)
+        for W, c in zip(self.hidden, self.scales):
+            h = torch.relu(c * (h @ W.T))
+        return self.out_scale * (h @ self.v)
+
+
+class TinyCNN(nn.Module):
+    r"""One 3x3 convolution with ``channels`` output channels, ReLU, linear read-out.
+
+    .. math::
+
+        f(x) = c\,\sum_{c', p} v_{c'p}\,\mathrm{relu}\Big(\tfrac{1}{k}\,
+        (w_{c'} * x)_p\Big),
+
+    on ``side x side`` images (``padding = k // 2``, so ``side^2`` positions
+    ``p``); :math:`c = 1/\sqrt{F}` (``"ntk"``) or :math:`1/F` (``"mup"``) with
+    :math:`F = \text{channels}\cdot\text{side}^2` the read-out's fan-in. Inputs
+    may be flattened (``(n, side*side)``) or images (``(n, 1, side, side)``).
+    Both layers are trained. The width is ``channels``.
+
+    >>> cnn = TinyCNN(4, side=8, seed=0)
+    >>> cnn(torch.zeros(2, 64, dtype=torch.float64)).shape, cnn.lr_scale
+    (torch.Size([2]), 1)
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        side: int = 8,
+        kernel_size: int = 3,
+        parameterisation: str = "ntk",
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.channels = check_int(channels, "channels")
+        self.side = check_int(side, "side")
+        self.k = check_int(kernel_size, "kernel_size")
+        if self.k % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
+        self.parameterisation = _check_parameterisation(parameterisation)
+        gen = torch.Generator().manual_seed(_check_seed(seed))
+        dtype = _check_dtype(dtype)
+        self.fan_in = self.channels * self.side**2
+        k = self.k
+        w = torch.randn(self.channels, 1, k, k, generator=gen, dtype=torch.float64)
+        v = torch.randn(self.fan_in, generator=gen, dtype=torch.float64)
+        self.conv = nn.Parameter(w.to(dtype=dtype, device=device))
+        self.v = nn.Parameter(v.to(dtype=dtype, device=device))
+        mup = self.parameterisation == "mup"
+        self.out_scale = 1 / self.fan_in if mup else self.fan_in**-0.5
+
+    @property
+    def lr_scale(self) -> int:
+        """The read-out's fan-in under ``"mup"``, else 1."""
+        return self.fan_in if self.parameterisation == "mup" else 1
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, side={self.side}, kernel_size={self.k}, "
+            f"parameterisation={self.parameterisation!r}"
+        )
+
+    def forward(self, X) -> torch.Tensor:
+        """Outputs ``(n,)`` for ``n`` images (flattened or ``(n, 1, side, side)``)."""
+        if not isinstance(X, torch.Tensor):
+            X = torch.as_tensor(X)
+        s = self.side
+        if X.shape[-1] == s * s and X.ndim in (1, 2):
+            single = X.ndim == 1
+            X = X.reshape(-1, 1, s, s)
+        elif X.ndim == 4 and tuple(X.shape[1:]) == (1, s, s):
+            single = False
+        else:
+            raise ValueError(
+                f"X must have shape (n, {s * s}), ({s * s},) or (n, 1, {s}, {s}), "
+                f"got shape {tuple(X.shape)}"
+            )
+        X = X.to(dtype=self.v.dtype, device=self.v.device)
+        z = torch.nn.functional.conv2d(X, self.conv, padding=self.k // 2) / self.k
+        out = self.out_scale * (torch.relu(z).flatten(1) @ self.v)
+        return out[0] if single else out
+
+
+def lr_scale(model: nn.Module) -> float:
+    """The step-size factor of ``model`` (its ``lr_scale``, else 1).
+
+    >>> net = DeepReLU(2, 8, parameterisation="mean_field")
+    >>> lr_scale(net), lr_scale(nn.Linear(2, 1))
+    (8, 1)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return getattr(model, "lr_scale", 1)
+
+
+def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    if not params:
+        raise ValueError("model has no trainable parameters, so its kernel is zero")
+    return params
+
+
+def per_example_jacobian(model: nn.Module, X) -> torch.Tensor:
+    r"""The ``(n, P)`` Jacobian :math:`J` of the outputs in all trained parameters.
+
+    :math:`J_{i\cdot} = \partial f(\theta, x_i)/\partial\theta`.
+
+    One row per input, the gradients of the scalar output with respect to every
+    trainable parameter, flattened in ``named_parameters()`` order. Computed as
+    ``torch.func.vmap`` of ``torch.func.grad`` of the model on one input at a
+    time (through ``functional_call``); the model must map ``(n, ...)`` inputs to
+    ``n`` scalars (shape ``(n,)`` or ``(n, 1)``).
+
+    >>> net = DeepReLU(3, 16, seed=0)
+    >>> per_example_jacobian(net, torch.eye(3, dtype=torch.float64)).shape
+    torch.Size([3, 320])
+    """
+    from torch.func import functional_call, grad, vmap
+
+    params = _trainable(model)
+    X = model_inputs(model, X)
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    out = model(X[:1])
+    if out.numel() != 1:
+        raise ValueError(
+            "model must return one scalar per input; "
+            f"got output shape {tuple(out.shape)} for one input"
+        )
+
+    def f_one(p, x):
+        return functional_call(model, (p, buffers), (x.unsqueeze(0),)).reshape(())
+
+    grads = vmap(grad(f_one), in_dims=(None, 0))(params, X)
+    return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
+
+
+def generic_ntk(model: nn.Module, X) -> torch.Tensor:
+    r"""The empirical tangent kernel :math:`H = JJ^\top` of any ``nn.Module``.
+
+    :math:`J` is :func:`per_example_jacobian` (all trainable parameters), so
+    :math:`H_{ij} = \langle\nabla_\theta f(x_i), \nabla_\theta f(x_j)\rangle`.
+    Memory :math:`O(nP)`. For :class:`~ntklib.model.TwoLayerReLU` it equals the
+    closed form :func:`ntklib.kernels.relu_ntk` (use that: one GEMM).
+
+    >>> from ntklib import TwoLayerReLU, empirical_ntk
+    >>> net = TwoLayerReLU(3, 256, seed=0)
+    >>> X = torch.eye(3, dtype=torch.float64)
+    >>> bool(torch.allclose(generic_ntk(net, X), empirical_ntk(net, X)))
+    True
+    """
+    J = per_example_jacobian(model, X)
+    return J @ J.T
+
+
+def _error(model: nn.Module, X, y) -> tuple[torch.Tensor, torch.Tensor]:
+    X = model_inputs(model, X)
+    ref = next(iter(model.parameters()))
+    y = check_vector(y, "y", length=X.shape[0], dtype=ref.dtype, device=ref.device)
+    out = model(X).reshape(-1)
+    if out.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"model must return n={X.shape[0]} scalars, got shape {tuple(out.shape)}"
+        )
+    return X, out - y
+
+
+def pseudo_loss(model: nn.Module, X, y) -> float:
+    r"""The pseudo-loss :math:`\hat L = \frac12\Delta^\top H\Delta` (generic kernel).
+
+    :math:`\Delta = f(X) - y`. For any model
+    :math:`\|\nabla_\theta L\|^2 = \|J^\top\Delta\|^2 = 2\hat L` (an identity).
+
+    >>> net = DeepReLU(3, 32, seed=0)
+    >>> X, y = torch.eye(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    >>> abs(2 * pseudo_loss(net, X, y) / gradient_norm_sq(net, X, y) - 1) < 1e-12
+    True
+    """
+    _trainable(model)
+    X, delta = _error(model, X, y)
+    delta = delta.detach()
+    return float(0.5 * delta @ generic_ntk(model, X) @ delta)
+
+
+def gradient_norm_sq(model: nn.Module, X, y) -> float:
+    r"""The squared gradient norm :math:`\|\nabla_\theta L\|^2`, by autograd.
+
+    For :math:`L = \frac12\|f(X) - y\|^2`.
+
+    Over all trainable parameters; the gradients are not stored on the model.
+
+    >>> net = DeepReLU(2, 8, seed=0)
+    >>> gradient_norm_sq(net, torch.eye(2), torch.zeros(2)) > 0
+    True
+    """
+    _trainable(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        _, delta = _error(model, X, y)
+        grads = torch.autograd.grad(0.5 * (delta * delta).sum(), params)
+    return float(sum((g * g).sum() for g in grads))
+
+
+def relative_drift(H0, H) -> float:
+    r"""The relative kernel movement :math:`\|H - H_0\|_2 / \|H_0\|_2` (spectral norms).
+
+    >>> round(relative_drift(torch.eye(2), 1.1 * torch.eye(2)), 6)
+    0.1
+    """
+    from ._validate import check_kernel
+
+    H0, H = check_kernel(H0, "H0"), check_kernel(H, "H")
+    if H0.shape != H.shape:
+        raise ValueError(
+            f"H0 and H must have the same shape, got {tuple(H0.shape)} "
+            f"and {tuple(H.shape)}"
+        )
+    norm0 = float(torch.linalg.matrix_norm(H0, ord=2))
+    if norm0 == 0 or not math.isfinite(norm0):
+        raise ValueError("H0 must be non-zero")
+    return float(torch.linalg.matrix_norm(H.to(H0) - H0, ord=2)) / norm0
