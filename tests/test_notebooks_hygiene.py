@@ -127,6 +127,39 @@ def test_chapter_and_section_numbers_are_generated(path):
     )
 
 
+MASTERS = sorted((ROOT / "book" / "assignments").glob("a*_*.ipynb"))
+
+
+def _list_items_inside_math(text: str) -> list[str]:
+    """Lines that Markdown reads as a list item although an inline formula
+    ($...$) opened in the lines above is still open: the formula breaks."""
+    found, paragraph, fenced = [], [], False
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or line.strip() in ("", "$$"):
+            paragraph = []
+            continue
+        opened = "".join(paragraph).replace("$$", "").count("$") % 2 == 1
+        if opened and re.match(r"\s*(?:[-+*]|\d+[.)])\s", line):
+            found.append(line[:60])
+        paragraph.append(line)
+    return found
+
+
+def test_the_math_line_break_check_can_fail():
+    assert _list_items_inside_math("gives $a\n+ b$ here") == ["+ b$ here"]
+    assert _list_items_inside_math("gives $a$\n+ an item") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES_MD + MASTERS, ids=lambda p: p.name)
+def test_no_line_break_turns_a_formula_into_a_list(path):
+    """A wrapped formula whose next line starts with '+ ' or '- ' becomes a list
+    item: the formula is cut in two on the site and in the PDF."""
+    broken = _list_items_inside_math(_prose(path))
+    assert not broken, f"{path.name}: rewrap so no line starts with +/-: {broken}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_cell_has_an_id(path):
     """nbformat 4.5 cell ids: missing ones are a warning today and an error in future nbformat."""
