@@ -84,7 +84,7 @@ def pl_run(
     The PL ratio is :math:`\|\nabla L\|^2/L`.
 
     By the Rayleigh quotient, :math:`\|\nabla L\|^2/L = 2\hat L/L \ge
-    2\lambda_{\min}(H(t))`; the PL$^*$ theorem needs the ratio to stay above
+    2\lambda_{\min}(H(t))`; the PL\* theorem needs the ratio to stay above
     :math:`\lambda_0` for :math:`L(t)\le e^{-\lambda_0 t}L(0)`.
 
     >>> from ntklib import sphere_data

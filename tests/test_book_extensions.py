@@ -1,0 +1,42 @@
+"""The book's small Sphinx extensions that rewrite output: a11y (HTML) and
+latex_labels (LaTeX). Their behaviour on the real site and PDF is checked by
+test_site.py (axe-core) and test_pdf.py (no undefined reference)."""
+
+import doctest
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
+import a11y  # noqa: E402
+import latex_labels  # noqa: E402
+
+THEME_TOGGLE = (
+    '<details><summary><span class="toctree-toggle" role="presentation">'
+    '<i class="fa-solid fa-chevron-down"></i></span></summary><ul></ul></details>'
+)
+CITATION = '<div role="list" class="citation-list"><div class="citation" id="id2" '
+CITATION += 'role="doc-biblioentry"><span class="label">[1]</span></div></div>'
+
+
+def test_sidebar_toggles_get_a_name_and_citations_become_list_items():
+    page = a11y.repair(THEME_TOGGLE + CITATION)
+    assert '<summary aria-label="Show or hide the pages of this part">' in page
+    assert 'role="doc-biblioentry"' not in page and 'role="listitem"' in page
+    assert a11y.repair(page) == page  # idempotent: a rebuilt page is not relabelled
+
+
+def test_none_labels_take_the_document_of_their_references():
+    tex = (
+        r"\label{None:thm-x}\label{None:lonely}"
+        r"\hyperref[\detokenize{book/ch05_nesterov:thm-x}]{Theorem 5.1}"
+    )
+    fixed = latex_labels.fix_labels(tex)
+    assert r"\label{\detokenize{book/ch05_nesterov:thm-x}}" in fixed
+    assert r"\label{None:lonely}" in fixed  # unreferenced: left alone
+
+
+def test_extension_doctests():
+    for module in (a11y, latex_labels):
+        assert doctest.testmod(module).failed == 0
