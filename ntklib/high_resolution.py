@@ -152,11 +152,14 @@ def damped_modes(damping, stiffness, x0, v0, t) -> torch.Tensor:
     wt = w * T
     small = np.abs(wt) < 1e-4
     safe_w = np.where(w == 0, 1.0, w)
-    C = np.where(small, 1 + wt**2 / 2, np.cosh(np.where(small, 0, wt)))
-    S = np.where(small, T * (1 + wt**2 / 6), np.sinh(wt) / safe_w)
-    # e^{-Bt/2} cosh(wt) can overflow separately when over-damped: combine first
     decay = -Bn * T / 2
-    x = np.exp(decay) * (x0.numpy() * C + (v0.numpy() + Bn * x0.numpy() / 2) * S)
+    # e^{-Bt/2} cosh(wt) overflows in cosh when strongly over-damped: put the decay
+    # into the exponentials first, e^{decay +- wt} (Re(decay +- wt) <= 0 as K >= 0)
+    wt_big = np.where(small, 0, wt)
+    Ep, Em = np.exp(decay + wt_big), np.exp(decay - wt_big)
+    C = np.where(small, np.exp(decay) * (1 + wt**2 / 2), (Ep + Em) / 2)
+    S = np.where(small, np.exp(decay) * T * (1 + wt**2 / 6), (Ep - Em) / (2 * safe_w))
+    x = x0.numpy() * C + (v0.numpy() + Bn * x0.numpy() / 2) * S
     return torch.from_numpy(np.ascontiguousarray(x.real))
 
 

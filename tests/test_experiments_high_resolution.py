@@ -13,6 +13,7 @@ import torch
 
 from ntklib import DivergenceError, sphere_data
 from ntklib.experiments import high_resolution as study
+from ntklib.optim import HeavyBall, NesterovSC
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,32 @@ def test_order_ladder_validation(kwargs):
         study.order_ladder(torch.eye(2), torch.ones(2), **kwargs)
 
 
+def _radius(method, beta, s):
+    """Largest root modulus at eta lambda = s, by numpy.roots (independent)."""
+    if method == "heavy_ball":
+        return np.abs(np.roots([1, -(1 + beta - s), beta])).max()
+    g = 1 - s
+    return np.abs(np.roots([1, -(1 + beta) * g, beta * g])).max()
+
+
+def _assert_stability_edge(method, beta, s):
+    """Stable just below eta lambda = s, unstable just above."""
+    assert (
+        _radius(method, beta, s * (1 - 1e-6))
+        < 1
+        < _radius(method, beta, s * (1 + 1e-6))
+    )
+
+
+@pytest.mark.parametrize("beta", [0.1, 0.5, 0.88, 0.99])
+def test_stable_steps_are_the_edge_of_stability(beta):
+    params = [torch.zeros(1, requires_grad=True)]
+    for method, cls in (("heavy_ball", HeavyBall), ("nesterov_sc", NesterovSC)):
+        s = cls(params, lr=0.1, momentum=beta).stable_lr(2.5)[0] * 2.5
+        _assert_stability_edge(method, beta, s)
+    assert _radius("heavy_ball", beta, 2) < 1 < _radius("nesterov_sc", beta, 2)
+
+
 def test_fast_modes_on_a_small_network(small):
     X, y = small
     fm = study.fast_modes(X, y, 512, steps=16, div_factor=2.0)
@@ -58,6 +85,8 @@ def test_fast_modes_on_a_small_network(small):
     assert abs(fm.lr * lam.max() - 1) < 1e-12
     for method in study.METHODS:
         assert fm.top[method].shape == (17,) and fm.top[method][0] == 1
+    text = fm.summary()
+    assert f"beta = {fm.momentum:.4f}" in text and text.count("companion radius") == 2
     # companion radii against numpy.linalg.eigvals of the 2 x 2 matrices
     g = 1 - fm.lr * lam[-1]
     M = np.array([[(1 + fm.momentum) * g, -fm.momentum * g], [1, 0]])
@@ -70,6 +99,8 @@ def test_fast_modes_on_a_small_network(small):
     err = fm.diverged["nesterov_sc"]
     assert isinstance(err, DivergenceError)
     assert abs(err.stable_lr - fm.stable_lr["nesterov_sc"]) < 1e-9 * err.stable_lr
+    for method in study.METHODS:  # the stable steps against numpy.roots
+        _assert_stability_edge(method, fm.momentum, fm.stable_lr[method] * lam.max())
     assert (
         isinstance(fm.diverged["heavy_ball"], float) and fm.diverged["heavy_ball"] < 1
     )
@@ -102,6 +133,7 @@ def test_tuned_scaling_kernel_model():
         assert abs(ts.predicted[name]["HB"] - (q - 1) / (q + 1)) < 1e-6
         assert abs(ts.predicted[name]["NAG-SC"] - (1 - 1 / q)) < 1e-6
         assert abs(ts.measured[name]["GD"] / ts.predicted[name]["GD"] - 1) < 0.01
+        assert ts.predicted_end[name] == ts.predicted[name]
     assert abs(ts.exponent("GD") + 1) < 0.1
     assert abs(ts.exponent("NAG-SC", "predicted") + 0.5) < 0.1
     plt.close(study.draw_tuned_scaling(ts))
@@ -112,6 +144,8 @@ def test_tuned_scaling_network_subset(small):
     assert list(ts.measured["a"]) == ["NAG-SC"]
     got, want = (-math.log(r["a"]["NAG-SC"]) for r in (ts.measured, ts.predicted))
     assert abs(got / want - 1) < 0.3
+    end = -math.log(ts.predicted_end["a"]["NAG-SC"])  # H(K): the kernel has moved
+    assert 0 < end and abs(end / want - 1) > 1e-6
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,25 @@ def test_damped_modes_match_solve_ivp(B, K):
     assert np.abs(got - _ivp(B, K, 0.7, -0.3, t)).max() < 1e-9
 
 
+def test_damped_modes_strongly_over_damped_long_times():
+    """cosh(omega t) alone overflows here; the solution itself is of order one."""
+    t = np.array([0.0, 5.0, 20.0])
+    got = damped_modes(100.0, 1.0, 1.0, 0.0, t)[:, 0].numpy()
+    ref = _ivp(100.0, 1.0, 1.0, 0.0, t)  # slow root -B/2 + omega ~ -0.01: ~0.82
+    assert np.isfinite(got).all() and np.abs(got - ref).max() < 1e-8
+    assert abs(got[-1] - 0.8187) < 1e-3
+    w = math.sqrt(1000.0**2 - 1.0)  # B = 2000, K = 1: roots -1000 +- w, at t = 1
+    slow, fast = -1000.0 + w, -1000.0 - w
+    want = (fast * math.exp(slow) - slow * math.exp(fast)) / (fast - slow)
+    assert abs(damped_modes(2000.0, 1.0, 1.0, 0.0, [1.0]).item() - want) < 1e-12
+
+
+def test_damped_modes_under_damped_long_times():
+    t = np.linspace(0.0, 300.0, 61)
+    got = damped_modes(0.02, 3.0, 0.7, -0.3, t)[:, 0].numpy()
+    assert np.abs(got - _ivp(0.02, 3.0, 0.7, -0.3, t)).max() < 1e-7
+
+
 def test_damped_modes_near_critical_is_continuous():
     t = np.linspace(0, 5, 11)
     exact = damped_modes(2.0, 1.0, 1.0, 0.0, t)[:, 0]

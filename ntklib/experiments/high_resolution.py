@@ -131,8 +131,9 @@ class FastModes:
         Of :math:`H(0)`.
     lr, momentum : float
         :math:`\eta = 1/\lambda_{\max}` and NAG-SC's
-        :math:`\beta = \frac{1-\sqrt{\mu\eta}}{1+\sqrt{\mu\eta}}`,
-        :math:`\mu = \lambda_{\min}`.
+        :math:`\beta = \frac{1-\sqrt{\lambda_{\min}\eta}}{1+\sqrt{\lambda_{\min}\eta}}`
+        (the strong-convexity constant written out as :math:`\lambda_{\min}`; the
+        book's :math:`\mu` is :math:`\lambda_0/2`).
     top : dict
         Per method, the error's coordinate on the top eigenvector of
         :math:`H(0)` at every step, divided by its initial value.
@@ -185,6 +186,27 @@ class FastModes:
             (self.top[method].numel() - 1) * abs(math.atan2(z.imag, z.real)) / math.pi
         )
 
+    def summary(self) -> str:
+        """The top mode's numbers per method, as the chapter prints them."""
+        hb = "heavy_ball"
+        lines = [
+            f"kappa(H(0)) = {self.spectrum.condition_number:.0f}; eta = 1/lambda_max"
+            f" = {self.lr:.4f}; beta = {self.momentum:.4f}"
+        ]
+        for name in (hb, "nesterov_sc"):
+            lines.append(
+                f"{name:12s} top mode: companion radius {self.radii[name][-1]:.4f}, "
+                f"high-res ODE {self.ode_high[name][-1]:.4f}, low-res ODE "
+                f"{self.ode_low[name][-1]:.4f};  max_(k>=2) |c_k/c_0| = "
+                f"{self.top[name][2:].abs().max():.4f}"
+            )
+        lines.append(
+            f"HB top mode: envelope {self.measured_radius(hb):.4f} per step, "
+            f"{self.sign_changes(hb)} sign changes (predicted "
+            f"{self.predicted_sign_changes(hb):.1f})"
+        )
+        return "\n".join(lines)
+
 
 def _optimizer(method: str, params, lr: float, momentum: float):
     cls = HeavyBall if method == "heavy_ball" else NesterovSC
@@ -196,8 +218,9 @@ def fast_modes(
 ) -> FastModes:
     r"""Both methods at :math:`\eta\lambda_{\max}(H(0)) = 1`, then past NAG-SC's limit.
 
-    The momentum is NAG-SC's :math:`\beta = \frac{1-\sqrt{\mu\eta}}{1+\sqrt{\mu\eta}}`
-    with :math:`\mu = \lambda_{\min}(H(0))`, for both methods. The second pair of
+    The momentum is NAG-SC's
+    :math:`\beta = \frac{1-\sqrt{\lambda_{\min}\eta}}{1+\sqrt{\lambda_{\min}\eta}}`,
+    :math:`\lambda_{\min} = \lambda_{\min}(H(0))`, for both methods. The second pair of
     runs uses ``div_factor`` times NAG-SC's stable step
     :math:`\frac{2(1+\beta)}{(1+2\beta)\lambda_{\max}}`, below heavy ball's
     :math:`\frac{2(1+\beta)}{\lambda_{\max}}` when ``div_factor < 1 + 2beta``.
@@ -257,7 +280,12 @@ class TunedScaling:
     companion-matrix radius (largest over the modes of :math:`H(0)`) and
     ``measured[name][method]`` the per-step contraction
     :math:`e^{-r/2}` from the fitted loss rate :math:`r` per step, fitted over
-    the second half of each run (``steps[name][method]`` steps).
+    the second half of each run (``steps[name][method]`` steps);
+    ``predicted_end[name][method]`` the companion-matrix radius for the kernel
+    :math:`H(K)` at the end of the network's run (equal to ``predicted`` for the
+    kernel model). At the textbook tunings the extreme modes sit at double roots,
+    where the radius moves like the square root of a change of the kernel: a
+    network's late rate follows :math:`H(K)` more closely than :math:`H(0)`.
     """
 
     kappa: dict
@@ -265,6 +293,7 @@ class TunedScaling:
     measured: dict
     fits: dict
     steps: dict
+    predicted_end: dict = field(default_factory=dict)
 
     def exponent(self, method: str, which: str = "measured") -> float:
         r"""Slope of :math:`\log(-\log\rho)` against :math:`\log\kappa`.
@@ -296,12 +325,17 @@ def tuned_scaling(
 ) -> TunedScaling:
     r"""Each method at its textbook tuning for :math:`H(0)` of each data set.
 
-    Parameters (:func:`ntklib.experiments.comparison.tuned_parameters`): GD
-    :math:`2/(L+\mu)`; HB :math:`4/(\sqrt L+\sqrt\mu)^2`,
-    :math:`(\frac{\sqrt\kappa-1}{\sqrt\kappa+1})^2`; NAG-SC :math:`1/L`,
+    Parameters (:func:`ntklib.experiments.comparison.tuned_parameters`), with the
+    extreme eigenvalues :math:`\lambda_{\min}`, :math:`\lambda_{\max}` of :math:`H(0)`:
+    GD :math:`2/(\lambda_{\max}+\lambda_{\min})`; HB
+    :math:`4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`,
+    :math:`(\frac{\sqrt\kappa-1}{\sqrt\kappa+1})^2`; NAG-SC :math:`1/\lambda_{\max}`,
     :math:`\frac{\sqrt\kappa-1}{\sqrt\kappa+1}`. Each run is long enough for the
     predicted contraction :math:`\rho` to reduce the error by ``decades`` decades
     (:math:`K = \lceil 2.3\,\text{decades}/(-\log\rho)\rceil`, at most 4000 steps).
+    The fits need long windows: at the textbook tunings the extreme modes sit at
+    double roots (a factor :math:`k\rho^k`), and with three decades a fit still
+    sees faster modes; the chapter uses ten.
     With ``network=False`` the runs are the linearised iterates on :math:`H(0)`
     from the network's initial error (the kernel model), fitted the same way.
     ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``.
@@ -318,19 +352,23 @@ def tuned_scaling(
     methods = tuple(methods)
     if not methods or any(lab not in TUNED for lab in methods):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
-    kappa, pred, meas, fits, steps = {}, {}, {}, {}, {}
+    kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
     for name, (X, y) in datasets.items():
         spec = KernelSpectrum(empirical_ntk(TwoLayerReLU.for_data(X, m, seed=seed), X))
         lam = spec.eigenvalues.double().cpu()
         params = tuned_parameters(spec.lambda_min, spec.lambda_max)
         kappa[name] = spec.condition_number
         pred[name], meas[name], fits[name], steps[name] = {}, {}, {}, {}
+        end[name] = {}
         for label in methods:
             method, p = TUNED[label], params[label]
-            rho = companion_radii(
-                lam, p["lr"], p.get("momentum", 0.0),
-                method="heavy_ball" if method == "gd" else method,
-            ).max().item()  # fmt: skip
+            kind = "heavy_ball" if method == "gd" else method
+            rho = (
+                companion_radii(lam, p["lr"], p.get("momentum", 0.0), method=kind)
+                .max()
+                .item()
+            )
+            end[name][label] = rho
             K = min(4000, math.ceil(2.3 * decades / -math.log(rho)))
             net = TwoLayerReLU.for_data(X, m, seed=seed)
             opt = (
@@ -340,6 +378,17 @@ def tuned_scaling(
             )
             if network:
                 loss = train(net, X, y, opt, K, check_assumptions=False).loss
+                lam_end = KernelSpectrum(empirical_ntk(net, X)).eigenvalues
+                end[name][label] = (
+                    companion_radii(
+                        lam_end.double().cpu(),
+                        p["lr"],
+                        p.get("momentum", 0.0),
+                        method=kind,
+                    )
+                    .max()
+                    .item()
+                )
             else:
                 delta0 = (net(X) - y).detach()
                 it = opt.linearised_iterates(spec, delta0, K)
@@ -348,7 +397,7 @@ def tuned_scaling(
             fit = fit_exponential_rate(k, loss.double().cpu(), t_min=K / 2)
             pred[name][label], fits[name][label] = rho, fit
             meas[name][label], steps[name][label] = math.exp(-fit.value / 2), K
-    return TunedScaling(kappa, pred, meas, fits, steps)
+    return TunedScaling(kappa, pred, meas, fits, steps, end)
 
 
 def draw_orders(ladder: OrderLadder, t_end: float):
