@@ -758,13 +758,14 @@ def draw_adaptive(runs: Sequence[AdaptiveRun]):
         line = axes[0].semilogy(k, to_numpy(r.loss), label=f"{r.name}, m={r.m}")[0]
         kp = np.arange(r.k0, r.k0 + len(r.predicted))
         axes[0].semilogy(kp, to_numpy(r.predicted), "--", color=line.get_color(), lw=1)
-        axes[1].plot(k, to_numpy(r.drift), color=line.get_color())
-        axes[2].semilogy(k, to_numpy(r.lambda_max_P), color=line.get_color())
+        style = {"color": line.get_color(), "label": line.get_label()}
+        axes[1].plot(k, to_numpy(r.drift), **style)
+        axes[2].semilogy(k, to_numpy(r.lambda_max_P), **style)
     axes[0].set_ylabel("loss (dashed: frozen $JP_{k_0}J^\\top$)")
     axes[1].set_ylabel("$\\|H(t)-H(0)\\|_F/\\|H(0)\\|_F$")
     axes[2].set_ylabel("$\\lambda_{\\max}(JP_kJ^\\top)$")
-    axes[2].axhline(2, color="0.5", ls=":")
+    axes[2].axhline(2, color="0.5", ls=":", label="2: the edge of stability")
     for ax in axes:
         ax.set_xlabel("step $k$")
-    axes[0].legend(fontsize="x-small")
+        ax.legend(fontsize="x-small")
     return fig

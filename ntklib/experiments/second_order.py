@@ -673,7 +673,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     a0.semilogx(lam[keep], measured[keep], "o", ms=4, label="network, measured")
     a0.semilogx(lam, to_numpy(dm.predicted), "k-", label="$(1-\\eta\\psi)^k$")
     a0.set(xlabel="eigenvalue $\\lambda_i$ of $H(0)$", ylabel="$d_i(k)/d_i(0)$")
-    a0.axvline(dm.damping, color="grey", lw=0.8)
+    a0.axvline(dm.damping, color="grey", lw=0.8, label="$\\lambda_i = \\varepsilon$")
     a0.legend(fontsize="small")
     e = to_numpy(tr.dampings)
     a1.loglog(e, to_numpy(tr.rho_measured), "o", label="tuned contraction (eigvals)")
@@ -681,7 +681,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     a1.loglog(e, to_numpy(tr.gain_measured), "s", label="step gain (solves)")
     a1.loglog(e, to_numpy(tr.gain), "k-", lw=0.8, label="formulas")
     a1.axhline(tr.rho_gd, color="grey", ls=":", label="tuned GD's contraction")
-    a1.set(xlabel="damping $\\varepsilon$")
+    a1.set(xlabel="damping $\\varepsilon$", ylabel="per-step factor")
     a1.legend(fontsize="small")
     return fig
 
