@@ -29,10 +29,12 @@ training. ``"mup"``: the same, except the read-out, multiplied by
 :math:`1/\text{fan-in}` (the mean-field output); then :math:`H = O(1/\text{width})`,
 and training uses the step ``lr * model.lr_scale`` (``lr_scale`` = the
 read-out's fan-in) so that the kernel that drives the error,
-``lr_scale * H``, is :math:`O(1)`. With plain gradient steps this is the
-maximal-update parameterisation of Yang & Hu (2021) (their
-:math:`abc` table for SGD, rescaled to unit-variance weights), and for one
-hidden layer the mean-field scaling of Mei, Montanari & Nguyen (2018) and
+``lr_scale * H``, is :math:`O(1)`. With plain gradient steps, rescaled to
+weights of variance :math:`1/\text{width}` and unit step, its exponents are
+:math:`a = (-\frac12, 0, \frac12)`, :math:`b = \frac12`, :math:`c = 0`, which
+a summary of Yang & Hu's (2021) Definition 5.1 gives for their maximal-update
+parameterisation (the book's chapter says what was checked). For one hidden
+layer it is the mean-field scaling of Mei, Montanari & Nguyen (2018) and
 Chizat & Bach (2018).
 
 The closed-form, two-GEMM kernel of :class:`~ntklib.model.TwoLayerReLU`
@@ -59,6 +61,7 @@ __all__ = [
     "per_example_jacobian",
     "pseudo_loss",
     "gradient_norm_sq",
+    "first_layer_on",
     "relative_drift",
     "lr_scale",
 ]
@@ -86,6 +89,30 @@ def _check_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def _draw_weights(module, parameterisation, seed, dtype, device, shapes):
+    """Check the shared arguments, set ``module.parameterisation``, draw N(0, 1).
+
+    One CPU generator seeded with ``seed`` draws the shapes in order (float64,
+    then cast), so a model's weights depend only on its seed and shapes.
+    """
+    module.parameterisation = _check_parameterisation(parameterisation)
+    gen = torch.Generator().manual_seed(_check_seed(seed))
+    dtype = _check_dtype(dtype)
+    return [
+        nn.Parameter(
+            torch.randn(*s, generator=gen, dtype=torch.float64).to(
+                dtype=dtype, device=device
+            )
+        )
+        for s in shapes
+    ]
+
+
+def _out_scale(parameterisation: str, fan_in: int) -> float:
+    """The read-out factor: ``1/fan_in`` under ``"mup"``, else ``fan_in**-0.5``."""
+    return 1 / fan_in if parameterisation == "mup" else fan_in**-0.5
+
+
 class DeepReLU(nn.Module):
     r"""A fully connected ReLU network with ``depth`` hidden layers, all trained.
 
@@ -109,7 +136,9 @@ class DeepReLU(nn.Module):
         Number of hidden layers (``depth=2`` is a three-layer network).
     parameterisation : {"ntk", "mup", "mean_field"}
         The output multiplier (see the module docstring); ``"mean_field"`` is
-        ``"mup"``.
+        an alias of ``"mup"``. The name is accurate only for ``depth=1``, where
+        the two coincide (output :math:`\frac1m\sum_r`); for deeper networks
+        this is muP, not a mean-field limit of every layer.
     seed : int
         Seeds the CPU generator that draws the weights.
     dtype, device
@@ -139,20 +168,13 @@ class DeepReLU(nn.Module):
         self.d = check_int(d, "d")
         self.width = check_int(width, "width")
         self.depth = check_int(depth, "depth")
-        self.parameterisation = _check_parameterisation(parameterisation)
-        gen = torch.Generator().manual_seed(_check_seed(seed))
-        dtype = _check_dtype(dtype)
         shapes = [(self.width, self.d)] + [(self.width, self.width)] * (depth - 1)
-
-        def draw(*shape):
-            w = torch.randn(*shape, generator=gen, dtype=torch.float64)
-            return nn.Parameter(w.to(dtype=dtype, device=device))
-
-        self.hidden = nn.ParameterList([draw(*s) for s in shapes])
-        self.v = draw(self.width)
+        *hidden, self.v = _draw_weights(
+            self, parameterisation, seed, dtype, device, shapes + [(self.width,)]
+        )
+        self.hidden = nn.ParameterList(hidden)
         self.scales = [self.d**-0.5] + [self.width**-0.5] * (depth - 1)
-        mup = self.parameterisation == "mup"
-        self.out_scale = 1 / self.width if mup else self.width**-0.5
+        self.out_scale = _out_scale(self.parameterisation, self.width)
 
     @property
     def lr_scale(self) -> int:
@@ -221,17 +243,12 @@ class TinyCNN(nn.Module):
         self.k = check_int(kernel_size, "kernel_size")
         if self.k % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
-        self.parameterisation = _check_parameterisation(parameterisation)
-        gen = torch.Generator().manual_seed(_check_seed(seed))
-        dtype = _check_dtype(dtype)
         self.fan_in = self.channels * self.side**2
-        k = self.k
-        w = torch.randn(self.channels, 1, k, k, generator=gen, dtype=torch.float64)
-        v = torch.randn(self.fan_in, generator=gen, dtype=torch.float64)
-        self.conv = nn.Parameter(w.to(dtype=dtype, device=device))
-        self.v = nn.Parameter(v.to(dtype=dtype, device=device))
-        mup = self.parameterisation == "mup"
-        self.out_scale = 1 / self.fan_in if mup else self.fan_in**-0.5
+        shapes = [(self.channels, 1, self.k, self.k), (self.fan_in,)]
+        self.conv, self.v = _draw_weights(
+            self, parameterisation, seed, dtype, device, shapes
+        )
+        self.out_scale = _out_scale(self.parameterisation, self.fan_in)
 
     @property
     def lr_scale(self) -> int:
@@ -325,8 +342,12 @@ def generic_ntk(model: nn.Module, X) -> torch.Tensor:
 
     :math:`J` is :func:`per_example_jacobian` (all trainable parameters), so
     :math:`H_{ij} = \langle\nabla_\theta f(x_i), \nabla_\theta f(x_j)\rangle`.
-    Memory :math:`O(nP)`. For :class:`~ntklib.model.TwoLayerReLU` it equals the
-    closed form :func:`ntklib.kernels.relu_ntk` (use that: one GEMM).
+    Memory :math:`O(nP)`. It is the per-example version (``vmap`` of ``grad``,
+    one input at a time) of ``empirical_ntk(model, X, method="jacobian")``,
+    which differentiates the batch with ``jacrev`` and also accepts any
+    module; the two agree to round-off (see the tests). For
+    :class:`~ntklib.model.TwoLayerReLU` both equal the closed form
+    :func:`ntklib.kernels.relu_ntk` (use that: one GEMM).
 
     >>> from ntklib import TwoLayerReLU, empirical_ntk
     >>> net = TwoLayerReLU(3, 256, seed=0)
@@ -336,6 +357,28 @@ def generic_ntk(model: nn.Module, X) -> torch.Tensor:
     """
     J = per_example_jacobian(model, X)
     return J @ J.T
+
+
+def first_layer_on(model: nn.Module, X) -> torch.Tensor:
+    r"""Which units of the first layer are active: :math:`1[h_{1,r}(x_i) > 0]`.
+
+    ``(n, m)`` booleans for :class:`DeepReLU` (:math:`h_1 = W_1x/\sqrt d`),
+    ``(n, channels, side, side)`` for :class:`TinyCNN` (the convolution's
+    pre-activations). Autograd takes :math:`\mathrm{relu}'(0) = 0`, so a unit
+    at exactly zero counts as off, as it does in :math:`J`.
+
+    >>> net = DeepReLU(3, 8, seed=0)
+    >>> first_layer_on(net, torch.eye(3, dtype=torch.float64)).shape
+    torch.Size([3, 8])
+    """
+    if isinstance(model, DeepReLU):
+        X = model_inputs(model, X).to(model.v)
+        return (X @ model.hidden[0].detach().T) > 0
+    if isinstance(model, TinyCNN):
+        X = model_inputs(model, X).to(model.v).reshape(-1, 1, model.side, model.side)
+        z = torch.nn.functional.conv2d(X, model.conv.detach(), padding=model.k // 2)
+        return z > 0
+    raise TypeError(f"model must be a DeepReLU or TinyCNN, got {type(model).__name__}")
 
 
 def _error(model: nn.Module, X, y) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,7 @@ from ntklib import DivergenceError, TwoLayerReLU, empirical_ntk, sphere_data, tr
 from ntklib.deep import (
     DeepReLU,
     TinyCNN,
+    first_layer_on,
     generic_ntk,
     gradient_norm_sq,
     lr_scale,
@@ -135,6 +136,36 @@ def test_cnn_forward_by_hand(images):
     out = torch.relu(z).flatten(1) @ cnn.v.detach() / math.sqrt(72)
     assert torch.allclose(cnn(X), out)
     assert cnn(X[0]).shape == ()
+
+
+def test_weights_are_one_seeded_draw_in_order():
+    """Both models draw N(0, 1) weights from one generator, layer by layer."""
+    g = torch.Generator().manual_seed(3)
+    draws = [
+        torch.randn(*s, generator=g, dtype=torch.float64)
+        for s in [(5, 2), (5, 5), (5,)]
+    ]
+    net = DeepReLU(2, 5, depth=2, seed=3, dtype=torch.float32)
+    got = [net.hidden[0], net.hidden[1], net.v]
+    assert all(torch.equal(a.float(), b.detach()) for a, b in zip(draws, got))
+    g = torch.Generator().manual_seed(4)
+    w, v = (
+        torch.randn(2, 1, 3, 3, generator=g, dtype=torch.float64),
+        torch.randn(32, generator=g, dtype=torch.float64),
+    )
+    cnn = TinyCNN(2, side=4, seed=4, parameterisation="mean_field")
+    assert torch.equal(cnn.conv.detach(), w) and torch.equal(cnn.v.detach(), v)
+    assert cnn.parameterisation == "mup" and cnn.out_scale == 1 / 32
+    assert DeepReLU(2, 5, seed=3).out_scale == 5**-0.5
+
+
+def test_first_layer_on_by_hand(data):
+    X, _ = data
+    net = DeepReLU(4, 6, depth=2, seed=1)
+    h = torch.stack(
+        [torch.stack([w @ x / 2 for w in net.hidden[0].detach()]) for x in X]
+    )
+    assert torch.equal(first_layer_on(net, X), h > 0)
 
 
 def test_mup_kernel_is_ntk_kernel_over_width(data):

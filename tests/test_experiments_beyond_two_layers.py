@@ -5,19 +5,11 @@ import math
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from test_deep import one_thread  # noqa: F401  (the autouse fixture, one copy)
 
 from ntklib import KernelSpectrum, empirical_ntk, sphere_data
-from ntklib.deep import DeepReLU, TinyCNN, relative_drift
+from ntklib.deep import DeepReLU, TinyCNN, first_layer_on, relative_drift
 from ntklib.experiments import beyond_two_layers as study
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one thread avoids OpenMP overhead (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +47,44 @@ def test_drift_decays_with_width_in_ntk_not_in_mup(data):
     assert mup.fit.value < 0.2 and mup.drift.min() > 0.5
 
 
+def test_switch_counts_match_a_hand_count(data):
+    """switch_on / switch_off of drift_by_width, recounted from a torch.optim run."""
+    X, y = data
+    sw = study.drift_by_width("mlp", [16, 64], X, y, seeds=2, t_end=3.0, depth=1)
+    net = DeepReLU(3, 64, 1, seed=1)
+    before = (X @ net.hidden[0].detach().T / 3**0.5) > 0
+    H0 = empirical_ntk(net, X, method="jacobian")
+    eta = 0.5 / float(torch.linalg.eigvalsh(H0)[-1])
+    opt = torch.optim.SGD(net.parameters(), lr=eta)
+    for _ in range(math.ceil(3.0 / eta)):
+        opt.zero_grad()
+        (0.5 * ((net(X) - y) ** 2).sum()).backward()
+        opt.step()
+    after = torch.relu(X @ net.hidden[0].detach().T / 3**0.5) > 0
+    assert sw.switch_on[1, 1] == int((after & ~before).sum())
+    assert sw.switch_off[1, 1] == int((before & ~after).sum())
+    assert torch.equal(sw.net_switches, sw.switch_on - sw.switch_off)
+    assert (sw.switch_on + sw.switch_off).sum() > 0
+
+
+def test_switch_offs_dominate_in_a_two_layer_relu_network():
+    """The one-signed kink term: on minus off < 0, summed over seeds (n = 12, d = 6)."""
+    X, y = sphere_data(12, 6, seed=3)
+    sw = study.drift_by_width("mlp", [512, 2048], X, y, seeds=3, t_end=5.0, depth=1)
+    total = (sw.switch_on + sw.switch_off).sum()
+    assert total > 50 and sw.net_switches.sum() < -0.05 * total
+
+
+def test_first_layer_on_of_the_cnn_matches_conv2d():
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(3, 36, generator=g, dtype=torch.float64)
+    cnn = TinyCNN(2, side=6, seed=1)
+    z = torch.nn.functional.conv2d(X.reshape(3, 1, 6, 6), cnn.conv.detach(), padding=1)
+    assert torch.equal(first_layer_on(cnn, X), z > 0)
+    with pytest.raises(TypeError, match="DeepReLU or TinyCNN"):
+        first_layer_on(torch.nn.Linear(2, 1), X)
+
+
 def test_cnn_sweep_runs_on_images():
     g = torch.Generator().manual_seed(0)
     X = torch.randn(5, 16, generator=g, dtype=torch.float64)
@@ -75,6 +105,9 @@ def test_error_dynamics_order_catches_a_wrong_kernel(data, monkeypatch):
     monkeypatch.setattr(ntklib.deep, "generic_ntk", lambda m, X: 2 * right(m, X))
     bad = study.error_dynamics_order(net, X, y, lr_factors=(0.02, 0.01))
     assert bad.residual[1] > 0.4  # a kernel off by 2 leaves an O(1) residual
+    monkeypatch.setattr(ntklib.deep, "generic_ntk", lambda m, X: -right(m, X))
+    flipped = study.error_dynamics_order(net, X, y, lr_factors=(0.02, 0.01))
+    assert flipped.residual[1] > 1.5  # the wrong sign: |v - sH Delta| = 2|sH Delta|
 
 
 def test_gd_run_clock_and_records(data):

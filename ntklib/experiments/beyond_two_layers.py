@@ -8,9 +8,13 @@ The studies of the chapter, each one call:
   :math:`T`, against the width, for :class:`~ntklib.deep.DeepReLU` or
   :class:`~ntklib.deep.TinyCNN` in either parameterisation, with power-law fits;
 * :func:`error_dynamics_order`: the residual of :math:`\dot\Delta = -sH(t)\Delta`
-  along gradient descent (velocity by central differences of the network's
-  outputs, :math:`H(t)` from the generic kernel), at two step sizes: it is a
-  first-order discretisation error, so it halves with the step;
+  at the current weights (velocity by a forward difference of the network's
+  outputs over one gradient step, :math:`H(t)` from the generic kernel), at two
+  step sizes: first order in the step for smooth :math:`f`, less with ReLU
+  kinks;
+* :func:`drift_by_width` also counts the first layer's activation switches
+  (on to off, off to on) over each run: ReLU units switch off more often than
+  on, the one-signed kink term of the kernel drift;
 * :func:`momentum_vs_flow`: heavy ball (at friction :math:`b`) or Nesterov
   (:math:`\gamma = 3`) on a deep network against the exact flow and the
   linearised iterates of its initial kernel :math:`sH(0)`, at several widths.
@@ -34,7 +38,14 @@ import torch
 from torch import nn
 
 from .._validate import check_int, check_lr, check_matrix, check_real, check_vector
-from ..deep import DeepReLU, TinyCNN, lr_scale, per_example_jacobian, relative_drift
+from ..deep import (
+    DeepReLU,
+    TinyCNN,
+    first_layer_on,
+    lr_scale,
+    per_example_jacobian,
+    relative_drift,
+)
 from ..fitting import Fit, fit_power_law
 from ..optim import GD, HeavyBall, Nesterov, momentum_from_friction
 from ..plotting import figure, to_numpy
@@ -118,7 +129,10 @@ class DriftSweep:
     ``jacobian_fit`` are power-law fits of their geometric means over seeds
     (``value`` is the exponent ``p`` of :math:`\text{width}^{-p}`);
     ``seed_exponents`` are the kernel exponents fitted seed by seed (the
-    spread); ``loss_ratio`` is :math:`L(T)/L(0)` per run.
+    spread); ``loss_ratio`` is :math:`L(T)/L(0)` per run; ``switch_on`` and
+    ``switch_off`` count the (input, first-layer unit) pairs that switched
+    off to on and on to off between :math:`t = 0` and :math:`T` (for the CNN,
+    (input, channel, position) triples), per run.
     """
 
     widths: tuple[int, ...]
@@ -130,6 +144,13 @@ class DriftSweep:
     loss_ratio: torch.Tensor
     parameterisation: str
     kind: str
+    switch_on: torch.Tensor
+    switch_off: torch.Tensor
+
+    @property
+    def net_switches(self) -> torch.Tensor:
+        """``switch_on - switch_off`` per run, ``(seeds, widths)``."""
+        return self.switch_on - self.switch_off
 
 
 def drift_by_width(
@@ -164,27 +185,25 @@ def drift_by_width(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    widths = tuple(check_int(w, "widths") for w in widths)
-    if len(widths) < 2:
-        raise ValueError(f"widths needs at least two widths to fit, got {widths}")
+    widths, X, y = _check_sweep(widths, X, y)
     seeds = check_int(seeds, "seeds")
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     lr_factor = check_real(lr_factor, "lr_factor", low=0.0, high=1.0, low_open=True)
-    X = check_matrix(X, "X")
-    y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
     drift = torch.empty(seeds, len(widths), dtype=torch.float64)
     jac, ratio = torch.empty_like(drift), torch.empty_like(drift)
+    on, off = torch.empty_like(drift), torch.empty_like(drift)
     for j, w in enumerate(widths):
         for i in range(seeds):
             net = make_model(
                 kind, w, X, parameterisation=parameterisation, seed=i, depth=depth
             )
-            J0 = per_example_jacobian(net, X)
+            J0, S0 = per_example_jacobian(net, X), first_layer_on(net, X)
             H0, s = J0 @ J0.T, lr_scale(net)
             eta = _kernel_step(H0, s, lr_factor)
             steps = math.ceil(t_end / eta)
             run = train(net, X, y, GD(net.parameters(), lr=eta * s), steps, records=1)
-            J = per_example_jacobian(net, X)
+            J, S = per_example_jacobian(net, X), first_layer_on(net, X)
+            on[i, j], off[i, j] = int((S & ~S0).sum()), int((S0 & ~S).sum())
             drift[i, j] = relative_drift(H0, J @ J.T)
             jac[i, j] = float((J - J0).norm() / J0.norm())
             ratio[i, j] = float(run.loss[-1] / run.loss[0])
@@ -200,7 +219,19 @@ def drift_by_width(
         ratio,
         parameterisation,
         kind,
+        on,
+        off,
     )
+
+
+def _check_sweep(widths, X, y) -> tuple[tuple[int, ...], torch.Tensor, torch.Tensor]:
+    """Validate a width sweep's widths (at least two, to fit) and data."""
+    widths = tuple(check_int(w, "widths") for w in widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths needs at least two widths to fit, got {widths}")
+    X = check_matrix(X, "X")
+    y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
+    return widths, X, y
 
 
 def gd_run(
@@ -403,15 +434,11 @@ def momentum_vs_flow(
     """
     if method not in ("heavy_ball", "nesterov"):
         raise ValueError(f"method must be 'heavy_ball' or 'nesterov', got {method!r}")
-    widths = tuple(check_int(w, "widths") for w in widths)
-    if len(widths) < 2:
-        raise ValueError(f"widths needs at least two widths to fit, got {widths}")
+    widths, X, y = _check_sweep(widths, X, y)
     eta = check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     if friction is not None:
         friction = check_real(friction, "friction", low=0.0, low_open=True)
-    X = check_matrix(X, "X")
-    y = check_vector(y, "y", length=X.shape[0], dtype=X.dtype, device=X.device)
     steps = math.ceil(t_end / eta**0.5)
     out = torch.empty(4, len(widths), dtype=torch.float64)
     for j, w in enumerate(widths):
@@ -457,7 +484,7 @@ def draw_drift(*sweeps: DriftSweep):
             )[0]
             ax.loglog(x, to_numpy(vals.T), "o", ms=3, color=line.get_color())
         guide = float(sw.drift.mean()) * (x / x.mean()) ** -0.5
-        ax.loglog(x, guide, "k:", label="slope -1/2 (the bound)")
+        ax.loglog(x, guide, "k:", label="slope -1/2 (bound; ReLU asymptote)")
         ax.set_xticks(x, [str(w) for w in sw.widths])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set(
