@@ -473,26 +473,33 @@ def draw_drift(*sweeps: DriftSweep):
     fig, axes = figure(len(sweeps))
     for ax, sw in zip(np.atleast_1d(axes), sweeps):
         x = to_numpy(torch.tensor(sw.widths, dtype=torch.float64))
-        for vals, fit, name in (
-            (sw.drift, sw.fit, "kernel drift"),
-            (sw.jacobian_change, sw.jacobian_fit, "Jacobian change"),
+        for vals, fit, name, ls, mark in (
+            (sw.drift, sw.fit, "kernel drift", "-", "o"),
+            (sw.jacobian_change, sw.jacobian_fit, "Jacobian change", "--", "s"),
         ):
             line = ax.loglog(
                 x,
                 fit.prefactor * x ** (-fit.value),
+                ls,
                 label=f"{name}: slope {-fit.value:.2f}",
             )[0]
-            ax.loglog(x, to_numpy(vals.T), "o", ms=3, color=line.get_color())
+            ax.loglog(x, to_numpy(vals.T), mark, ms=3, color=line.get_color())
         guide = float(sw.drift.mean()) * (x / x.mean()) ** -0.5
         ax.loglog(x, guide, "k:", label="slope -1/2 (bound; ReLU asymptote)")
         ax.set_xticks(x, [str(w) for w in sw.widths])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        param = _PARAM_NAMES.get(sw.parameterisation, sw.parameterisation)
         ax.set(
             xlabel="width" if sw.kind == "mlp" else "channels",
-            title=f"{sw.kind.upper()}, {sw.parameterisation}",
+            ylabel="relative change at T",
+            title=f"{sw.kind.upper()}, {param}",
         )
         ax.legend(fontsize=7)
     return fig
+
+
+_PARAM_NAMES = {"ntk": "NTK", "mup": "muP", "mean_field": "mean field"}
+_METHOD_NAMES = {"heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
 def draw_momentum(*sweeps: MomentumSweep):
@@ -502,7 +509,12 @@ def draw_momentum(*sweeps: MomentumSweep):
         t = to_numpy(sw.time)
         ax.semilogy(t, to_numpy(sw.loss), label=f"network, width {sw.widths[-1]}")
         ax.semilogy(t, to_numpy(sw.loss_flow), "k--", label="flow of s H(0)")
-        ax.set(xlabel="t = k sqrt(eta)", title=f"{sw.method}, {sw.parameterisation}")
+        ax.set(
+            xlabel=r"$t = k\sqrt{\eta}$",
+            ylabel="loss",
+            title=f"{_METHOD_NAMES.get(sw.method, sw.method)}, "
+            f"{_PARAM_NAMES.get(sw.parameterisation, sw.parameterisation)}",
+        )
         ax.legend(fontsize=7)
     return fig
 
@@ -514,12 +526,12 @@ def draw_lambda_min(runs: dict):
     ``lambda_min``.
     """
     fig, ax = figure()
-    for label, run in runs.items():
+    for (label, run), mark in zip(runs.items(), "os^vD" * len(runs)):
         lam = run.lambda_min / run.lambda_min[0]
-        ax.plot(to_numpy(run.time), to_numpy(lam), "o-", ms=3, label=label)
+        ax.plot(to_numpy(run.time), to_numpy(lam), f"{mark}-", ms=3, label=label)
     ax.set(
         xlabel="t (kernel units)",
-        ylabel="lambda_min(H(t)) / lambda_min(H(0))",
+        ylabel=r"$\lambda_{\min}(H(t))/\lambda_{\min}(H(0))$",
         yscale="log",
     )
     ax.legend(fontsize=7)

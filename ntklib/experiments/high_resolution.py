@@ -294,6 +294,7 @@ class TunedScaling:
     fits: dict
     steps: dict
     predicted_end: dict = field(default_factory=dict)
+    network: bool = True
 
     def exponent(self, method: str, which: str = "measured") -> float:
         r"""Slope of :math:`\log(-\log\rho)` against :math:`\log\kappa`.
@@ -397,7 +398,12 @@ def tuned_scaling(
             fit = fit_exponential_rate(k, loss.double().cpu(), t_min=K / 2)
             pred[name][label], fits[name][label] = rho, fit
             meas[name][label], steps[name][label] = math.exp(-fit.value / 2), K
-    return TunedScaling(kappa, pred, meas, fits, steps, end)
+    return TunedScaling(kappa, pred, meas, fits, steps, end, network)
+
+
+_NAMES = {"heavy_ball": "heavy ball", "nesterov_sc": "NAG-SC"}
+# heavy ball's markers filled, NAG-SC's open: the methods differ in more than colour
+_FILL = {"heavy_ball": {}, "nesterov_sc": {"mfc": "none"}}
 
 
 def draw_orders(ladder: OrderLadder, t_end: float):
@@ -411,7 +417,8 @@ def draw_orders(ladder: OrderLadder, t_end: float):
                 h,
                 to_numpy(ladder.errors[(method, res)]),
                 marks[res],
-                label=f"{method}, {res}: order {ladder.order(method, res):.2f}",
+                label=f"{_NAMES[method]}, {res}: order {ladder.order(method, res):.2f}",
+                **_FILL[method],
             )
     ax.set_xlabel(r"$h = \sqrt{\eta}$")
     ax.set_ylabel(rf"$\max_{{kh\leq {t_end:g}}}\|\Delta_k - \Delta(kh)\|$")
@@ -424,17 +431,28 @@ def draw_fast_modes(fm: FastModes):
     """Left: top-mode coordinates; right: per-mode radii against eigenvalue."""
     fig, axes = figure(2)
     for method in METHODS:
-        axes[0].plot(to_numpy(fm.top[method]), "o-", ms=3, label=method)
+        axes[0].plot(
+            to_numpy(fm.top[method]), "o-", ms=3, label=_NAMES[method], **_FILL[method]
+        )
     axes[0].set_xlabel("iteration $k$")
     axes[0].set_ylabel(r"top-mode coordinate $c_k/c_0$")
     axes[0].set_title(r"$\eta\lambda_{\max} = 1$, same $\beta$")
     lam = to_numpy(fm.spectrum.eigenvalues)
     for method in METHODS:
-        axes[1].semilogx(lam, to_numpy(fm.radii[method]), "o", label=f"{method}")
+        name = _NAMES[method]
         axes[1].semilogx(
-            lam, to_numpy(fm.ode_high[method]), "--", label=f"{method}, high-res ODE"
+            lam,
+            to_numpy(fm.radii[method]),
+            "o",
+            label=f"{name}, companion radius",
+            **_FILL[method],
         )
-    axes[1].semilogx(lam, to_numpy(fm.ode_low["heavy_ball"]), ":", label="low-res ODE")
+        axes[1].semilogx(
+            lam, to_numpy(fm.ode_high[method]), "--", label=f"{name}, high-res ODE"
+        )
+    axes[1].semilogx(
+        lam, to_numpy(fm.ode_low["heavy_ball"]), ":", label="low-res ODE (both)"
+    )
     axes[1].set_xlabel(r"eigenvalue $\lambda$ of $H(0)$")
     axes[1].set_ylabel("per-step contraction")
     for ax in axes:
@@ -450,8 +468,11 @@ def draw_tuned_scaling(ts: TunedScaling):
     for label in ts.measured[names[0]]:
         meas = [-math.log(ts.measured[n][label]) for n in names]
         pred = [-math.log(ts.predicted[n][label]) for n in names]
-        line = ax.loglog(k, meas, "o-", label=f"{label} (network)")[0]
-        ax.loglog(k, pred, "x--", color=line.get_color(), label=f"{label} (H(0))")
+        fitted = "network" if ts.network else "kernel model"
+        line = ax.loglog(k, meas, "o-", label=f"{label} ({fitted})")[0]
+        ax.loglog(
+            k, pred, "x--", color=line.get_color(), label=f"{label} (companion, H(0))"
+        )
     ax.set_xlabel(r"condition number $\kappa$ of $H(0)$")
     ax.set_ylabel(r"$-\log\rho$ per iteration")
     ax.legend(fontsize="small")
