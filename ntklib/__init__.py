@@ -56,7 +56,7 @@ from .profiles import Profile, default_device, profile
 from .spectrum import KernelSpectrum
 from .training import DivergenceError, Run, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = ("experiments", "plotting", "widgets", "bench", "explorer")
 
