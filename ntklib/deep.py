@@ -178,7 +178,7 @@ class DeepReLU(nn.Module):
 
     @property
     def lr_scale(self) -> int:
-        """The factor of the step size: ``width`` under ``"mup"``, else 1."""
+        """The factor of the step size, ``width`` under ``"mup"`` and 1 otherwise."""
         return self.width if self.parameterisation == "mup" else 1
 
     def extra_repr(self) -> str:
@@ -252,7 +252,7 @@ class TinyCNN(nn.Module):
 
     @property
     def lr_scale(self) -> int:
-        """The read-out's fan-in under ``"mup"``, else 1."""
+        """The read-out's fan-in under ``"mup"`` and 1 otherwise."""
         return self.fan_in if self.parameterisation == "mup" else 1
 
     def extra_repr(self) -> str:

@@ -85,7 +85,7 @@ BETA2 = -0.1
 #: Weight :math:`\vartheta` (``nu``) of QHM's momentum step.
 NU = 0.7
 
-#: The methods the page computes: key -> label. Keys follow ntklib's family names.
+#: The methods the page computes, key to label. Keys follow ntklib's family names.
 METHODS = {
     "gd": "gradient descent (GD)",
     "heavy_ball": "heavy ball (HB)",

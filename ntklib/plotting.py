@@ -36,7 +36,7 @@ __all__ = [
     "to_numpy",
 ]
 
-#: The book's colour cycle: Okabe & Ito's blue, vermillion, bluish green and
+#: The book's colour cycle, Okabe & Ito's blue, vermillion, bluish green and
 #: reddish purple, then black and a dark grey. Their orange, sky blue and yellow
 #: are left out: under 3:1 against white. Tested: contrast >= 3 against white,
 #: and pairwise CAM02-UCS distance >= 10 under simulated deuteranopia,

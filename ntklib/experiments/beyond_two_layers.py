@@ -74,7 +74,7 @@ KINDS = ("mlp", "cnn")
 def make_model(
     kind: str, width: int, X: torch.Tensor, *, parameterisation="ntk", seed=0, depth=2
 ) -> nn.Module:
-    """A :class:`DeepReLU` (``"mlp"``, ``depth`` hidden layers) or :class:`TinyCNN`.
+    """A :class:`~ntklib.deep.DeepReLU` (``"mlp"``) or :class:`~ntklib.deep.TinyCNN`.
 
     ``width`` is the hidden width or the number of channels; dtype and device
     follow ``X`` (``(n, d)``; ``d = side**2`` for the CNN).
@@ -250,7 +250,7 @@ def gd_run(
     units (optimizer step :math:`s\eta`), so ``run.time`` is :math:`k\eta` and
     ``run.velocity`` approximates :math:`-sH(t)\Delta`; ``run.extra["scale"]``
     is :math:`s` and ``run.extra["H0"]`` the initial kernel :math:`H(0)`.
-    Diverging training raises :class:`~ntklib.DivergenceError`.
+    Diverging training raises :class:`~ntklib.training.DivergenceError`.
 
     >>> from ntklib import sphere_data
     >>> from ntklib.deep import DeepReLU
@@ -423,7 +423,7 @@ def momentum_vs_flow(
     :math:`\sqrt{2\lambda_0}` with :math:`\lambda_0` read off the initial kernel)
     or ``"nesterov"`` (:math:`\gamma = 3`). ``lr`` is :math:`\eta` in kernel
     units; the network runs :math:`\lceil T/\sqrt\eta\rceil` steps and is compared,
-    step by step, with the exact flow (:class:`~ntklib.KernelSpectrum`) and the
+    step by step, with the exact flow (:class:`~ntklib.spectrum.KernelSpectrum`) and the
     linearised iterates of :math:`sH(0)`.
 
     >>> from ntklib import sphere_data
