@@ -17,18 +17,25 @@ def data():
     return sphere_data(6, 3, seed=1)
 
 
+def _gd_by_hand(net, X, y, t_end):
+    """Train ``net`` in place with torch.optim.SGD at half the stable step of H(0)
+    up to time ``t_end`` (the recipe of drift_by_width); returns H(0)."""
+    H0 = empirical_ntk(net, X, method="jacobian")
+    eta = 0.5 / float(torch.linalg.eigvalsh(H0)[-1])
+    opt = torch.optim.SGD(net.parameters(), lr=eta)
+    for _ in range(math.ceil(t_end / eta)):
+        opt.zero_grad()
+        (0.5 * ((net(X) - y) ** 2).sum()).backward()
+        opt.step()
+    return H0
+
+
 def test_drift_entry_matches_a_hand_written_run(data):
     """One entry of drift_by_width, redone with torch.optim.SGD and empirical_ntk."""
     X, y = data
     sw = study.drift_by_width("mlp", [16, 32], X, y, seeds=1, t_end=3.0)
     net = DeepReLU(3, 32, 2, seed=0)
-    H0 = empirical_ntk(net, X, method="jacobian")
-    eta = 0.5 / float(torch.linalg.eigvalsh(H0)[-1])
-    opt = torch.optim.SGD(net.parameters(), lr=eta)
-    for _ in range(math.ceil(3.0 / eta)):
-        opt.zero_grad()
-        (0.5 * ((net(X) - y) ** 2).sum()).backward()
-        opt.step()
+    H0 = _gd_by_hand(net, X, y, t_end=3.0)
     H = empirical_ntk(net, X, method="ntk-vp")
     assert sw.drift[0, 1].item() == pytest.approx(relative_drift(H0, H), rel=1e-8)
     assert sw.fit.value == pytest.approx(
@@ -53,13 +60,7 @@ def test_switch_counts_match_a_hand_count(data):
     sw = study.drift_by_width("mlp", [16, 64], X, y, seeds=2, t_end=3.0, depth=1)
     net = DeepReLU(3, 64, 1, seed=1)
     before = (X @ net.hidden[0].detach().T / 3**0.5) > 0
-    H0 = empirical_ntk(net, X, method="jacobian")
-    eta = 0.5 / float(torch.linalg.eigvalsh(H0)[-1])
-    opt = torch.optim.SGD(net.parameters(), lr=eta)
-    for _ in range(math.ceil(3.0 / eta)):
-        opt.zero_grad()
-        (0.5 * ((net(X) - y) ** 2).sum()).backward()
-        opt.step()
+    _gd_by_hand(net, X, y, t_end=3.0)
     after = torch.relu(X @ net.hidden[0].detach().T / 3**0.5) > 0
     assert sw.switch_on[1, 1] == int((after & ~before).sum())
     assert sw.switch_off[1, 1] == int((before & ~after).sum())
