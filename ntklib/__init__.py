@@ -7,7 +7,8 @@ One module per idea: ``data``, ``model``, ``kernels``, ``spectrum`` (a frozen
 kernel's eigendecomposition and every exact solution on it), ``dynamics``
 (flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
 steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
-``profiles``, ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
+``profiles`` (sizes and the seed knob), ``checks`` (the book's claims,
+checked on the page), ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
 preconditioned dynamics), ``high_resolution`` (high-resolution ODEs), ``deep``
 (deeper networks and the generic kernel), and, loaded
 only when used, ``experiments``, ``plotting``, ``widgets`` and ``explorer`` (they
@@ -37,6 +38,7 @@ first tensor argument (``H`` for the flows, ``X`` for the kernels of data).
 import importlib
 
 from . import (
+    checks,
     deep,
     dynamics,
     fitting,
@@ -48,11 +50,12 @@ from . import (
     theory,
 )
 from .assumptions import AssumptionWarning
+from .checks import Checks
 from .data import digits_sphere, project_to_sphere, sphere_data
 from .fitting import fit_exponential_rate, fit_power_law, upper_envelope
 from .kernels import empirical_ntk, infinite_ntk, lambda_max, lambda_min
 from .model import TwoLayerReLU
-from .profiles import Profile, default_device, profile
+from .profiles import Profile, default_device, profile, seed
 from .spectrum import KernelSpectrum
 from .training import DivergenceError, Run, train
 
@@ -93,6 +96,9 @@ __all__ = [
     "profile",
     "Profile",
     "default_device",
+    "seed",
+    "checks",
+    "Checks",
 ]
 
 

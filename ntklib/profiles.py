@@ -7,6 +7,14 @@ They are chosen by the environment variable ``NTKLIB_PROFILE``:
 * ``paper``: widths scaled up towards the paper's regime; meant for a GPU.
 
 Notebooks read every size from :func:`profile`; none hard-codes two sets.
+
+Seeds. Every seed the book draws (data, initial weights, mini-batches, Monte
+Carlo) goes through :func:`seed`, which shifts it by ``NTKLIB_SEED`` (an
+integer, default 0) times :data:`SEED_STRIDE`. At ``NTKLIB_SEED=0`` the book is
+exactly what it was with literal seeds; ``make test`` executes the notebooks
+under nbval at ``NTKLIB_SEED=1`` and builds the site at 0, and ``make
+robustness`` runs every notebook at 0..4, so each claim is tested on other
+draws than the ones the prose was written from.
 """
 
 from __future__ import annotations
@@ -16,7 +24,20 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Profile", "profile", "default_device", "PROFILES"]
+__all__ = [
+    "Profile",
+    "profile",
+    "default_device",
+    "PROFILES",
+    "seed",
+    "seed_shift",
+    "SEED_STRIDE",
+]
+
+#: Seeds ``s`` and ``s + k * SEED_STRIDE`` belong to different ``NTKLIB_SEED``
+#: runs; sweeps draw seeds ``base + i`` with ``i`` far below it, so the runs
+#: never share a draw.
+SEED_STRIDE = 100_000
 
 
 @dataclass(frozen=True)
@@ -125,3 +146,60 @@ def profile(name: str | None = None) -> Profile:
         )
     device = "cpu" if name == "quick" else str(default_device())
     return Profile(name=name, device=device, **PROFILES[name])
+
+
+def seed_shift() -> int:
+    """``NTKLIB_SEED`` as a non-negative integer (0 when unset).
+
+    >>> seed_shift() >= 0
+    True
+    """
+    raw = os.environ.get("NTKLIB_SEED", "0").strip() or "0"
+    try:
+        shift = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"NTKLIB_SEED must be a non-negative integer, got {raw!r}"
+        ) from None
+    if shift < 0:
+        raise ValueError(f"NTKLIB_SEED must be a non-negative integer, got {shift}")
+    return shift
+
+
+def seed(base: int = 0) -> int:
+    """The seed to draw with in place of the literal ``base``.
+
+    ``base + NTKLIB_SEED * SEED_STRIDE``: at ``NTKLIB_SEED=0`` (the default) it
+    is ``base`` itself, so the book's outputs are those written in its prose;
+    any other value moves every draw of the book at once.
+
+    Parameters
+    ----------
+    base : int, optional
+        The seed the code would have used, ``0 <= base < SEED_STRIDE``
+        (default 0).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import os
+    >>> saved = os.environ.get("NTKLIB_SEED")
+    >>> os.environ["NTKLIB_SEED"] = "0"
+    >>> seed(3)
+    3
+    >>> os.environ["NTKLIB_SEED"] = "2"
+    >>> seed(3)
+    200003
+    >>> if saved is None:
+    ...     del os.environ["NTKLIB_SEED"]
+    ... else:
+    ...     os.environ["NTKLIB_SEED"] = saved
+    """
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise TypeError(f"base must be an int, got {type(base).__name__}")
+    if not 0 <= base < SEED_STRIDE:
+        raise ValueError(f"base must be in [0, {SEED_STRIDE}), got {base}")
+    return base + seed_shift() * SEED_STRIDE
