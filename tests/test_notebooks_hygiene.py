@@ -238,3 +238,87 @@ def test_solution_check_can_fail():
     assert not solution_problems(gated)
     assert not solution_problems([md("```{solution} ex\n$$x = 1$$\n```\n")])
     assert solution_problems([gated[0], md("```python\nx = 1\n```\n"), gated[1]])
+
+
+# -- the door to Jupyter Book 2 (mystmd) stays open --------------------------------
+
+ALL_NOTEBOOKS = sorted(
+    p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+_LABEL = re.compile(r"(?::label:\s*(\S+)|^\(([\w-]+)\)=)", re.M)
+_SPLIT_ROLE = re.compile(r"\{[a-z][\w:-]*\}`[^`\n]*\n[^`]*`")
+
+
+def _labels() -> set[str]:
+    texts = [p.read_text() for p in (ROOT / "book").rglob("*.md")]
+    for p in ALL_NOTEBOOKS:
+        texts += ["".join(c["source"]) for c in json.loads(p.read_text())["cells"]]
+    return {a or b for text in texts for a, b in _LABEL.findall(text)}
+
+
+def test_cell_ids_are_unique_across_the_book_and_differ_from_labels():
+    """mystmd resolves cell ids and directive labels in one namespace per project."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for p in ALL_NOTEBOOKS:
+        for cell in json.loads(p.read_text())["cells"]:
+            if cell["id"] in seen:
+                clashes.append(f"{cell['id']} in {p.name} and {seen[cell['id']]}")
+            seen[cell["id"]] = p.name
+    assert not clashes, f"cell ids used twice: {clashes}"
+    same = sorted(set(seen) & _labels())
+    assert not same, f"cell ids equal to a label: {same}"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.name)
+def test_cell_sources_are_lists_of_lines(path):
+    cells = json.loads(path.read_text())["cells"]
+    assert all(isinstance(c["source"], list) for c in cells), (
+        f"{path.name}: a cell's source is one string (store it as a list of lines)"
+    )
+
+
+def _split_roles(text: str) -> list[str]:
+    """Code spans are skipped (a role written literally in ``...`` is not a role)."""
+    text = re.sub(r"``[^`]*``", "", text)
+    text = re.sub(r"(?<![}`])`[^`\n]+`", "", text)  # `code`, not a role's target
+    return _SPLIT_ROLE.findall(text)
+
+
+def test_the_split_role_check_can_fail():
+    assert _split_roles("see {ref}`the\nexercise <ex1>` here")
+    assert not _split_roles("see {ref}`the exercise <ex1>`\nhere")
+    assert not _split_roles("write ``{exercise}`` blocks,\nthen `x`")
+    assert not _split_roles("an `{exercise}` block, and its\nsolution `x`")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ALL_NOTEBOOKS + sorted((ROOT / "book").rglob("*.md")),
+    ids=lambda p: p.name,
+)
+def test_every_myst_role_is_on_one_line(path):
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        texts = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    else:
+        texts = [path.read_text()]
+    split = [r for t in texts for r in _split_roles(t)]
+    assert not split, f"{path.name}: a MyST role split over lines: {split}"
+
+
+# -- checks: one source of truth (ntklib.checks) ------------------------------------
+
+_SCOPE = re.compile(r"Checks\(\s*[\"']([\w-]+)[\"']")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checks_are_scoped_to_their_notebook(path):
+    """The robustness table keys each check by (notebook, claim)."""
+    code = "\n".join(
+        "".join(c["source"])
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "code"
+    )
+    scopes = set(_SCOPE.findall(code))
+    assert scopes <= {path.stem}, f"{path.name}: Checks({scopes}) != {path.stem!r}"
