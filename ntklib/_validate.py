@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "REQUIRED",
     "as_tensor",
     "check_int",
     "check_real",
@@ -28,6 +29,42 @@ __all__ = [
     "check_gamma",
     "check_lambda0",
 ]
+
+
+class _Required:
+    """The default of an argument the caller must give.
+
+    It shows as ``REQUIRED`` in ``help()`` and signatures (``lr: float =
+    REQUIRED``), where a bare ``object()`` would print as ``<object object at
+    0x...>``; the constructor that meets it raises a ``TypeError`` saying what
+    to pass. One instance, which survives copying and pickling.
+
+    >>> import copy
+    >>> REQUIRED, copy.deepcopy(REQUIRED) is REQUIRED
+    (REQUIRED, True)
+    """
+
+    _instance: _Required | None = None
+
+    def __new__(cls) -> _Required:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self):
+        return (_Required, ())
+
+    def __copy__(self) -> _Required:
+        return self
+
+    def __deepcopy__(self, memo) -> _Required:
+        return self
+
+
+REQUIRED = _Required()
 
 
 def _describe(value: Any) -> str:
