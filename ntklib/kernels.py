@@ -249,9 +249,9 @@ def empirical_ntk(
           :math:`O(n^2 + P)`;
         * ``"auto"``: closed form when available, else the Jacobian if it fits in
           256 MB, else NTK-vector products.
-    params : iterable of str or tensors, optional
-        The parameters to differentiate (names from ``named_parameters()``, or
-        the tensors); default: those with ``requires_grad=True``
+    params : iterable, optional
+        The parameters to differentiate: names from ``named_parameters()``, or
+        the parameter tensors; default: those with ``requires_grad=True``
         (:func:`select_parameters`).
 
     Raises

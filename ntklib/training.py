@@ -104,7 +104,7 @@ from .optim import GD, AggregatedMomentum, HeavyBall, stable_lr
 
 __all__ = ["train", "Run", "DivergenceError", "RECORDS", "CLOCKS"]
 
-#: The named clocks: the exponent :math:`p` of :math:`t_k = \sum_{j<k}\eta_j^p`.
+#: The exponent p of each named clock, in t_k = sum over j < k of lr_j ** p.
 CLOCKS = {"gd": 1.0, "momentum": 0.5, "iterations": 0.0}
 
 
@@ -117,6 +117,9 @@ class DivergenceError(RuntimeError):
     scheduler's state. A retry with the same optimizer at a smaller step
     (``optimizer.param_groups[0]["lr"] = ...``) then runs exactly as a fresh
     optimizer would.
+
+    Built as ``DivergenceError(step, loss, lr, stable_lr, rule)``, ``rule`` being
+    the formula of ``stable_lr`` or the reason there is none.
 
     Attributes
     ----------

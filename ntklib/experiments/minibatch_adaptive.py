@@ -103,7 +103,7 @@ def minibatch_train(
     r"""Train on independent uniform mini-batches: ``train(..., batch=batch)``.
 
     Deprecated alias, kept for the chapter's studies: the loop is
-    :func:`ntklib.train` with ``batch=`` (one divergence path, one stable-step
+    :func:`ntklib.training.train` with ``batch=`` (one divergence path, one stable-step
     lookup). Step :math:`k` draws :math:`B_k` (``batch`` indices without
     replacement, ``torch.randperm`` from a generator seeded with ``seed``), sets
     ``W.grad`` to :math:`\nabla L_{B_k} = \frac nb\nabla_W\frac12\sum_{i\in
