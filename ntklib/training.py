@@ -306,8 +306,6 @@ RECORDS = (
 _VECTOR_RECORDS = {"delta", "velocity", "kernel_delta"}
 _KERNEL_RECORDS = {"pseudo_loss", "lambda_min", "kernel_drift", "kernel_delta"}
 _RELU_ONLY = {"max_neuron_distance", "flipped_fraction"}
-
-
 _PER_STEP_RECORDS = {"velocity", "grad_norm_sq"}  # need every step's full gradient
 
 
@@ -332,6 +330,19 @@ def _check_record(record, is_relu: bool, batch: int | None) -> tuple[str, ...]:
             "compute; record them in a full-batch run"
         )
     return record
+
+
+def _check_types(model: nn.Module, optimizer: Optimizer, callback) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if next(iter(model.parameters()), None) is None:
+        raise ValueError("model has no parameters to train")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
 
 
 def _trainable(model: nn.Module, optimizer: Optimizer) -> list:
@@ -435,30 +446,37 @@ class _Clock:
     exponent: float
     fixed: float | None
     name: str
-    named: bool  # False: an optimizer whose limit ntklib does not know, unnamed
+    unknown: str = ""  # why there is no clock: the optimizer's limit is not known
 
     @classmethod
     def resolve(cls, optimizer: Optimizer, clock, time_per_step) -> _Clock:
+        """The clock named by ``clock`` / ``time_per_step``, or ``optimizer``'s own."""
+        the_clock = cls._named(optimizer, clock, time_per_step)
+        the_clock.step_time(optimizer)  # one step size, unless the clock needs none
+        return the_clock
+
+    @classmethod
+    def _named(cls, optimizer: Optimizer, clock, time_per_step) -> _Clock:
         if clock is not None and time_per_step is not None:
             raise TypeError("give at most one of clock= and time_per_step=")
         if time_per_step is not None:
             h = check_real(time_per_step, "time_per_step", low=0.0, low_open=True)
-            return cls(0.0, h, f"fixed: {h:g} per step", True)
+            return cls(0.0, h, f"fixed: {h:g} per step")
         if isinstance(clock, str):
             if clock not in CLOCKS:
                 raise ValueError(
                     f"clock must be one of {tuple(CLOCKS)} or a time per step, "
                     f"got {clock!r}"
                 )
-            return cls(CLOCKS[clock], None, clock, True)
+            return cls(CLOCKS[clock], None, clock)
         if clock is not None:
             h = check_real(clock, "clock", low=0.0, low_open=True)
-            return cls(0.0, h, f"fixed: {h:g} per step", True)
+            return cls(0.0, h, f"fixed: {h:g} per step")
         p = _known_exponent(optimizer)
         if p is None:
             why = f"ntklib knows no continuous-time limit of {type(optimizer).__name__}"
-            return cls(0.0, None, f"iterations ({why})", False)
-        return cls(p, None, {1.0: "gd", 0.5: "momentum"}.get(p, f"lr**{p:g}"), True)
+            return cls(0.0, None, f"iterations ({why})", why)
+        return cls(p, None, {1.0: "gd", 0.5: "momentum"}.get(p, f"lr**{p:g}"))
 
     def step_time(self, optimizer: Optimizer) -> float:
         """The time of the step about to be taken, from its step size."""
@@ -485,9 +503,9 @@ def _horizon(steps, t_end, clock: _Clock, optimizer, scheduler) -> int:
     if steps is not None:
         return check_int(steps, "steps", minimum=0)
     t_end = check_real(t_end, "t_end", low=0.0)
-    if not clock.named:
+    if clock.unknown:
         raise ValueError(
-            f"{clock.name[len('iterations (') : -1]}, so t_end={t_end:g} is no step "
+            f"{clock.unknown}, so t_end={t_end:g} is no step "
             "count: give steps= instead, or name a clock: clock='gd' (t = k lr), "
             "clock='momentum' (t = k sqrt(lr)), clock='iterations' (t = k) or "
             "clock=<time per step>"
@@ -609,12 +627,6 @@ class _Snapshot:
             self.scheduler.load_state_dict(self.scheduler_state)
 
 
-def _kernel(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    if isinstance(model, TwoLayerReLU):
-        return relu_ntk(X, model.W.detach())
-    return empirical_ntk(model, X)
-
-
 def _sgd_momentum(optimizer: Optimizer) -> float | None:
     """The momentum of plain SGD (torch's, ``GD``, ``HeavyBall``), else None."""
     group = optimizer.param_groups[0]
@@ -727,30 +739,66 @@ class _Recorder:
 class _Training:
     """One run of :func:`train`: observe step ``k``, then take it."""
 
-    def __init__(self, model, X, optimizer, objective, recorder, snapshot, **kw):
-        self.model, self.X, self.optimizer = model, X, optimizer
-        self.objective, self.recorder, self.snapshot = objective, recorder, snapshot
-        self.scheduler, self.clock, self.callback = (
-            kw["scheduler"],
-            kw["clock"],
-            kw["callback"],
-        )
-        self.factor, self.lr = kw["factor"], float(optimizer.param_groups[0]["lr"])
-        self.h0 = self.clock.step_time(optimizer)
+    def __init__(
+        self, objective: _Objective, clock: _Clock, scheduler, callback, factor
+    ):
+        self.objective, self.clock, self.scheduler = objective, clock, scheduler
+        self.model, self.X = objective.model, objective.X
+        self.optimizer = objective.optimizer
+        self.callback, self.factor = callback, factor
+        self.lr = float(self.optimizer.param_groups[0]["lr"])
+        self.h0 = clock.step_time(self.optimizer)  # one step size, or a named clock
         self.loss0, self.loss_t, self.times = None, None, []
+
+    def run(self, steps: int, ks: list[int], record, progress) -> Run:
+        """Steps ``0..steps``, recording ``record`` at the steps ``ks``."""
+        model, X, params = self.model, self.X, self.objective.params
+        self.snapshot = _Snapshot(model, self.optimizer, self.scheduler)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        state = _State(model, X, trainable, self.snapshot.initial(trainable))
+        self.recorder = _Recorder(record, ks, X.shape[0], params[0], state)
+        if _KERNEL_RECORDS & set(record):
+            state.H0 = state.kernel()
+        if "flipped_fraction" in record:
+            state.S0 = _pattern(state)
+        bar = _progress_bar(progress, steps, self.optimizer)
+        try:
+            for k in range(steps + 1):
+                self.observe(k)
+                if k < steps:
+                    self.step()
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.objective.fast:
+            model.W.grad = None
+        return Run(
+            step=torch.tensor(ks, dtype=torch.long),
+            time=self.time(ks, params[0]),
+            records=self.recorder.rec,
+            optimizer=type(self.optimizer).__name__,
+            lr=self.lr,
+            time_per_step=self.h0,
+            kernel0=state.H0,
+            gradient_evaluations=self.objective.evaluations,
+            clock=self.clock.name,
+            batch=self.objective.batch,
+        )
 
     def observe(self, k: int) -> None:
         """Evaluate at :math:`W_k`, check for divergence, record, call back."""
         full_batch = self.objective.batch is None
         if not (full_batch or self.recorder.wants(k)):
             return
-        grads = None
         if full_batch:  # the gradient the step will use, and the records
             delta, self.loss_t = self.objective.gradient()
             grads = [p.grad for p in self.objective.params if p.grad is not None]
+            loss = float(self.loss_t)
         else:
-            delta = self.objective.error()
-        loss = float(0.5 * (delta * delta).sum())
+            delta, grads = self.objective.error(), None
+            loss = float(0.5 * (delta * delta).sum())
         self._check(k, loss)
         if self.recorder.observe(k, delta, loss, grads, self.h0) and self.callback:
             self.callback(k, self.model, self.optimizer)
@@ -899,84 +947,22 @@ def train(
     >>> run.clock, run.gradient_evaluations
     ('gd', 200)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    if next(iter(model.parameters()), None) is None:
-        raise ValueError("model has no parameters to train")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    _check_types(model, optimizer, callback)
     params = _trainable(model, optimizer)
     X = model_inputs(model, X)
     n, ref = X.shape[0], params[0]
     y = check_vector(y, "y", length=n, dtype=ref.dtype, device=ref.device)
     batch = _check_batch(batch, n)
     record = _check_record(record, isinstance(model, TwoLayerReLU), batch)
-    seed = check_int(seed, "seed", minimum=0)
     _check_scheduler(scheduler, optimizer)
-    the_clock = _Clock.resolve(optimizer, clock, time_per_step)
-    the_clock.step_time(optimizer)  # one step size, unless a clock is named
-    steps = _horizon(steps, t_end, the_clock, optimizer, scheduler)
-    ks = _record_steps(steps, _every(every, records, steps))
+    clock = _Clock.resolve(optimizer, clock, time_per_step)
+    steps = _horizon(steps, t_end, clock, optimizer, scheduler)
     factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+    seed = check_int(seed, "seed", minimum=0)
     if isinstance(model, TwoLayerReLU) and check_assumptions:
         _check_assumptions(model, X)
-    return _train(
-        model,
-        X,
-        y,
-        optimizer,
-        steps,
-        ks,
-        record,
-        progress,
-        params,
-        clock=the_clock,
-        scheduler=scheduler,
-        batch=batch,
-        seed=seed,
-        callback=callback,
-        factor=factor,
-    )
-
-
-def _train(model, X, y, optimizer, steps, ks, record, progress, params, **kw) -> Run:
-    """The loop behind :func:`train`, on checked arguments."""
-    snapshot = _Snapshot(model, optimizer, kw["scheduler"])
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    state = _State(model, X, trainable, snapshot.initial(trainable))
-    objective = _Objective(model, X, y, optimizer, params, kw["batch"], kw["seed"])
-    recorder = _Recorder(record, ks, X.shape[0], params[0], state)
-    if _KERNEL_RECORDS & set(record):
-        state.H0 = state.kernel()
-    if "flipped_fraction" in record:
-        state.S0 = _pattern(state)
-    run = _Training(model, X, optimizer, objective, recorder, snapshot, **kw)
-    bar = _progress_bar(progress, steps, optimizer)
-    try:
-        for k in range(steps + 1):
-            run.observe(k)
-            if k < steps:
-                run.step()
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    if objective.fast:
-        model.W.grad = None
-    return Run(
-        step=torch.tensor(ks, dtype=torch.long),
-        time=run.time(ks, params[0]),
-        records=recorder.rec,
-        optimizer=type(optimizer).__name__,
-        lr=run.lr,
-        time_per_step=run.h0,
-        kernel0=state.H0,
-        gradient_evaluations=objective.evaluations,
-        clock=kw["clock"].name,
-        batch=kw["batch"],
+    objective = _Objective(model, X, y, optimizer, params, batch, seed)
+    run = _Training(objective, clock, scheduler, callback, factor)
+    return run.run(
+        steps, _record_steps(steps, _every(every, records, steps)), record, progress
     )
