@@ -340,14 +340,21 @@ def infinite_ntk(X) -> torch.Tensor:
     return (H + H.T) / 2  # exactly symmetric
 
 
+def _eig_ready(H) -> torch.Tensor:
+    """``H`` checked; half precision in float32 (eigvalsh has no half kernel)."""
+    H = check_kernel(as_tensor(H, "H"), "H")
+    return H.float() if H.dtype in (torch.float16, torch.bfloat16) else H
+
+
 def lambda_min(H) -> float:
     r"""Smallest eigenvalue :math:`\lambda_{\min}(H)` of a symmetric matrix, as a float.
+
+    Half precision is computed in float32.
 
     >>> lambda_min(torch.tensor([[2.0, 1.0], [1.0, 2.0]]))
     1.0
     """
-    H = check_kernel(as_tensor(H, "H"), "H")
-    return float(torch.linalg.eigvalsh(H)[0])
+    return float(torch.linalg.eigvalsh(_eig_ready(H))[0])
 
 
 def lambda_max(H) -> float:
@@ -356,5 +363,4 @@ def lambda_max(H) -> float:
     >>> lambda_max(torch.tensor([[2.0, 1.0], [1.0, 2.0]]))
     3.0
     """
-    H = check_kernel(as_tensor(H, "H"), "H")
-    return float(torch.linalg.eigvalsh(H)[-1])
+    return float(torch.linalg.eigvalsh(_eig_ready(H))[-1])

@@ -217,8 +217,15 @@ def test_frozen_parameters_are_left_out_and_can_be_selected():
         empirical_ntk(net, X, params=["weight"])
 
 
-def test_half_precision_infinite_kernel_is_computed_in_float32():
+def test_half_precision_kernels_are_computed_in_float32_where_they_must_be():
     X, _ = sphere_data(6, 3, seed=0)
-    H = infinite_ntk(X.half())
+    H = infinite_ntk(X.half())  # cdist and eigvalsh have no half kernels
     assert H.dtype == torch.float32
     assert torch.allclose(H.double(), infinite_ntk(X), atol=2e-3)  # half's inputs
+    half = empirical_ntk(TwoLayerReLU(3, 256, seed=0, dtype=torch.float16), X)
+    full = empirical_ntk(TwoLayerReLU(3, 256, seed=0), X)
+    # Weyl: |d lambda| <= ||E||_2 <= n max|E_ij|, and half rounds entries <= 1
+    # (twice: the GEMMs' output and the product) to within 2^-10
+    bound = 6 * 2**-10
+    assert abs(lambda_min(half) - lambda_min(full)) < bound
+    assert abs(ntklib.lambda_max(half) - ntklib.lambda_max(full)) < bound

@@ -376,6 +376,30 @@ def test_momentum_time_adds_up_the_square_roots_of_the_steps():
         train(net, X, y, opt, t_end=1.0, scheduler=sched)
 
 
+def test_reduce_on_plateau_is_stepped_with_the_loss():
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = GD(net.parameters(), lr=0.04)
+    # mode="max" on GD's falling loss: no improvement after the first step, so
+    # the step halves at every later one
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=0.5, patience=0
+    )
+    seen = []
+    run = train(
+        net,
+        X,
+        y,
+        opt,
+        6,
+        scheduler=sched,
+        callback=lambda k, m, o: seen.append(o.param_groups[0]["lr"]),
+    )
+    assert seen == [0.04, 0.04, 0.02, 0.01, 0.005, 0.0025, 0.00125]
+    t = torch.tensor([0.0] + seen[:-1], dtype=torch.float64).cumsum(0)
+    assert torch.allclose(run.time, t, rtol=1e-12)  # GD's clock: t = sum lr_k
+
+
 def _one_cycle(opt, total):
     try:
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.02, total_steps=total)
