@@ -36,14 +36,7 @@ import torch
 from torch.optim import Optimizer
 
 from . import theory
-from ._validate import (
-    REQUIRED,
-    check_gamma,
-    check_int,
-    check_lr,
-    check_momentum,
-    check_real,
-)
+from ._validate import check_gamma, check_int, check_lr, check_momentum, check_real
 
 __all__ = [
     "GD",
@@ -60,7 +53,7 @@ __all__ = [
     "register_stable_lr",
 ]
 
-_MISSING = REQUIRED  # shows as REQUIRED in help(), not <object ...>
+from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
 
 def _required(value, cls: str, name: str, hint: str):

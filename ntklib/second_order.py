@@ -44,14 +44,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._validate import (
-    REQUIRED,
-    as_tensor,
-    check_int,
-    check_lr,
-    check_real,
-    check_vector,
-)
+from ._validate import as_tensor, check_int, check_lr, check_real, check_vector
 from .kernels import model_inputs
 from .model import TwoLayerReLU, activation_pattern
 from .optim import _FullBatch
@@ -70,7 +63,7 @@ __all__ = [
     "gd_step_cost",
 ]
 
-_MISSING = REQUIRED  # shows as REQUIRED in help(), not <object ...>
+from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
 
 def check_damping(value, name: str = "damping") -> float:
