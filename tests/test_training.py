@@ -365,12 +365,16 @@ def test_momentum_time_adds_up_the_square_roots_of_the_steps():
         y,
         opt,
         30,
+        record=("delta", "velocity"),
         scheduler=sched,
         callback=lambda k, m, o: seen.append(o.param_groups[0]["lr"]),
     )
     steps = [math.sqrt(lr) for lr in seen[:-1]]
     t = torch.tensor([0.0] + steps, dtype=torch.float64).cumsum(0)
     assert torch.allclose(run.time, t, rtol=1e-12)
+    d = run.delta  # the velocity: central differences on the uneven time grid
+    central = (d[2:] - d[:-2]) / (t[2:] - t[:-2])[:, None]
+    assert torch.allclose(run.velocity[1:-1], central, rtol=1e-10, atol=1e-14)
     assert len(set(seen)) > 20  # the step did change
     with pytest.raises(TypeError, match="with a scheduler give steps="):
         train(net, X, y, opt, t_end=1.0, scheduler=sched)
