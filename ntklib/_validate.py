@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "REQUIRED",
     "as_tensor",
     "check_int",
     "check_real",
@@ -28,6 +29,42 @@ __all__ = [
     "check_gamma",
     "check_lambda0",
 ]
+
+
+class _Required:
+    """The default of an argument the caller must give.
+
+    It shows as ``REQUIRED`` in ``help()`` and signatures (``lr: float =
+    REQUIRED``), where a bare ``object()`` would print as ``<object object at
+    0x...>``; the constructor that meets it raises a ``TypeError`` saying what
+    to pass. One instance, which survives copying and pickling.
+
+    >>> import copy
+    >>> REQUIRED, copy.deepcopy(REQUIRED) is REQUIRED
+    (REQUIRED, True)
+    """
+
+    _instance: _Required | None = None
+
+    def __new__(cls) -> _Required:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self):
+        return (_Required, ())
+
+    def __copy__(self) -> _Required:
+        return self
+
+    def __deepcopy__(self, memo) -> _Required:
+        return self
+
+
+REQUIRED = _Required()
 
 
 def _describe(value: Any) -> str:
@@ -90,7 +127,34 @@ def check_real(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """Return ``value`` as a finite float inside the stated interval."""
+    """Return ``value`` as a finite float inside the stated interval.
+
+    Parameters
+    ----------
+    value : real number or one-element tensor
+        The value to check.
+    name : str
+        The argument's name, for the message.
+    low, high : float, optional
+        The interval's ends (``None``: unbounded).
+    low_open, high_open : bool
+        Whether ``low`` / ``high`` themselves are excluded.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If it is not finite or outside the interval; the message names ``name``.
+
+    >>> check_real(0.5, "lr", low=0.0, low_open=True)
+    0.5
+    """
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, Real):
@@ -123,7 +187,27 @@ def check_matrix(
     device: torch.device | str | None = None,
     columns: int | None = None,
 ) -> torch.Tensor:
-    """A finite 2-D tensor, optionally with ``columns`` columns."""
+    """A finite 2-D tensor, optionally with ``columns`` columns.
+
+    Parameters
+    ----------
+    value : array_like
+        The matrix (tensor, array or nested sequence).
+    name : str
+        The argument's name, for the message.
+    dtype, device : optional
+        Converted to these (default: kept).
+    columns : int, optional
+        The required number of columns.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(n, d)`` floating tensor, ``n, d >= 1``.
+
+    >>> check_matrix([[1, 2]], "X").dtype
+    torch.float64
+    """
     t = as_tensor(value, name, dtype=dtype, device=device)
     if t.ndim != 2:
         raise ValueError(
@@ -148,7 +232,27 @@ def check_vector(
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """A finite 1-D tensor, optionally of the given ``length``."""
+    """A finite 1-D tensor, optionally of the given ``length``.
+
+    Parameters
+    ----------
+    value : array_like
+        The vector.
+    name : str
+        The argument's name, for the message.
+    length : int, optional
+        The required length.
+    dtype, device : optional
+        Converted to these (default: kept).
+
+    Returns
+    -------
+    torch.Tensor
+        The 1-D floating tensor.
+
+    >>> check_vector([1.0, 2.0], "y", length=2)
+    tensor([1., 2.], dtype=torch.float64)
+    """
     t = as_tensor(value, name, dtype=dtype, device=device)
     if t.ndim != 1:
         raise ValueError(f"{name} must be a 1-D tensor, got shape {tuple(t.shape)}")

@@ -47,7 +47,9 @@ def sphere_data(
 
     * ``"teacher"``: a narrow ReLU teacher network with 5 hidden units,
       :math:`y = \frac{1}{\sqrt 5}\sum_{j=1}^5 v_j\,\mathrm{relu}(u_j\cdot x)\sqrt{d}`
-      with :math:`u_j \sim N(0, I_d/d)`, :math:`v_j = \pm 1`, centred.
+      with :math:`u_j \sim N(0, I_d/d)`, :math:`v_j = \pm 1`, centred (so it
+      needs ``n >= 2``: one centred label is 0) and scaled to
+      :math:`\max_i|y_i| = 1`.
     * ``"smooth"``: :math:`y = \sin(\pi\, u \cdot x)` for a random unit
       vector :math:`u`.
     * ``"random"``: independent signs :math:`y_i = \pm 1`.
@@ -55,7 +57,7 @@ def sphere_data(
     Parameters
     ----------
     n : int
-        Number of points.
+        Number of points (at least 2 for ``target="teacher"``).
     d : int
         Dimension of the ambient space (``d >= 2``).
     seed : int
@@ -85,6 +87,12 @@ def sphere_data(
         raise TypeError(f"seed must be an integer, got {seed!r}")
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if target == "teacher" and n == 1:
+        raise ValueError(
+            "target='teacher' centres the labels (y - mean(y)), so with n = 1 the "
+            "only label is 0 and training has nothing to fit: use n >= 2, or "
+            "target='smooth' or 'random'"
+        )
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     gen = torch.Generator().manual_seed(seed)
@@ -120,6 +128,27 @@ def digits_sphere(
     and projected to the unit sphere. Labels are ``+1`` for even digits and
     ``-1`` for odd ones. The data ship inside scikit-learn: nothing downloads.
 
+    Parameters
+    ----------
+    n : int
+        Number of images, at most 1797.
+    d : int or None
+        Number of principal components kept (``2 <= d <= 64``), or ``None``.
+    seed : int
+        Seed of the CPU generator that draws the images.
+    dtype, device
+        Floating dtype and device of the returned tensors.
+
+    Returns
+    -------
+    X : torch.Tensor
+        The points on the unit sphere, shape ``(n, d)`` (``(n, 64)`` for
+        ``d=None``).
+    y : torch.Tensor
+        The labels :math:`\pm 1`, shape ``(n,)``.
+
+    Examples
+    --------
     >>> X, y = digits_sphere(10, d=8)
     >>> X.shape, sorted(set(y.tolist())) <= [-1.0, 1.0]
     (torch.Size([10, 8]), True)

@@ -50,7 +50,12 @@ import torch
 from torch import nn
 
 from ._validate import check_int, check_vector
-from .kernels import model_inputs
+from .kernels import (
+    check_deterministic,
+    functorch_advice,
+    model_inputs,
+    select_parameters,
+)
 from .model import _is_traced
 
 __all__ = [
@@ -221,6 +226,23 @@ class TinyCNN(nn.Module):
     may be flattened (``(n, side*side)``) or images (``(n, 1, side, side)``).
     Both layers are trained. The width is ``channels``.
 
+    Parameters
+    ----------
+    channels : int
+        Output channels of the convolution (the width).
+    side : int
+        Images are ``side x side``.
+    kernel_size : int
+        Odd size ``k`` of the square convolution kernel.
+    parameterisation : {"ntk", "mup", "mean_field"}
+        The read-out factor (see the module docstring).
+    seed : int
+        Seeds the CPU generator that draws the weights.
+    dtype, device
+        Of the parameters.
+
+    Examples
+    --------
     >>> cnn = TinyCNN(4, side=8, seed=0)
     >>> cnn(torch.zeros(2, 64, dtype=torch.float64)).shape, cnn.lr_scale
     (torch.Size([2]), 1)
@@ -294,34 +316,37 @@ def lr_scale(model: nn.Module) -> float:
     return getattr(model, "lr_scale", 1)
 
 
-def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
+def _trainable(model: nn.Module, params=None) -> dict[str, torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-    if not params:
-        raise ValueError("model has no trainable parameters, so its kernel is zero")
-    return params
+    return select_parameters(model, params)
 
 
-def per_example_jacobian(model: nn.Module, X) -> torch.Tensor:
-    r"""The ``(n, P)`` Jacobian :math:`J` of the outputs in all trained parameters.
+def per_example_jacobian(model: nn.Module, X, *, params=None) -> torch.Tensor:
+    r"""The ``(n, P)`` Jacobian :math:`J` of the outputs in the trained parameters.
 
     :math:`J_{i\cdot} = \partial f(\theta, x_i)/\partial\theta`.
 
     One row per input, the gradients of the scalar output with respect to every
-    trainable parameter, flattened in ``named_parameters()`` order. Computed as
-    ``torch.func.vmap`` of ``torch.func.grad`` of the model on one input at a
-    time (through ``functional_call``); the model must map ``(n, ...)`` inputs to
-    ``n`` scalars (shape ``(n,)`` or ``(n, 1)``).
+    trainable parameter (``requires_grad=True``; frozen ones are left out), or
+    to those ``params`` names (:func:`ntklib.kernels.select_parameters`),
+    flattened in ``named_parameters()`` order. Computed as ``torch.func.vmap``
+    of ``torch.func.grad`` of the model on one input at a time (through
+    ``functional_call``); the model must map ``(n, ...)`` inputs to ``n``
+    scalars (shape ``(n,)`` or ``(n, 1)``) and be deterministic: Dropout or
+    BatchNorm in training mode is refused (call ``model.eval()``).
 
     >>> net = DeepReLU(3, 16, seed=0)
     >>> per_example_jacobian(net, torch.eye(3, dtype=torch.float64)).shape
     torch.Size([3, 320])
+    >>> per_example_jacobian(net, torch.eye(3), params=["v"]).shape
+    torch.Size([3, 16])
     """
     from torch.func import functional_call, grad, vmap
 
-    params = _trainable(model)
+    chosen = _trainable(model, params)
     X = model_inputs(model, X)
+    check_deterministic(model, per_example=True)
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     out = model(X[:1])
     if out.numel() != 1:
@@ -333,14 +358,16 @@ def per_example_jacobian(model: nn.Module, X) -> torch.Tensor:
     def f_one(p, x):
         return functional_call(model, (p, buffers), (x.unsqueeze(0),)).reshape(())
 
-    grads = vmap(grad(f_one), in_dims=(None, 0))(params, X)
+    with functorch_advice("per_example_jacobian"):
+        grads = vmap(grad(f_one), in_dims=(None, 0))(chosen, X)
     return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
 
 
-def generic_ntk(model: nn.Module, X) -> torch.Tensor:
+def generic_ntk(model: nn.Module, X, *, params=None) -> torch.Tensor:
     r"""The empirical tangent kernel :math:`H = JJ^\top` of any ``nn.Module``.
 
-    :math:`J` is :func:`per_example_jacobian` (all trainable parameters), so
+    :math:`J` is :func:`per_example_jacobian` (the trainable parameters, or
+    ``params``), so
     :math:`H_{ij} = \langle\nabla_\theta f(x_i), \nabla_\theta f(x_j)\rangle`.
     Memory :math:`O(nP)`. It is the per-example version (``vmap`` of ``grad``,
     one input at a time) of ``empirical_ntk(model, X, method="jacobian")``,
@@ -355,7 +382,7 @@ def generic_ntk(model: nn.Module, X) -> torch.Tensor:
     >>> bool(torch.allclose(generic_ntk(net, X), empirical_ntk(net, X)))
     True
     """
-    J = per_example_jacobian(model, X)
+    J = per_example_jacobian(model, X, params=params)
     return J @ J.T
 
 

@@ -2,7 +2,13 @@ r"""Neural tangent kernels: empirical (finite width) and infinite width.
 
 The empirical NTK (Gram matrix) of a model :math:`f(\theta, \cdot)` with
 scalar output on inputs :math:`x_1, \dots, x_n` is :math:`H = J J^\top` with
-:math:`J_{i\cdot} = \partial f(\theta, x_i)/\partial\theta`. For the
+:math:`J_{i\cdot} = \partial f(\theta, x_i)/\partial\theta`, where
+:math:`\theta` are the *trainable* parameters (``requires_grad=True``): a frozen
+parameter does not move in training, so it is not in the kernel that drives the
+error (``params=`` selects others). The kernel must be a function of
+:math:`\theta`: a model in training mode with Dropout (random outputs) or a
+BatchNorm that updates its running statistics is refused, with the fix
+(``model.eval()``). For the
 two-layer ReLU network
 
 .. math::
@@ -22,9 +28,13 @@ one GEMM. Its infinite-width limit (Du et al., 2019) is the arc-cosine kernel
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm, _NormBase
+from torch.nn.modules.dropout import _DropoutNd
 
 from ._validate import as_tensor, check_finite, check_kernel, check_matrix
 from .model import TwoLayerReLU, activation_pattern
@@ -36,6 +46,8 @@ __all__ = [
     "lambda_max",
     "relu_ntk",
     "model_inputs",
+    "select_parameters",
+    "check_deterministic",
 ]
 
 _METHODS = ("auto", "closed-form", "jacobian", "ntk-vp")
@@ -62,33 +74,126 @@ def _scalar_outputs(out: torch.Tensor, n: int) -> torch.Tensor:
     return out
 
 
-def _generic_ntk(model: nn.Module, X: torch.Tensor, method: str) -> torch.Tensor:
+def select_parameters(
+    model: nn.Module, params: Iterable | None = None
+) -> dict[str, torch.Tensor]:
+    r"""The parameters :math:`\theta` a tangent kernel differentiates, by name.
+
+    ``params=None`` takes every parameter with ``requires_grad=True`` (the
+    trained ones: frozen parameters are left out of :math:`J`); otherwise
+    ``params`` names them (strings from ``model.named_parameters()``, or the
+    parameter tensors themselves), frozen or not. In ``named_parameters()``
+    order, detached.
+
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    >>> _ = net[0].requires_grad_(False)
+    >>> list(select_parameters(net)), list(select_parameters(net, ["0.weight"]))
+    (['1.weight', '1.bias'], ['0.weight'])
+    """
+    named = dict(model.named_parameters())
+    if params is None:
+        chosen = {k for k, v in named.items() if v.requires_grad}
+        if not chosen:
+            raise ValueError(
+                "model has no trainable parameters (every parameter has "
+                "requires_grad=False), so its tangent kernel is zero; pass "
+                "params=[names] to differentiate frozen ones"
+            )
+    else:
+        names = {id(v): k for k, v in named.items()}
+        chosen = set()
+        for p in [params] if isinstance(params, (str, torch.Tensor)) else params:
+            key = p if isinstance(p, str) else names.get(id(p))
+            if key not in named:
+                raise ValueError(
+                    f"params must name parameters of the model, got {p!r}; "
+                    f"its parameters are {list(named)}"
+                )
+            chosen.add(key)
+        if not chosen:
+            raise ValueError("params must name at least one parameter")
+    return {k: v.detach() for k, v in named.items() if k in chosen}
+
+
+def check_deterministic(model: nn.Module, *, per_example: bool = False) -> None:
+    """Refuse a model whose outputs are not a function of its parameters.
+
+    In training mode a Dropout draws random masks and a BatchNorm updates its
+    running statistics in place (which ``torch.func`` cannot trace); the error
+    says to call ``model.eval()`` (or
+    ``torch.func.replace_all_batch_norm_modules_(model)``, which keeps batch
+    statistics without updating them: then the kernel is that of the whole
+    batch, and ``per_example=True`` refuses it as well, since one input has no
+    batch statistics).
+
+    >>> check_deterministic(nn.Sequential(nn.Linear(2, 1), nn.Dropout(0.5)).eval())
+    """
+    found = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, _DropoutNd) and mod.training and mod.p > 0:
+            found.append(f"{type(mod).__name__} '{name}' draws random masks")
+        elif isinstance(mod, _NormBase) and mod.training and mod.track_running_stats:
+            found.append(
+                f"{type(mod).__name__} '{name}' updates its running statistics"
+            )
+        elif per_example and isinstance(mod, _BatchNorm) and mod.running_mean is None:
+            found.append(f"{type(mod).__name__} '{name}' uses batch statistics")
+    if found:
+        raise ValueError(
+            "the tangent kernel needs outputs that are a function of the "
+            f"parameters, but the model is in training mode: {'; '.join(found)}. "
+            "Call model.eval() first (BatchNorm then uses its running statistics; "
+            "model.train() to resume training), or "
+            "torch.func.replace_all_batch_norm_modules_(model) to keep batch "
+            "statistics without updating them (then use "
+            "empirical_ntk(..., method='jacobian'), the kernel of the whole batch)"
+        )
+
+
+@contextmanager
+def functorch_advice(what: str) -> Iterator[None]:
+    """Re-raise ``torch.func``'s in-place mutation error with the fix."""
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc)
+        if "in-place" not in text and "inplace" not in text and "mutate" not in text:
+            raise
+        raise RuntimeError(
+            f"{what}: the model's forward changes a tensor in place, which "
+            "torch.func cannot differentiate through. A BatchNorm in training mode "
+            "does this to its running statistics: call model.eval() first, or "
+            "torch.func.replace_all_batch_norm_modules_(model); any other buffer "
+            "the forward updates must stop being updated while the kernel is "
+            f"computed. (torch.func: {text.splitlines()[0]})"
+        ) from exc
+
+
+def _generic_ntk(
+    model: nn.Module, X: torch.Tensor, method: str, params: dict
+) -> torch.Tensor:
     from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-    if not params:
-        raise ValueError(
-            "model has no trainable parameters, so its tangent kernel is zero"
-        )
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     n = X.shape[0]
 
     def f(p):
         return _scalar_outputs(functional_call(model, (p, buffers), (X,)), n)
 
-    if method == "jacobian":
-        jac = jacrev(f)(params)
-        J = torch.cat([j.reshape(n, -1) for j in jac.values()], dim=1)
-        return J @ J.T
-    # NTK-vector products: column k of H is J (J^T e_k); never forms J.
-    _, vjp_fn = vjp(f, params)
+    with functorch_advice("empirical_ntk"):
+        if method == "jacobian":
+            jac = jacrev(f)(params)
+            J = torch.cat([j.reshape(n, -1) for j in jac.values()], dim=1)
+            return J @ J.T
+        # NTK-vector products: column k of H is J (J^T e_k); never forms J.
+        _, vjp_fn = vjp(f, params)
 
-    def column(e):
-        (tangent,) = vjp_fn(e)
-        return jvp(f, (params,), (tangent,))[1]
+        def column(e):
+            (tangent,) = vjp_fn(e)
+            return jvp(f, (params,), (tangent,))[1]
 
-    basis = torch.eye(n, dtype=X.dtype, device=X.device)
-    return vmap(column)(basis)
+        basis = torch.eye(n, dtype=X.dtype, device=X.device)
+        return vmap(column)(basis)
 
 
 def model_inputs(model: nn.Module, X) -> torch.Tensor:
@@ -115,8 +220,14 @@ def model_inputs(model: nn.Module, X) -> torch.Tensor:
     return X
 
 
-def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
+def empirical_ntk(
+    model: nn.Module, X, *, method: str = "auto", params: Iterable | None = None
+) -> torch.Tensor:
     r"""The empirical tangent kernel :math:`H = J J^\top` of ``model`` on ``X``.
+
+    :math:`J = \partial f/\partial\theta` over the trainable parameters
+    :math:`\theta` (``requires_grad=True``; frozen ones are left out), or over
+    those ``params`` names.
 
     Device rule (as everywhere in ntklib): a function that takes a model computes
     on the model's device and dtype, and moves ``X`` there.
@@ -138,6 +249,16 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
           :math:`O(n^2 + P)`;
         * ``"auto"``: closed form when available, else the Jacobian if it fits in
           256 MB, else NTK-vector products.
+    params : iterable, optional
+        The parameters to differentiate: names from ``named_parameters()``, or
+        the parameter tensors; default: those with ``requires_grad=True``
+        (:func:`select_parameters`).
+
+    Raises
+    ------
+    ValueError
+        For a model in training mode with Dropout or a BatchNorm that updates
+        its statistics (:func:`check_deterministic`): call ``model.eval()``.
 
     Returns
     -------
@@ -159,23 +280,25 @@ def empirical_ntk(model: nn.Module, X, *, method: str = "auto") -> torch.Tensor:
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     X = model_inputs(model, X)
-    is_relu = isinstance(model, TwoLayerReLU)
-    if method == "closed-form" and not is_relu:
+    chosen = select_parameters(model, params)
+    closed = isinstance(model, TwoLayerReLU) and list(chosen) == ["W"]
+    if method == "closed-form" and not closed:
         raise ValueError(
-            "method='closed-form' needs a TwoLayerReLU model; "
-            "use 'jacobian' or 'ntk-vp'"
+            "method='closed-form' needs a TwoLayerReLU model differentiated in W "
+            "alone; use 'jacobian' or 'ntk-vp'"
         )
     if method == "auto":
-        if is_relu:
+        if closed:
             method = "closed-form"
         else:
-            P = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            P = sum(p.numel() for p in chosen.values())
             method = (
                 "jacobian" if X.shape[0] * P * X.element_size() <= 2**28 else "ntk-vp"
             )
     if method == "closed-form":
         return relu_ntk(X, model.W.detach())
-    return _generic_ntk(model, X, method)
+    check_deterministic(model)
+    return _generic_ntk(model, X, method, chosen)
 
 
 def infinite_ntk(X) -> torch.Tensor:
@@ -191,7 +314,7 @@ def infinite_ntk(X) -> torch.Tensor:
 
     On the unit sphere the diagonal is exactly 1/2 (the angle is computed as
     :math:`2\,\mathrm{atan2}(\|u-v\|, \|u+v\|)`, accurate to round-off at every
-    angle).
+    angle). Half-precision inputs are computed, and returned, in float32.
 
     >>> X = torch.tensor([[1.0, 0.0], [0.5, 0.75 ** 0.5]], dtype=torch.float64)
     >>> H = infinite_ntk(X)             # angle pi/3: 0.5 * (2 pi/3) / (2 pi) = 1/6
@@ -199,6 +322,8 @@ def infinite_ntk(X) -> torch.Tensor:
     [0.5, 0.166667]
     """
     X = check_matrix(X, "X")
+    if X.dtype in (torch.float16, torch.bfloat16):
+        X = X.to(torch.float32)  # cdist has no half-precision kernel
     norms = X.norm(dim=1)
     if bool((norms == 0).any()):
         raise ValueError(
@@ -215,14 +340,21 @@ def infinite_ntk(X) -> torch.Tensor:
     return (H + H.T) / 2  # exactly symmetric
 
 
+def _eig_ready(H) -> torch.Tensor:
+    """``H`` checked; half precision in float32 (eigvalsh has no half kernel)."""
+    H = check_kernel(as_tensor(H, "H"), "H")
+    return H.float() if H.dtype in (torch.float16, torch.bfloat16) else H
+
+
 def lambda_min(H) -> float:
     r"""Smallest eigenvalue :math:`\lambda_{\min}(H)` of a symmetric matrix, as a float.
+
+    Half precision is computed in float32.
 
     >>> lambda_min(torch.tensor([[2.0, 1.0], [1.0, 2.0]]))
     1.0
     """
-    H = check_kernel(as_tensor(H, "H"), "H")
-    return float(torch.linalg.eigvalsh(H)[0])
+    return float(torch.linalg.eigvalsh(_eig_ready(H))[0])
 
 
 def lambda_max(H) -> float:
@@ -231,5 +363,4 @@ def lambda_max(H) -> float:
     >>> lambda_max(torch.tensor([[2.0, 1.0], [1.0, 2.0]]))
     3.0
     """
-    H = check_kernel(as_tensor(H, "H"), "H")
-    return float(torch.linalg.eigvalsh(H)[-1])
+    return float(torch.linalg.eigvalsh(_eig_ready(H))[-1])

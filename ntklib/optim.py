@@ -53,7 +53,7 @@ __all__ = [
     "register_stable_lr",
 ]
 
-_MISSING = object()
+from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
 
 def _required(value, cls: str, name: str, hint: str):

@@ -63,7 +63,7 @@ __all__ = [
     "gd_step_cost",
 ]
 
-_MISSING = object()
+from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
 
 def check_damping(value, name: str = "damping") -> float:

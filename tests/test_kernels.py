@@ -122,3 +122,110 @@ def test_kernel_follows_float32():
     net = TwoLayerReLU(3, 64, dtype=torch.float32)
     assert empirical_ntk(net, X).dtype == torch.float32
     assert infinite_ntk(X).dtype == torch.float32
+
+
+# -- issue 22: the generic kernel of a model a researcher brings -----------------------
+
+
+def _hand_ntk(model, X, names):
+    """J J^T over the named parameters, by a hand-written torch.func Jacobian."""
+    named = dict(model.named_parameters())
+    params = {k: named[k].detach() for k in names}
+
+    def f(p):
+        return functional_call(model, p, (X,)).reshape(-1)
+
+    jac = jacrev(f)(params)
+    J = torch.cat([jac[k].reshape(X.shape[0], -1) for k in names], dim=1)
+    return J @ J.T
+
+
+def _net(*middle):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(3, 8), *middle, torch.nn.Tanh(), torch.nn.Linear(8, 1)
+    ).double()
+
+
+def test_dropout_in_training_mode_is_refused_with_model_eval():
+    X, _ = sphere_data(6, 3, seed=0)
+    net = _net(torch.nn.Dropout(0.5))
+    with pytest.raises(ValueError, match=r"Dropout '1' draws random masks.*model.eval"):
+        empirical_ntk(net, X)
+    with pytest.raises(ValueError, match="model.eval"):
+        ntklib.deep.generic_ntk(net, X)
+    H = empirical_ntk(net.eval(), X)  # deterministic now: dropout is the identity
+    assert torch.equal(H, empirical_ntk(net, X))
+    names = ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert torch.allclose(H, _hand_ntk(net, X, names), rtol=1e-12, atol=1e-14)
+
+
+def test_batch_norm_in_training_mode_is_refused_with_both_fixes():
+    X, _ = sphere_data(6, 3, seed=0)
+    net = _net(torch.nn.BatchNorm1d(8))
+    with pytest.raises(ValueError, match="updates its running statistics") as info:
+        empirical_ntk(net, X)
+    assert "model.eval()" in str(info.value)
+    assert "replace_all_batch_norm_modules_" in str(info.value)
+    running = net[1].running_mean.clone()
+    H_eval = empirical_ntk(net.eval(), X)
+    assert torch.equal(net[1].running_mean, running)  # nothing was updated
+    net.train()
+    torch.func.replace_all_batch_norm_modules_(net)  # batch statistics, no updates
+    H_batch = empirical_ntk(net, X, method="jacobian")
+    names = [k for k, _ in net.named_parameters()]
+    assert torch.allclose(H_batch, _hand_ntk(net, X, names), rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(H_batch, H_eval)  # the batch map is another function
+    with pytest.raises(ValueError, match="uses batch statistics"):
+        ntklib.deep.generic_ntk(net, X)  # one input at a time has none
+
+
+def test_functorch_mutation_error_is_reraised_with_the_advice():
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 1).double()
+            self.register_buffer("calls", torch.zeros(1, dtype=torch.float64))
+
+        def forward(self, x):
+            self.calls.add_(1)  # an in-place update torch.func cannot trace
+            return self.lin(x)
+
+    X, _ = sphere_data(4, 3, seed=0)
+    with pytest.raises(RuntimeError, match=r"changes a tensor in place.*model.eval"):
+        empirical_ntk(Counting(), X)
+    with pytest.raises(RuntimeError, match="changes a tensor in place"):
+        ntklib.deep.generic_ntk(Counting(), X)
+
+
+def test_frozen_parameters_are_left_out_and_can_be_selected():
+    X, _ = sphere_data(6, 3, seed=0)
+    net = _net()
+    net[0].requires_grad_(False)
+    trained = ["2.weight", "2.bias"]
+    H = empirical_ntk(net, X)
+    assert torch.allclose(H, _hand_ntk(net, X, trained), rtol=1e-12, atol=1e-14)
+    everything = ["0.weight", "0.bias", "2.weight", "2.bias"]
+    H_all = empirical_ntk(net, X, params=everything)
+    assert torch.allclose(H_all, _hand_ntk(net, X, everything), rtol=1e-12, atol=1e-14)
+    by_tensor = empirical_ntk(net, X, params=[net[0].weight], method="ntk-vp")
+    ref = _hand_ntk(net, X, ["0.weight"])
+    assert torch.allclose(by_tensor, ref, rtol=1e-10, atol=1e-12)
+    J = ntklib.deep.per_example_jacobian(net, X, params=everything)
+    assert torch.allclose(J @ J.T, H_all, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="params must name parameters"):
+        empirical_ntk(net, X, params=["weight"])
+
+
+def test_half_precision_kernels_are_computed_in_float32_where_they_must_be():
+    X, _ = sphere_data(6, 3, seed=0)
+    H = infinite_ntk(X.half())  # cdist and eigvalsh have no half kernels
+    assert H.dtype == torch.float32
+    assert torch.allclose(H.double(), infinite_ntk(X), atol=2e-3)  # half's inputs
+    half = empirical_ntk(TwoLayerReLU(3, 256, seed=0, dtype=torch.float16), X)
+    full = empirical_ntk(TwoLayerReLU(3, 256, seed=0), X)
+    # Weyl: |d lambda| <= ||E||_2 <= n max|E_ij|, and half rounds entries <= 1
+    # (twice: the GEMMs' output and the product) to within 2^-10
+    bound = 6 * 2**-10
+    assert abs(lambda_min(half) - lambda_min(full)) < bound
+    assert abs(ntklib.lambda_max(half) - ntklib.lambda_max(full)) < bound

@@ -202,3 +202,323 @@ def test_train_on_float32():
         net, X, y, GD(net.parameters(), lr=0.5), 50, record=("loss", "pseudo_loss")
     )
     assert run.loss.dtype == torch.float32 and run.loss[-1] < run.loss[0]
+
+
+# -- issue 22: where a PyTorch researcher takes train next ----------------------------
+
+
+def _mlp(seed=0, d=3, width=16):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(d, width), torch.nn.Tanh(), torch.nn.Linear(width, 1)
+    ).double()
+
+
+@pytest.mark.parametrize(
+    "make, bad, safe",
+    [
+        (lambda p, lr: HeavyBall(p, lr=lr, momentum=0.5), 60.0, 0.1),
+        (lambda p, lr: Nesterov(p, lr=lr, gamma=3.0), 60.0, 0.1),
+        (lambda p, lr: torch.optim.Adam(p, lr=lr), 5.0, 1e-2),
+    ],
+    ids=["HeavyBall", "Nesterov", "Adam"],
+)
+def test_divergence_restores_the_optimizer_so_a_retry_matches_a_fresh_one(
+    make, bad, safe
+):
+    """Momentum buffers, step counters and moments go back with the weights."""
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = make(net.parameters(), bad)
+    with pytest.raises(DivergenceError):  # after a step or more: state to undo
+        train(net, X, y, opt, 500, divergence_factor=2.0)
+    for group in opt.param_groups:  # the retry the error message suggests
+        group["lr"] = safe
+    retry = train(net, X, y, opt, 40, record=("loss", "delta"))
+    net2 = TwoLayerReLU(3, 256, seed=0)
+    fresh = train(net2, X, y, make(net2.parameters(), safe), 40, record=("delta",))
+    assert torch.equal(retry.delta, fresh.delta)
+    assert torch.equal(net.W, net2.W)
+
+
+def test_divergence_restores_the_scheduler_and_the_step_size():
+    X, y = sphere_data(6, 3, seed=1)
+
+    def setup():
+        net = TwoLayerReLU(3, 256, seed=0)
+        opt = HeavyBall(net.parameters(), lr=0.1, momentum=0.5)
+        return net, opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=1.5)
+
+    net, opt, sched = setup()
+    with pytest.raises(DivergenceError):  # the growing step crosses 2(1+beta)/lmax
+        train(net, X, y, opt, 200, scheduler=sched)
+    assert opt.param_groups[0]["lr"] == 0.1 and sched.last_epoch == 0
+    retry = train(net, X, y, opt, 8, record=("delta",), scheduler=sched)
+    net2, opt2, sched2 = setup()
+    fresh = train(net2, X, y, opt2, 8, record=("delta",), scheduler=sched2)
+    assert torch.equal(retry.delta, fresh.delta) and torch.equal(retry.time, fresh.time)
+
+
+def test_unknown_clock_refuses_t_end_and_says_how_to_name_one():
+    """Adam has no continuous-time limit ntklib knows: no silent t = k lr."""
+    from ntklib.deep import TinyCNN
+
+    X = torch.randn(
+        4, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    y = torch.ones(4, dtype=torch.float64)
+    cnn = TinyCNN(2, side=4, seed=0)
+    with pytest.raises(ValueError, match=r"no continuous-time limit of Adam.*clock="):
+        train(cnn, X, y, torch.optim.Adam(cnn.parameters(), lr=1e-3), t_end=1.0)
+    run = train(cnn, X, y, torch.optim.Adam(cnn.parameters(), lr=1e-3), 5)
+    assert run.clock.startswith("iterations") and torch.equal(
+        run.time, run.step.double()
+    )
+    named = train(
+        cnn, X, y, torch.optim.Adam(cnn.parameters(), lr=1e-2), t_end=0.5, clock="gd"
+    )
+    assert int(named.step[-1]) == 50 and named.clock == "gd"
+
+
+def test_param_groups_with_different_step_sizes_need_a_named_clock():
+    X, y = sphere_data(6, 3, seed=1)
+    mlp = _mlp()
+
+    def sgd():
+        return torch.optim.SGD(
+            [
+                {"params": mlp[0].parameters(), "lr": 0.1},
+                {"params": mlp[2].parameters(), "lr": 0.001},
+            ]
+        )
+
+    with pytest.raises(ValueError, match=r"different step sizes \[0.001, 0.1\]"):
+        train(mlp, X, y, sgd(), t_end=1.0)
+    with pytest.raises(ValueError, match="different step sizes"):
+        train(mlp, X, y, sgd(), 5)  # Run.time would need one too
+    run = train(mlp, X, y, sgd(), 5, clock="iterations")
+    assert run.time.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_lbfgs_steps_through_its_closure_like_a_hand_loop():
+    X, y = sphere_data(8, 3, seed=2)
+    net = _mlp()
+    opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=4)
+    run = train(net, X, y, opt, 3, record=("loss",))
+    ref = _mlp()
+    ref_opt = torch.optim.LBFGS(ref.parameters(), lr=1.0, max_iter=4)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        ref_opt.zero_grad()
+        loss = 0.5 * ((ref(X).reshape(-1) - y) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        ref_opt.step(closure)
+    assert run.gradient_evaluations == len(calls) > 3  # the line search re-evaluates
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert torch.allclose(p, q, rtol=1e-12, atol=1e-14)
+    assert run.loss[-1] < 0.5 * run.loss[0]
+
+
+def test_train_counts_one_gradient_per_step():
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 64, seed=0)
+    run = train(net, X, y, HeavyBall(net.parameters(), lr=0.05, momentum=0.5), 17)
+    assert run.gradient_evaluations == 17 and run.batch is None
+
+
+def test_a_schedule_reparametrises_gd_time_and_the_run_follows_the_flow():
+    """GD with a step-size schedule: t_k = sum_j lr_j, and the flow in that t."""
+    X, y = sphere_data(10, 4, seed=1)
+    net = TwoLayerReLU(4, 4096, seed=0)
+    H0 = empirical_ntk(net, X)
+    opt = GD(net.parameters(), lr=0.04)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[50, 100], gamma=0.25)
+    run = train(net, X, y, opt, 200, record=("delta",), scheduler=sched)
+    lrs = [0.04] * 50 + [0.01] * 50 + [0.0025] * 100
+    t = torch.tensor([0.0] + lrs, dtype=torch.float64).cumsum(0)
+    assert torch.allclose(run.time, t, rtol=1e-12, atol=0)
+
+    def gap(times):
+        pred = gd_flow(H0, run.delta[0], times)
+        return float((run.delta - pred).norm(dim=1).max() / run.delta[0].norm())
+
+    # within the kernel regime's 5% (as for a constant step above); the clock of
+    # the first step size, t = k * 0.04, misses the flow by far more
+    assert gap(run.time) < 0.05
+    assert gap(run.step * 0.04) > 4 * gap(run.time)
+
+
+def test_momentum_time_adds_up_the_square_roots_of_the_steps():
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = HeavyBall(net.parameters(), lr=0.01, momentum=0.5)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=30)
+    seen = []
+    run = train(
+        net,
+        X,
+        y,
+        opt,
+        30,
+        record=("delta", "velocity"),
+        scheduler=sched,
+        callback=lambda k, m, o: seen.append(o.param_groups[0]["lr"]),
+    )
+    steps = [math.sqrt(lr) for lr in seen[:-1]]
+    t = torch.tensor([0.0] + steps, dtype=torch.float64).cumsum(0)
+    assert torch.allclose(run.time, t, rtol=1e-12)
+    d = run.delta  # the velocity: central differences on the uneven time grid
+    central = (d[2:] - d[:-2]) / (t[2:] - t[:-2])[:, None]
+    assert torch.allclose(run.velocity[1:-1], central, rtol=1e-10, atol=1e-14)
+    assert len(set(seen)) > 20  # the step did change
+    with pytest.raises(TypeError, match="with a scheduler give steps="):
+        train(net, X, y, opt, t_end=1.0, scheduler=sched)
+
+
+def test_reduce_on_plateau_is_stepped_with_the_loss():
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = GD(net.parameters(), lr=0.04)
+    # mode="max" on GD's falling loss: no improvement after the first step, so
+    # the step halves at every later one
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=0.5, patience=0
+    )
+    seen = []
+    run = train(
+        net,
+        X,
+        y,
+        opt,
+        6,
+        scheduler=sched,
+        callback=lambda k, m, o: seen.append(o.param_groups[0]["lr"]),
+    )
+    assert seen == [0.04, 0.04, 0.02, 0.01, 0.005, 0.0025, 0.00125]
+    t = torch.tensor([0.0] + seen[:-1], dtype=torch.float64).cumsum(0)
+    assert torch.allclose(run.time, t, rtol=1e-12)  # GD's clock: t = sum lr_k
+
+
+def _one_cycle(opt, total):
+    try:
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.02, total_steps=total)
+    except ValueError as exc:  # no momentum key: torch itself says so
+        assert "momentum or beta1" in str(exc)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=0.02, total_steps=total, cycle_momentum=False
+        )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: GD(p, lr=0.01),
+        lambda p: HeavyBall(p, lr=0.01, momentum=0.9),
+        lambda p: NesterovSC(p, lr=0.01, momentum=0.9),
+        lambda p: Nesterov(p, lr=0.01, gamma=3.0),
+        lambda p: ntklib.optim.TwoStepMomentum(p, lr=0.01, betas=(0.9, -0.1)),
+        lambda p: ntklib.optim.QuasiHyperbolic(p, lr=0.01, momentum=0.9, nu=0.7),
+        lambda p: ntklib.optim.AggregatedMomentum(p, lr=0.01),
+    ],
+    ids=["GD", "HB", "NAG-SC", "NAG", "TwoStep", "QHM", "AggMo"],
+)
+def test_one_cycle_works_with_every_ntklib_optimizer_or_says_why_not(make):
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = make(net.parameters())
+    sched = _one_cycle(opt, 20)
+    if isinstance(opt, ntklib.optim.AggregatedMomentum):
+        with pytest.raises(ValueError, match="cycle_momentum=False"):
+            train(net, X, y, opt, 20, scheduler=sched)
+        opt = make(net.parameters())
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=0.02, total_steps=20, cycle_momentum=False
+        )
+    run = train(net, X, y, opt, 20, scheduler=sched)
+    assert run.loss[-1] < run.loss[0] and run.time[-1] > 0
+    assert opt.param_groups[0]["lr"] < 0.02 / 25 + 1e-12  # annealed to the end
+
+
+def test_one_cycle_on_gauss_newton_needs_cycle_momentum_false():
+    from ntklib.second_order import GaussNewton
+
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 256, seed=0)
+    opt = GaussNewton(net, X, y, lr=0.5)
+    sched = _one_cycle(opt, 10)
+    assert sched.cycle_momentum is False
+    run = train(net, X, y, opt, 10, scheduler=sched)
+    assert run.loss[-1] < run.loss[0] and run.clock == "gd"
+
+
+def test_no_trainable_parameters_is_named():
+    X, y = sphere_data(6, 3, seed=1)
+    mlp = _mlp().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters.*requires_grad"):
+        train(mlp, X, y, GD(mlp.parameters(), lr=0.1), 3)
+
+
+def test_half_precision_is_refused_with_the_fix():
+    X, y = sphere_data(6, 3, seed=1)
+    net = TwoLayerReLU(3, 64, dtype=torch.float16)
+    with pytest.raises(TypeError, match=r"float16.*model.to\(torch.float32\)"):
+        train(net, X, y, GD(net.parameters(), lr=0.1), 3)
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda X: torch.cat([X, X[:1]]), "rows 0 and 6 of X are repeated"),
+        (lambda X: torch.cat([X, -X[2:3]]), "rows 2 and 6 of X are antipodal"),
+        (lambda X: torch.tensor([[1.0], [-1.0], [1.0]]), "d = 1 every input"),
+    ],
+    ids=["repeated", "antipodal", "d=1"],
+)
+def test_parallel_inputs_are_named_at_the_data(edit, words):
+    X, _ = sphere_data(6, 3, seed=1)
+    X = edit(X).double()
+    y = torch.linspace(-1, 1, X.shape[0], dtype=torch.float64)
+    net = TwoLayerReLU(X.shape[1], 64, seed=0)
+    with pytest.warns(ntklib.AssumptionWarning, match=re.escape(words)) as caught:
+        train(net, X, y, GD(net.parameters(), lr=0.1), 2)
+    assert "lambda_0" in str(caught[0].message)
+
+
+def test_mini_batches_of_any_model_match_an_autograd_loop():
+    """train(batch=b) on a generic model: the batch loss (n/b) 1/2 sum_B Delta^2."""
+    X, y = sphere_data(8, 3, seed=2)
+    net = _mlp()
+    run = train(net, X, y, torch.optim.SGD(net.parameters(), lr=0.05), 20, batch=3)
+    ref = _mlp()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for k in range(21):
+        with torch.no_grad():
+            losses.append(0.5 * ((ref(X).reshape(-1) - y) ** 2).sum().item())
+        if k == 20:
+            break
+        idx = torch.randperm(8, generator=gen)[:3]
+        opt.zero_grad()
+        delta = ref(X[idx]).reshape(-1) - y[idx]
+        (8 / 3 * 0.5 * (delta**2).sum()).backward()
+        opt.step()
+    assert torch.allclose(
+        run.loss, torch.tensor(losses, dtype=torch.float64), rtol=1e-12
+    )
+    assert run.batch == 3 and run.gradient_evaluations == 20
+    with pytest.raises(ValueError, match="full gradient at every step"):
+        train(
+            net,
+            X,
+            y,
+            torch.optim.SGD(net.parameters(), lr=0.05),
+            2,
+            batch=3,
+            record=("velocity",),
+        )

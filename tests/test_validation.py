@@ -243,3 +243,26 @@ def test_relu_only_records_rejected_for_generic_model():
     ).double()
     with pytest.raises(ValueError, match="need a TwoLayerReLU"):
         train(mlp, X, Y, GD(mlp.parameters(), lr=0.1), 3, record=("flipped_fraction",))
+
+
+def test_the_teacher_target_needs_two_points():
+    """Centred, one teacher label is 0: training would 'converge' trivially."""
+    with pytest.raises(ValueError, match="n >= 2"):
+        sphere_data(1, 3)
+    _, y = sphere_data(1, 3, target="smooth")
+    assert y.shape == (1,) and y.abs().item() > 0
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [HeavyBall, NesterovSC, Nesterov, GD, ntklib.optim.TwoStepMomentum],
+    ids=lambda c: c.__name__,
+)
+def test_help_names_the_required_arguments(cls):
+    import pydoc
+
+    text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    assert "lr: 'float' = REQUIRED" in text
+    assert "object object at" not in text
+    with pytest.raises(TypeError, match="needs a step size"):
+        cls([torch.nn.Parameter(torch.zeros(1))])

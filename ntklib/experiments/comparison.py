@@ -432,17 +432,9 @@ def tuned_comparison(
             rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
             steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
         net = TwoLayerReLU.for_data(X, m, seed=seed)
-        calls, grad = [], net._error_and_gradient
-
-        def counted(*args, grad=grad, calls=calls):
-            calls.append(1)
-            return grad(*args)
-
-        net._error_and_gradient = counted  # count the gradients train() takes
         opt = _TUNED_MAKERS[name](net.parameters(), q)
         run = train(net, X, y, opt, steps, record=("loss",), every=1)
-        del net._error_and_gradient
-        per_step = (len(calls) - 1) / steps  # the last call only reads the loss
+        per_step = run.gradient_evaluations / steps  # counted by train
         ratio = run.loss / run.loss[0]
         begun = (ratio <= 1e-6).nonzero()
         start = int(begun[0, 0]) if len(begun) else 0

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .._validate import check_int, check_lr, check_momentum, check_real, check_vector
+from .._validate import check_int, check_lr, check_momentum, check_real
 from ..fitting import fit_exponential_rate
 from ..kernels import empirical_ntk, model_inputs
 from ..model import TwoLayerReLU
@@ -43,10 +43,9 @@ from ..stochastic import (
     sgd_expected_rate,
     sgd_kernel_iterates,
     sgd_rate_bound,
-    sgd_stable_lr,
     sgd_step_size,
 )
-from ..training import DivergenceError
+from ..training import train
 
 __all__ = [
     "MiniBatchRun",
@@ -88,18 +87,6 @@ class MiniBatchRun:
         return fit_exponential_rate(self.step, self.loss, t_min=k0).value
 
 
-def _stable(optimizer: Optimizer, H0: torch.Tensor, b: int) -> tuple[float | None, str]:
-    group = optimizer.param_groups[0]
-    if type(optimizer) is torch.optim.SGD and not group.get("nesterov", False):
-        beta = float(group.get("momentum", 0.0))
-        value = sgd_stable_lr(H0, b, momentum=beta, rtol=1e-3)
-        return (
-            value,
-            f"the mean-square stable step of SGD (batch {b}, momentum {beta:g})",
-        )
-    return None, f"ntklib knows no stable step for {type(optimizer).__name__}"
-
-
 def minibatch_train(
     model: TwoLayerReLU,
     X,
@@ -113,21 +100,50 @@ def minibatch_train(
     divergence_factor: float = 1e6,
     callback=None,
 ) -> MiniBatchRun:
-    r"""Train on independent uniform mini-batches with a ``torch.optim`` optimizer.
+    r"""Train on independent uniform mini-batches: ``train(..., batch=batch)``.
 
-    Step :math:`k` draws :math:`B_k` (``batch`` indices without replacement,
-    ``torch.randperm`` from a generator seeded with ``seed``), sets ``W.grad`` to
-    :math:`\nabla L_{B_k} = \frac nb\nabla_W\frac12\sum_{i\in B_k}\Delta_i^2` (the
-    closed form of :meth:`~ntklib.model.TwoLayerReLU.error_and_gradient`) and
-    calls ``optimizer.step()``. ``callback(k, model, optimizer)``, if given, runs
-    at every recorded step. The full loss is recorded every ``every`` steps.
+    Deprecated alias, kept for the chapter's studies: the loop is
+    :func:`ntklib.training.train` with ``batch=`` (one divergence path, one stable-step
+    lookup). Step :math:`k` draws :math:`B_k` (``batch`` indices without
+    replacement, ``torch.randperm`` from a generator seeded with ``seed``), sets
+    ``W.grad`` to :math:`\nabla L_{B_k} = \frac nb\nabla_W\frac12\sum_{i\in
+    B_k}\Delta_i^2` (the closed form of
+    :meth:`~ntklib.model.TwoLayerReLU.error_and_gradient`) and calls
+    ``optimizer.step``. ``callback(k, model, optimizer)``, if given, runs at
+    every recorded step. The full loss is recorded every ``every`` steps.
+
+    Parameters
+    ----------
+    model : TwoLayerReLU
+        The network; the optimizer must hold exactly ``model.W``.
+    X, y : array_like
+        The ``n`` inputs and targets.
+    optimizer : torch.optim.Optimizer
+        Any ``torch.optim`` optimizer on ``[model.W]``.
+    steps : int
+        Number of steps.
+    batch : int
+        Mini-batch size ``1 <= b <= n``.
+    seed : int
+        Seeds the batch draws.
+    every : int
+        Recording interval.
+    divergence_factor : float
+        The loss may not exceed this factor times :math:`\max(L_0, 1)`.
+    callback : callable, optional
+        ``callback(k, model, optimizer)`` at every recorded step.
+
+    Returns
+    -------
+    MiniBatchRun
+        The recorded steps and full losses (float64, on the CPU).
 
     Raises
     ------
     DivergenceError
         When the loss is non-finite or exceeds ``divergence_factor`` times
-        :math:`\max(L_0, 1)`; the initial weights are restored and, for
-        ``torch.optim.SGD``, the message names the mean-square stable step.
+        :math:`\max(L_0, 1)`; model and optimizer are restored and, for SGD,
+        the message names the mean-square stable step.
 
     Examples
     --------
@@ -147,45 +163,21 @@ def minibatch_train(
     params = [p for g in optimizer.param_groups for p in g["params"]]
     if len(params) != 1 or params[0] is not model.W:
         raise ValueError("optimizer must hold exactly the model's weights model.W")
-    X = model_inputs(model, X)
-    n = X.shape[0]
-    y = check_vector(y, "y", length=n, dtype=X.dtype, device=X.device)
-    steps = check_int(steps, "steps", minimum=0)
-    b = check_int(batch, "batch")
-    if b > n:
-        raise ValueError(f"batch must lie in [1, n] = [1, {n}], got {batch!r}")
-    every = check_int(every, "every")
-    factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
-    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
-    W0 = model.W.detach().clone()
-    ks, losses, loss0 = [], [], None
-    for k in range(steps + 1):
-        if k % every == 0 or k == steps:
-            with torch.no_grad():
-                delta = model(X) - y
-            loss = float(0.5 * (delta * delta).sum())
-            loss0 = loss if loss0 is None else loss0
-            if not math.isfinite(loss) or loss > factor * max(loss0, 1.0):
-                with torch.no_grad():
-                    model.W.copy_(W0)
-                H0 = empirical_ntk(model, X)
-                value, rule = _stable(optimizer, H0, b)
-                lr = float(optimizer.param_groups[0]["lr"])
-                raise DivergenceError(k, loss, lr, value, rule)
-            ks.append(k)
-            losses.append(loss)
-            if callback is not None:
-                callback(k, model, optimizer)
-        if k == steps:
-            break
-        idx = torch.randperm(n, generator=gen)[:b].to(X.device)
-        _, G = model._error_and_gradient(X[idx], y[idx])
-        model.W.grad = G.mul_(n / b)
-        optimizer.step()
-    model.W.grad = None
-    return MiniBatchRun(
-        torch.tensor(ks), torch.tensor(losses, dtype=torch.float64), b, _lr(optimizer)
+    run = train(
+        model,
+        X,
+        y,
+        optimizer,
+        check_int(steps, "steps", minimum=0),
+        batch=batch,
+        seed=seed,
+        every=every,
+        divergence_factor=divergence_factor,
+        callback=callback,
+        check_assumptions=False,
     )
+    loss = run.loss.to(device="cpu", dtype=torch.float64)
+    return MiniBatchRun(run.step, loss, run.batch, run.lr)
 
 
 def _lr(optimizer: Optimizer) -> float:
