@@ -20,25 +20,19 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
-import importlib.util
 import json
 import multiprocessing
 import os
 import re
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from booktools import assignments as build
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "assignment_build", ROOT / "book" / "assignments" / "build.py"
-)
-build = importlib.util.module_from_spec(_spec)
-sys.modules["assignment_build"] = build
-_spec.loader.exec_module(build)
 
 MASTERS = build.masters()
 NAMES = [m.stem for m in MASTERS]

@@ -3,14 +3,8 @@ latex_labels (LaTeX). Their behaviour on the real site and PDF is checked by
 test_site.py (axe-core) and test_pdf.py (no undefined reference)."""
 
 import doctest
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-
-import a11y  # noqa: E402
-import latex_labels  # noqa: E402
+from booktools.ext import a11y, latex_labels
 
 THEME_TOGGLE = (
     '<details><summary><span class="toctree-toggle" role="presentation">'

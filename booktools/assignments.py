@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
-import functools
 import hashlib
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -46,8 +44,10 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from booktools.ext.colab_cell import ntklib_requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "book" / "assignments"  # the masters and their fixtures
 DEFAULT_OUT = ROOT / "_build" / "assignments"
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)
 
@@ -141,30 +141,6 @@ def _otter(master: Path, dest: Path) -> None:
 def _tail(log: str, lines: int = 40) -> str:
     kept = [line for line in log.splitlines() if "without encryption" not in line]
     return "\n".join(kept[-lines:])
-
-
-@functools.cache
-def _colab_cell():
-    """``book/_ext/colab_cell.py``, loaded once: repository URL and release tag."""
-    spec = importlib.util.spec_from_file_location(
-        "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def repository() -> str:
-    """The book's repository URL, from ``_config.yml`` (set once there)."""
-    return _colab_cell().repository()
-
-
-def ntklib_requirement() -> str:
-    """ntklib's release tag in the repository of ``_config.yml`` (set once there).
-
-    The same requirement as the chapters' Colab cells (``book/_ext/colab_cell.py``).
-    """
-    return _colab_cell().ntklib_requirement()
 
 
 COLAB_CELL = """\
