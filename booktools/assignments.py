@@ -697,7 +697,8 @@ def _without_magics(code: str) -> str:
 
 
 def _failures(code: str, tests: list[str], namespace: dict) -> list[str]:
-    """Run ``code`` then each test in ``namespace``; the tests that fail, and why."""
+    """Run ``code`` then each test in a copy of ``namespace``; the failing tests."""
+    namespace = dict(namespace)
     try:
         exec(compile(code, "<answer>", "exec"), namespace)
     except Exception as error:  # an answer that does not even run
@@ -718,29 +719,41 @@ def hidden_test_failures(master: Path, seed: int) -> dict[tuple[str, str], list[
     Runs in this process, at ``NTKLIB_SEED=seed`` (the master draws its data
     and the hidden tests their references through ``ntklib.seed``): the setup
     code once, then for each question its solution cells, as written or with
-    one wrong answer applied, and its hidden tests. Returns ``(question,
-    label) -> failures`` with the label ``"solution"`` or the wrong answer's
-    ``why``. Much cheaper than grading a notebook per answer and seed, which
-    otter does for seed 0. Call it in a child process: the setup code changes
-    global state (torch's default dtype).
+    one wrong answer applied, and its hidden tests. A wrong answer reruns the
+    question's cells from the one it patches (the cells before it are shared),
+    so an expensive run placed before the function it feeds runs once. Returns
+    ``(question, label) -> failures`` with the label ``"solution"`` or the wrong
+    answer's ``why``. Much cheaper than grading a notebook per answer and seed,
+    which otter does at seed 0. Call it in a child process: the setup code
+    changes global state (torch's default dtype).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     os.environ["NTKLIB_SEED"] = str(seed)
-    wrong = wrong_answers(Path(master).stem)
+    name = Path(master).stem
+    wrong = wrong_answers(name)
     base: dict = {"__name__": "__main__"}
     exec(compile(_setup_code(master), "<setup>", "exec"), base)
     found = {}
     for q in questions(master):
         if q.manual:
             continue
-        code = _without_magics("\n\n".join(q.solution_code))
-        found[q.name, "solution"] = _failures(code, q.hidden_tests, dict(base))
+        cells = [_without_magics(c) for c in q.solution_code]
+        before = [dict(base)]  # the namespace before each cell of the solution
+        for cell in cells[:-1]:
+            namespace = dict(before[-1])
+            exec(compile(cell, "<answer>", "exec"), namespace)
+            before.append(namespace)
+        found[q.name, "solution"] = _failures(cells[-1], q.hidden_tests, before[-1])
         for patch in wrong.get(q.name, []):
-            where = f"{Path(master).stem}, {q.name}"
-            patched = _patched(code, patch, where)
-            found[q.name, patch["why"]] = _failures(patched, q.hidden_tests, dict(base))
+            where = f"{name}, {q.name}"
+            i = next((i for i, c in enumerate(cells) if patch["replace"] in c), None)
+            if i is None:
+                raise AssignmentError(f"{where}: {patch['replace']!r} is in no cell")
+            rest = [_patched(cells[i], patch, where), *cells[i + 1 :]]
+            tests = q.hidden_tests
+            found[q.name, patch["why"]] = _failures("\n\n".join(rest), tests, before[i])
     return found
 
 
