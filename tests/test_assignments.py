@@ -520,3 +520,77 @@ def test_outputs_are_deterministic(built, tmp_path):
         infos = z.infolist()
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
     assert {i.date_time for i in infos} == {build.FIXED_DATE}
+
+
+def test_light_student_install(built, tmp_path, capsys):
+    """What a student installs: ntklib (built from this source, as "ntklib @
+    git+URL@tag" builds it) and otter-grader, at the book's pins, in a fresh
+    venv; nothing of the build stack. A renamed student notebook's setup cell
+    and grader.check run there. About a minute (torch's wheel)."""
+    import requirement_pins
+    import tomllib
+
+    source, wheels = tmp_path / "source", tmp_path / "wheels"
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "ntklib", source / "ntklib", ignore=ignore)
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-q", "-w", str(wheels), str(source)], check=True)
+    (wheel,) = wheels.glob("ntklib-*.whl")
+    pins = requirement_pins.pins(ROOT / "requirements.txt")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = [
+        re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower()
+        for d in project["dependencies"]
+    ]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    packages = [str(wheel), f"otter-grader=={pins['otter-grader']}"]
+    subprocess.run(
+        install + packages + [f"{n}=={pins[n]}" for n in runtime], check=True
+    )
+    freeze = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    names = {line.split("==")[0] for line in freeze.splitlines() if "==" in line}
+    for tooling in (
+        "jupyter-book",
+        "sphinx",
+        "pytest",
+        "nbval",
+        "playwright",
+        "myst-nb",
+    ):
+        assert tooling not in names, tooling
+    student = names - {"pip", "setuptools"}
+    book = requirement_pins.pins(ROOT / "requirements.lock")
+    with capsys.disabled():
+        print(
+            f"\nstudent install: {len(student)} packages (ntklib, otter-grader and "
+            f"their dependencies); the book's environment (make env): {len(book)}"
+        )
+    assert len(student) < len(book) / 2, (len(student), len(book))
+    b = built[NAMES[2]]
+    folder = tmp_path / "course"
+    folder.mkdir()
+    copy = folder / f"{b.name} (my copy).ipynb"
+    build.apply_answers(b.solution, {}, copy)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [python, "-c", _STUDENT, copy.name, "locally"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["passed"]
+    assert (folder / f"{b.name}-submission.zip").is_file()
