@@ -158,9 +158,12 @@ def _tail(log: str, lines: int = 40) -> str:
 TESTS_DIR = ".otter_tests/{name}"
 
 SETUP_CELL = """\
-# Setup: run this cell first. On Colab it installs ntklib and otter-grader. Then
-# it writes this assignment's public tests to {tests_dir}/, so that
-# grader.check works whatever this notebook is called (a copy, a renamed file).
+# Setup: run this cell first. It writes this assignment's public tests to
+# {tests_dir}/, so that grader.check works whatever this notebook is
+# called (a copy, a renamed file). On Colab it first installs ntklib and
+# otter-grader; elsewhere install them once, in a virtual environment:
+#   pip install --extra-index-url https://download.pytorch.org/whl/cpu \\
+#       "{ntklib_plain}" "otter-grader==7.0.0"
 import json
 import pathlib
 import subprocess
@@ -243,6 +246,7 @@ def _add_student_cells(path: Path, public_tests: dict[str, str]) -> None:
     tests = json.dumps(public_tests, sort_keys=True)
     setup = SETUP_CELL.format(
         ntklib=json.dumps(ntklib_requirement()),
+        ntklib_plain=ntklib_requirement(),
         tests=tests,
         tests_dir=TESTS_DIR.format(name=name),
     )
