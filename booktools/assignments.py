@@ -197,15 +197,16 @@ import glob
 import os
 import shutil
 
+ASSIGNMENT = "{name}"
 if "google.colab" in sys.modules:
     print("On Colab: File > Download > Download .ipynb, and upload that file.")
 else:  # this notebook: the one Jupyter or VS Code names, else the newest one here
-    mine = [p for p in glob.glob("*.ipynb") if "{name}" in open(p).read()]
+    mine = [p for p in glob.glob("*.ipynb") if ASSIGNMENT in open(p).read()]
     session = os.environ.get("JPY_SESSION_NAME") or globals().get("__vsc_ipynb_file__")
     here = os.path.basename(session or "")
     notebook = here if here in mine else max(mine, key=os.path.getmtime, default="")
     pdf = all(shutil.which(tool) for tool in ("xelatex", "pandoc"))
-    zip_name = "{name}-submission.zip"
+    zip_name = f"{{ASSIGNMENT}}-submission.zip"
     grader.export(notebook, export_path=zip_name, pdf=pdf, display_link=False)
     print(f"Upload {{zip_name}}: {{notebook}}" + (" and the PDF" if pdf else ""))
 """
