@@ -566,9 +566,10 @@ def test_light_student_install(built, tmp_path, capsys):
         check=True,
     ).stdout.lower()
     names = {line.split("==")[0] for line in freeze.splitlines() if "==" in line}
-    # (Sphinx itself comes with otter-grader, through its dependency fica)
+    # otter-grader itself brings Sphinx (through fica) and Playwright's Python
+    # package (through nbconvert[webpdf]); the book's own stack stays out
     build_stack = ("jupyter-book", "myst-nb", "sphinx-book-theme", "sphinx-proof")
-    for tooling in (*build_stack, "pytest", "nbval", "playwright", "ruff"):
+    for tooling in (*build_stack, "pytest", "nbval", "axe-playwright-python", "ruff"):
         assert tooling not in names, tooling
     student = names - {"pip", "setuptools"}
     book = requirement_pins.pins(ROOT / "requirements.lock")
