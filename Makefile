@@ -10,7 +10,7 @@ CHROMIUM ?= /usr/bin/chromium
 export NTKLIB_PROFILE ?= quick
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-NOTEBOOKS = $(shell $(PYTHON) tests/toc_notebooks.py)
+NOTEBOOKS = $(shell $(PYTHON) -m booktools.toc)
 ASSIGNMENTS_OUT := _build/assignments
 MASTERS := $(wildcard book/assignments/a*_*.ipynb)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(BIN)/python -m ntklib._provisioner   # kernels over CurveZMQ-encrypted transport
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null   # the stock kernel spec (an older one named a provisioner)
 	@touch $@
 
 env: $(STAMP)
@@ -44,7 +44,7 @@ test: $(STAMP) chromium
 	@echo "==> 2/5 the assignments: otter assign, solutions graded (make assignments)"
 	@$(call timed,2/5 assignments (otter assign),$(MAKE) --no-print-directory assignments)
 	@echo "==> 3/5 unit tests, doctests, notebook hygiene, the assignments' grading, the wheel in a fresh venv, and every notebook in _toc.yml under nbval at NTKLIB_SEED=1 (the site build runs them at 0)"
-	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q \
+	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q \
 		&& NTKLIB_SEED=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env $(NOTEBOOKS))
 	@echo "==> 4/5 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
 	@$(call timed,4/5 site build (jupyter-book -W),NTKLIB_SEED=0 MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going)
@@ -54,14 +54,15 @@ test: $(STAMP) chromium
 	@echo "==> make test passed; time per stage:"
 	@cat $(TIMES)
 
-# Student notebooks and autograder zips of every master in book/assignments
-# (otter assign; offline and deterministic). A solution that fails its own tests
-# stops the build with a message naming the assignment and the question.
+# Student notebooks, autograder zips and released solutions of every master in
+# book/assignments (otter assign; offline and deterministic), then each solution
+# graded as a student's would be: one that fails its own tests stops the build
+# with a message naming the assignment and the question.
 assignments: $(ASSIGNMENTS_OUT)/.built
 
-$(ASSIGNMENTS_OUT)/.built: $(STAMP) $(MASTERS) book/assignments/build.py
+$(ASSIGNMENTS_OUT)/.built: $(STAMP) $(MASTERS) $(wildcard book/assignments/*/*.yml) booktools/assignments.py
 	@echo "==> Building the assignments (otter assign) into $(ASSIGNMENTS_OUT)"
-	$(BIN)/python book/assignments/build.py --out $(ASSIGNMENTS_OUT)
+	$(BIN)/python -m booktools.assignments --out $(ASSIGNMENTS_OUT)
 	@touch $@
 
 lint: $(STAMP) lint-only
@@ -71,7 +72,7 @@ lint-only:
 	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests ntklib --doctest-modules --ignore=tests/test_site.py -q
+	$(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -q $(NOTEBOOKS)
@@ -81,7 +82,7 @@ notebooks: $(STAMP)
 # margin and the runs that failed. `make robustness NOTEBOOKS=book/ch04_heavy_ball.ipynb`
 # reruns one notebook and keeps the other rows. Commit the table with the change.
 robustness: $(STAMP)
-	@s=$$(date +%s); $(BIN)/python tests/robustness.py $(NOTEBOOKS); rc=$$?; \
+	@s=$$(date +%s); $(BIN)/python -m booktools.robustness $(NOTEBOOKS); rc=$$?; \
 		echo "==> make robustness took $$(( $$(date +%s) - s )) s"; exit $$rc
 
 site-test: $(STAMP) chromium

@@ -3,14 +3,8 @@ latex_labels (LaTeX). Their behaviour on the real site and PDF is checked by
 test_site.py (axe-core) and test_pdf.py (no undefined reference)."""
 
 import doctest
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-
-import a11y  # noqa: E402
-import latex_labels  # noqa: E402
+from booktools.ext import a11y, latex_labels
 
 THEME_TOGGLE = (
     '<details><summary><span class="toctree-toggle" role="presentation">'
@@ -40,3 +34,42 @@ def test_none_labels_take_the_document_of_their_references():
 def test_extension_doctests():
     for module in (a11y, latex_labels):
         assert doctest.testmod(module).failed == 0
+
+
+def test_the_tooling_is_one_package_outside_the_wheel():
+    """booktools holds the book's tooling; ntklib's wheel ships ntklib alone, and
+    nothing loads a tool by file path or edits sys.path to find it."""
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    import booktools
+
+    root = Path(booktools.__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert all(re.fullmatch(r"ntklib(\.\*)?", name) for name in include), include
+    assert "entry-points" not in project["project"], "no provisioner entry point"
+    assert not (root / "ntklib" / "_provisioner.py").exists()
+    assert not list((root / "book").glob("_ext/*.py"))
+    config = (root / "_config.yml").read_text()
+    assert "book/_ext" not in config and "booktools.ext.a11y: ." in config
+    sources = [*(root / "tests").glob("*.py"), *(root / "booktools").rglob("*.py")]
+    for path in sources:
+        text = path.read_text()
+        for needle in ("spec_from_file_location", "sys.path.insert"):
+            assert needle not in text or path.name == "test_book_extensions.py", path
+
+
+def test_kernels_are_encrypted_where_the_executors_run():
+    from jupyter_client.manager import KernelManager
+
+    from booktools.kernels import encrypt
+
+    trait = KernelManager.class_traits()["transport_encryption"]
+    before = trait.default_value
+    try:
+        assert encrypt() and KernelManager().transport_encryption == "auto"
+    finally:
+        trait.default_value = before

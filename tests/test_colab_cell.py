@@ -1,6 +1,5 @@
 """Every notebook's hidden Colab cell is the one derived from ``_config.yml``."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -8,12 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from booktools.ext import colab_cell
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
-)
-colab_cell = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(colab_cell)
 
 
 def test_every_notebook_matches_the_configuration():
@@ -64,18 +60,15 @@ def test_the_build_stops_with_a_clear_message(monkeypatch, tmp_path):
 
     bad = _notebook(tmp_path, "%pip install ntklib")
     monkeypatch.setattr(colab_cell, "notebooks", lambda: [bad])
-    with pytest.raises(ExtensionError, match="colab_cell.py --fix"):
+    with pytest.raises(ExtensionError, match="booktools.ext.colab_cell --fix"):
         colab_cell._check(None, None)
 
 
 def test_assignment_pages_link_colab_to_the_configured_repository():
-    """book/_ext/assignments.py reads the URL through the assignment build (the site
-    build is where a broken link between the two used to surface)."""
-    spec = importlib.util.spec_from_file_location(
-        "assignments_ext", ROOT / "book" / "_ext" / "assignments.py"
-    )
-    ext = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ext)
+    """booktools.ext.assignments reads the URL through the assignment build (the
+    site build is where a broken link between the two used to surface)."""
+    from booktools.ext import assignments as ext
+
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     owner_repo = url.removeprefix("https://github.com/")
     link = ext.colab_url("a1_tangent_kernel")

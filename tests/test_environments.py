@@ -178,16 +178,25 @@ def test_nbstripout_leaves_the_committed_notebooks_unchanged(tmp_path):
 
 
 def test_kernels_run_over_an_encrypted_transport():
-    """The book's python3 kernel spec names ntklib's provisioner (``make`` installs
-    it), so the kernels that execute the notebooks get CurveZMQ keys, and ipykernel
-    has no plain-text transport to warn about."""
+    """The kernels that the book's executors start (myst-nb, otter) get CurveZMQ
+    keys once ``booktools.kernels.encrypt()`` has run in their process (the site
+    build loads it as an extension), so ipykernel has no plain-text transport to
+    warn about; the kernel spec is the stock one (no provisioner of ntklib's)."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import start_new_kernel
+    from jupyter_client.manager import KernelManager, start_new_kernel
+
+    from booktools.kernels import encrypt
 
     spec = KernelSpecManager().get_kernel_spec("python3")
-    provisioner = spec.metadata.get("kernel_provisioner", {})
-    assert provisioner.get("provisioner_name") == "ntklib-encrypted", spec.resource_dir
-    km, kc = start_new_kernel(kernel_name="python3")
+    assert "curve" in spec.metadata.get("supported_encryption", []), spec.resource_dir
+    assert "kernel_provisioner" not in spec.metadata, "run make env: a stale spec"
+    trait = KernelManager.class_traits()["transport_encryption"]
+    before = trait.default_value
+    try:
+        assert encrypt()
+        km, kc = start_new_kernel(kernel_name="python3")
+    finally:
+        trait.default_value = before
     try:
         info = km.get_connection_info()
         assert info["transport"] == "tcp" and info.get("curve_publickey")

@@ -4,7 +4,8 @@ import json
 import re
 
 import pytest
-from toc_notebooks import ROOT, toc_files
+
+from booktools.toc import ROOT, toc_files
 
 NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]

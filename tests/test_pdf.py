@@ -13,13 +13,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from toc_notebooks import ROOT, toc_files  # noqa: E402
+from booktools.toc import ROOT, toc_files
 
 LATEX = ROOT / "_build" / "latex"
 PDF = LATEX / "book.pdf"

@@ -25,8 +25,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-sys.path.insert(0, str(Path(__file__).parent))
-from toc_notebooks import ROOT, toc_files  # noqa: E402
+from booktools.toc import ROOT, toc_files
 
 HTML = ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -1,4 +1,8 @@
-"""Print the notebooks named in _toc.yml, one per line (used by the Makefile and the tests)."""
+"""The notebooks named in _toc.yml; ``python -m booktools.toc`` prints them, one a line.
+
+Used by the Makefile (with any Python 3: this module imports nothing outside the
+standard library) and the tests.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def toc_files() -> list[str]:
-    """Every `file:`/`root:` entry of _toc.yml, in order (no YAML parser needed for our flat layout)."""
+    """Every `file:`/`root:` entry of _toc.yml, in order (a flat layout: no YAML)."""
     text = (ROOT / "_toc.yml").read_text()
     return re.findall(r"^\s*(?:-\s*)?(?:file|root):\s*(\S+)\s*$", text, flags=re.M)
 

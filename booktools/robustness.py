@@ -7,14 +7,15 @@ and ``NTKLIB_CHECKS_RAISE=0`` so that a failed check is logged and the notebook
 goes on (one run measures every check). Then it writes, per notebook, one row
 per check (claim, bound, worst margin over the runs, the runs that failed) to
 ``book/robustness/<notebook>.json``, with the date and the commit (one file per
-notebook, so the tables of notebooks it did not run stay as they are). The page *How robust are the checks*
-(``book/robustness.md``) shows that table; the site build fails when a notebook
-has a check the table lacks (``book/_ext/robustness.py``).
+notebook, so the tables of notebooks it did not run stay as they are). The page
+*How robust are the checks* (``book/robustness.md``) shows that table; the site
+build fails when a notebook has a check the table lacks
+(``booktools/ext/robustness.py``).
 
 Usage::
 
-    python tests/robustness.py [NOTEBOOK ...]      # all of _toc.yml by default
-    python tests/robustness.py --aggregate-only    # re-read _build/robustness/*.jsonl
+    python -m booktools.robustness [NOTEBOOK ...]   # all of _toc.yml by default
+    python -m booktools.robustness --aggregate-only # reread _build/robustness/*.jsonl
 
 Exit status 1 when a check failed in any run or a notebook stopped on an error.
 """
@@ -30,10 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from toc_notebooks import toc_notebooks  # noqa: E402
+from booktools.toc import ROOT, toc_notebooks
 
 TABLES = ROOT / "book" / "robustness"
 LOGS = ROOT / "_build" / "robustness"

@@ -8,7 +8,7 @@ tag, not a moving branch, so a notebook installs the library it was written
 for).
 
 As a Sphinx extension it stops the build, naming the notebooks, when a cell
-disagrees; ``python book/_ext/colab_cell.py --fix`` rewrites them, and
+disagrees; ``python -m booktools.ext.colab_cell --fix`` rewrites them, and
 ``--check`` reports without building.
 """
 
@@ -105,7 +105,7 @@ def _check(app, config) -> None:
             f"the ntklib release tag v{version()}:\n  "
             + "\n  ".join(found)
             + f"\nExpected:\n{expected_source()}\n"
-            "Fix them with: python book/_ext/colab_cell.py --fix"
+            "Fix them with: python -m booktools.ext.colab_cell --fix"
         )
 
 

@@ -1,13 +1,18 @@
 """Build the course assignments with otter-grader: ``make assignments``.
 
 For every master notebook ``book/assignments/a*.ipynb`` (otter-grader 7 format),
-``otter assign`` writes
+``otter assign`` writes, and this module completes,
 
 * ``<out>/<name>/student/<name>.ipynb``: the student notebook (no solutions, no
-  hidden tests);
-* ``<out>/<name>/autograder/<name>.ipynb``: the solution notebook;
+  hidden tests), with a setup cell that writes the public tests next to it (so
+  ``grader.check`` works under any file name, locally and on Colab) and
+  hand-in cells that export the submission;
+* ``<out>/<name>/autograder/<name>.ipynb``: the solution notebook (instructors
+  only: its metadata holds the hidden tests);
+* ``<out>/<name>/solutions/<name>.ipynb`` and ``.html``: the solutions to
+  release after the deadline, worked answers and rubrics, public tests only;
 * ``<out>/<name>/<name>-autograder.zip``: the autograder (public and hidden
-  tests) for ``otter.api.grade_submission``, ``otter grade`` or Gradescope;
+  tests) for :mod:`booktools.gradebook`, ``otter grade`` or Gradescope;
 * ``<out>/site/assignments/<name>.ipynb``: the student notebook again, for the
   website's download links (``html_extra_path``).
 
@@ -19,9 +24,14 @@ hidden tests, as a student's would be): a solution that does not get full marks
 stops the build with a message naming the assignment, the question and the
 failing test. The scores are kept in ``<out>/<name>/solution_scores.json``.
 
+The module also reads a master (its questions, solutions and tests), applies
+the wrong- and right-answer fixtures of ``book/assignments/{wrong,right}_answers``
+and runs a question's hidden tests in-process for other data seeds
+(:func:`hidden_test_failures`), for ``tests/test_assignments.py``.
+
 Usage::
 
-    python book/assignments/build.py [--out _build/assignments] [--jobs 2] [NAME ...]
+    python -m booktools.assignments [--out _build/assignments] [--jobs 2] [NAME ...]
 """
 
 from __future__ import annotations
@@ -29,9 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
-import functools
 import hashlib
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -46,8 +54,10 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from booktools.ext.colab_cell import ntklib_requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "book" / "assignments"  # the masters and their fixtures
 DEFAULT_OUT = ROOT / "_build" / "assignments"
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)
 
@@ -65,6 +75,7 @@ class Built:
     student: Path
     solution: Path
     autograder: Path
+    released: Path
     seconds: float
     solution_scores: dict = field(default_factory=dict)
 
@@ -143,68 +154,127 @@ def _tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
-@functools.cache
-def _colab_cell():
-    """``book/_ext/colab_cell.py``, loaded once: repository URL and release tag."""
-    spec = importlib.util.spec_from_file_location(
-        "colab_cell", ROOT / "book" / "_ext" / "colab_cell.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+#: Where the setup cell writes an assignment's public tests, next to the notebook.
+TESTS_DIR = ".otter_tests/{name}"
 
-
-def repository() -> str:
-    """The book's repository URL, from ``_config.yml`` (set once there)."""
-    return _colab_cell().repository()
-
-
-def ntklib_requirement() -> str:
-    """ntklib's release tag in the repository of ``_config.yml`` (set once there).
-
-    The same requirement as the chapters' Colab cells (``book/_ext/colab_cell.py``).
-    """
-    return _colab_cell().ntklib_requirement()
-
-
-COLAB_CELL = """\
-# On Colab only: install ntklib and otter-grader and write this assignment's
-# public tests to tests/ (elsewhere this cell does nothing).
+SETUP_CELL = """\
+# Setup: run this cell first. It writes this assignment's public tests to
+# {tests_dir}/, so that grader.check works whatever this notebook is
+# called (a copy, a renamed file). On Colab it first installs ntklib and
+# otter-grader; elsewhere install them once, in a virtual environment:
+#   pip install --extra-index-url https://download.pytorch.org/whl/cpu \\
+#       "{ntklib_plain}" "otter-grader==7.0.0"
+import json
+import pathlib
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    import json
-    import pathlib
-    import subprocess
-
     packages = ["otter-grader==7.0.0", {ntklib}]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
-    pathlib.Path("tests").mkdir(exist_ok=True)
-    for question, source in json.loads({tests!r}).items():
-        pathlib.Path("tests", question + ".py").write_text(source)
+TESTS = pathlib.Path("{tests_dir}")
+TESTS.mkdir(parents=True, exist_ok=True)
+for question, source in json.loads({tests!r}).items():
+    (TESTS / f"{{question}}.py").write_text(source)
+
+import otter
+
+grader = otter.Notebook(tests_dir=str(TESTS))
+"""
+
+HAND_IN_TEXT = """\
+## Handing in
+
+Save the notebook (File > Save), then run the cell below. It runs every public
+test once more and writes **`{name}-submission.zip`** next to this notebook:
+your notebook, and a PDF of your answers to the questions graded by hand where
+TeX is installed. **Upload that zip file.** On Colab the cell cannot write it:
+upload the notebook itself (File > Download > Download .ipynb).
+"""
+
+HAND_IN_CELL = """\
+import glob
+import os
+import shutil
+
+ASSIGNMENT = "{name}"
+if "google.colab" in sys.modules:
+    print("On Colab: File > Download > Download .ipynb, and upload that file.")
+else:  # this notebook: the one Jupyter or VS Code names, else the newest one here
+    mine = [p for p in glob.glob("*.ipynb") if ASSIGNMENT in open(p).read()]
+    session = os.environ.get("JPY_SESSION_NAME") or globals().get("__vsc_ipynb_file__")
+    here = os.path.basename(session or "")
+    notebook = here if here in mine else max(mine, key=os.path.getmtime, default="")
+    pdf = all(shutil.which(tool) for tool in ("xelatex", "pandoc"))
+    zip_name = f"{{ASSIGNMENT}}-submission.zip"
+    grader.export(notebook, export_path=zip_name, pdf=pdf, display_link=False)
+    print(f"Upload {{zip_name}}: {{notebook}}" + (" and the PDF" if pdf else ""))
 """
 
 
-def _add_colab_cell(path: Path) -> None:
-    """Put the Colab setup cell first in the student notebook at ``path``.
-
-    Otter reads tests from ``tests/`` on Colab (it cannot read the notebook's
-    metadata there), so the cell writes the public tests, taken from the
-    student notebook's own metadata (never the hidden ones).
-    """
-    nb = json.loads(path.read_text())
-    tests = json.dumps(nb["metadata"]["otter"]["tests"], sort_keys=True)
-    source = COLAB_CELL.format(ntklib=json.dumps(ntklib_requirement()), tests=tests)
-    cell = {
+def _code_cell(source: str, tags: list[str] | None = None) -> dict:
+    return {
         "cell_type": "code",
         "execution_count": None,
-        "id": "colab",
-        "metadata": {"tags": ["colab-setup"]},
+        "id": "setup",
+        "metadata": {"tags": tags or []},
         "outputs": [],
         "source": source.splitlines(keepends=True),
     }
-    nb["cells"].insert(0, cell)
+
+
+def _markdown_cell(source: str) -> dict:
+    return {
+        "cell_type": "markdown",
+        "id": "md",
+        "metadata": {},
+        "source": source.splitlines(keepends=True),
+    }
+
+
+def _add_student_cells(path: Path, public_tests: dict[str, str]) -> None:
+    """Add the setup cell (after the introduction) and the hand-in cells (at the end).
+
+    The setup cell holds the public tests and writes them to
+    :data:`TESTS_DIR`: otter then reads them from there, locally and on Colab
+    (where it cannot read a notebook's metadata), under any file name, never
+    from the notebook's own file. The hand-in cells run every public test and
+    export the submission (otter's export: the notebook, and a PDF of the
+    hand-graded answers where TeX is available).
+    """
+    nb = json.loads(path.read_text())
+    name = nb["metadata"]["otter"]["assignment_name"]
+    tests = json.dumps(public_tests, sort_keys=True)
+    setup = SETUP_CELL.format(
+        ntklib=json.dumps(ntklib_requirement()),
+        ntklib_plain=ntklib_requirement(),
+        tests=tests,
+        tests_dir=TESTS_DIR.format(name=name),
+    )
+    nb["cells"].insert(1, _code_cell(setup, ["setup"]))
+    nb["cells"].append(_markdown_cell(HAND_IN_TEXT.format(name=name)))
+    nb["cells"].append(_code_cell("grader.check_all()", ["hand-in"]))
+    nb["cells"].append(_code_cell(HAND_IN_CELL.format(name=name), ["hand-in"]))
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _release_solution(solution: Path, public_tests: dict[str, str], dest: Path) -> Path:
+    """The solutions to hand out after the deadline: ``dest/<name>.ipynb`` and HTML.
+
+    The solution notebook (worked answers and rubrics) with only the public
+    tests in its metadata: otter's solution notebook carries every hidden test
+    there, which would make them public.
+    """
+    import nbconvert
+
+    nb = json.loads(solution.read_text())
+    nb["metadata"]["otter"]["tests"] = public_tests
+    dest.mkdir(parents=True, exist_ok=True)
+    released = dest / solution.name
+    released.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    html, _ = nbconvert.HTMLExporter().from_filename(str(released))
+    released.with_suffix(".html").write_text(html)
+    return released
 
 
 def _stable_ids(path: Path) -> None:
@@ -236,6 +306,7 @@ def _built(master: Path, out: Path) -> Built:
         student=dest / "student" / f"{name}.ipynb",
         solution=dest / "autograder" / f"{name}.ipynb",
         autograder=dest / f"{name}-autograder.zip",
+        released=dest / "solutions" / f"{name}.ipynb",
         seconds=0.0,
     )
 
@@ -253,9 +324,11 @@ def build_one(master: Path, out: Path = DEFAULT_OUT) -> Built:
         raise AssignmentError(f"assignment {name}: expected one autograder zip")
     b = _built(master, out)
     _stable_zip(zips[0], b.autograder)
-    _add_colab_cell(b.student)
+    public = json.loads(b.student.read_text())["metadata"]["otter"]["tests"]
     for notebook in (b.student, b.solution):
+        _add_student_cells(notebook, public)
         _stable_ids(notebook)
+    _release_solution(b.solution, public, b.released.parent)
     scores = _check_solution(b)
     site = out / "site" / "assignments"
     site.mkdir(parents=True, exist_ok=True)
@@ -475,16 +548,30 @@ def shared_names(master: Path) -> dict[str, set[str]]:
 # ---------------------------------------------------------------------------
 
 
-def wrong_answers(name: str) -> dict[str, list[dict]]:
-    """The wrong-answer fixtures of assignment ``name``: question -> list of patches.
+FIXTURE_KINDS = ("wrong", "right")
+
+
+def answers(name: str, kind: str = "wrong") -> dict[str, list[dict]]:
+    """The ``kind`` answers of assignment ``name``: question -> list of patches.
 
     Each patch is ``{"why": ..., "replace": ..., "with": ...}``: a piece of the
-    solution and the plausible mistake that replaces it.
+    solution and what replaces it. ``book/assignments/wrong_answers/<name>.yml``
+    holds plausible mistakes (each must lose its question's points);
+    ``right_answers/<name>.yml`` right answers written differently (torch for
+    NumPy, a loop for a vectorised form, a float for a 0-d tensor; each must
+    keep full marks).
     """
-    path = HERE / "wrong_answers" / f"{name}.yml"
+    if kind not in FIXTURE_KINDS:
+        raise ValueError(f"kind must be one of {FIXTURE_KINDS}, got {kind!r}")
+    path = HERE / f"{kind}_answers" / f"{name}.yml"
     if not path.exists():
         return {}
     return yaml.safe_load(path.read_text()) or {}
+
+
+def wrong_answers(name: str) -> dict[str, list[dict]]:
+    """The wrong-answer fixtures of assignment ``name`` (see :func:`answers`)."""
+    return answers(name, "wrong")
 
 
 def _question_of_cells(nb: dict) -> list[str | None]:
@@ -504,11 +591,21 @@ def _question_of_cells(nb: dict) -> list[str | None]:
     return owner
 
 
-def apply_wrong_answers(solution: Path, patches: dict[str, dict], target: Path) -> None:
-    """Write ``solution`` with each question's piece replaced by its wrong answer."""
+def _patched(text: str, patch: dict, where: str) -> str:
+    if text.count(patch["replace"]) != 1:
+        raise AssignmentError(
+            f"{where}: the answer {patch['why']!r} must replace text found exactly "
+            f"once, found {text.count(patch['replace'])} times: {patch['replace']!r}"
+        )
+    return text.replace(patch["replace"], patch["with"])
+
+
+def apply_answers(solution: Path, patches: dict[str, dict], target: Path) -> None:
+    """Write ``solution`` with each question's piece replaced by its patch."""
     nb = json.loads(solution.read_text())
     owner = _question_of_cells(nb)
     for question, patch in patches.items():
+        where = f"assignment {solution.stem}, question {question}"
         cells = [
             i
             for i, cell in enumerate(nb["cells"])
@@ -516,25 +613,23 @@ def apply_wrong_answers(solution: Path, patches: dict[str, dict], target: Path) 
         ]
         if len(cells) != 1:
             raise AssignmentError(
-                f"assignment {solution.stem}, question {question}: the wrong answer "
-                f"{patch['why']!r} must replace text found in exactly one of the "
-                f"question's cells, found in {len(cells)}: {patch['replace']!r}"
+                f"{where}: the answer {patch['why']!r} must replace text found in "
+                f"exactly one of the question's cells, found in {len(cells)}: "
+                f"{patch['replace']!r}"
             )
         cell = nb["cells"][cells[0]]
-        text = _source(cell)
-        if text.count(patch["replace"]) != 1:
-            raise AssignmentError(
-                f"assignment {solution.stem}, question {question}: "
-                f"{patch['replace']!r} occurs more than once"
-            )
-        cell["source"] = text.replace(patch["replace"], patch["with"])
+        cell["source"] = _patched(_source(cell), patch, where)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(nb, indent=1))
 
 
-def wrong_answer_rounds(name: str) -> list[dict[str, dict]]:
-    """Round ``k`` holds the ``k``-th wrong answer of every question that has one."""
-    fixtures = wrong_answers(name)
+def answer_rounds(name: str, kind: str = "wrong") -> list[dict[str, dict]]:
+    """Round ``k`` holds the ``k``-th answer of every question that has one.
+
+    The questions are independent (:func:`shared_names`), so one notebook per
+    round grades one answer of every question.
+    """
+    fixtures = answers(name, kind)
     count = max((len(v) for v in fixtures.values()), default=0)
     return [
         {q: patches[k] for q, patches in fixtures.items() if k < len(patches)}
@@ -542,19 +637,129 @@ def wrong_answer_rounds(name: str) -> list[dict[str, dict]]:
     ]
 
 
-def grade(notebook: Path, autograder: Path) -> dict[str, tuple[float, float]]:
-    """Grade ``notebook`` with otter's Python API: question -> (score, possible).
+def wrong_answer_rounds(name: str) -> list[dict[str, dict]]:
+    """:func:`answer_rounds` of the wrong answers."""
+    return answer_rounds(name, "wrong")
+
+
+@dataclass(frozen=True)
+class Score:
+    """One question's grade, and what its public tests told the student."""
+
+    score: float
+    possible: float
+    public_passed: bool
+    public_message: str = ""
+
+
+def grade(notebook: Path, autograder: Path) -> dict[str, Score]:
+    """Grade ``notebook`` with otter's Python API: question -> :class:`Score`.
 
     (``otter run`` exits 0 even at zero points, so scores are read, not exit codes.)
     """
     results = _grade_results(notebook, autograder)
-    return {q: (r.score, r.possible) for q, r in results.results.items()}
+    scores = {}
+    for q, r in results.results.items():
+        public = [c for c in r.test_case_results if not c.test_case.hidden]
+        failed = [c.message.strip() for c in public if not c.passed]
+        scores[q] = Score(r.score, r.possible, not failed, "\n".join(failed))
+    return scores
 
 
 def _grade_results(notebook: Path, autograder: Path):
     import otter.api
 
+    from booktools.kernels import encrypt
+
+    encrypt()
     return otter.api.grade_submission(str(notebook), str(autograder), quiet=True)
+
+
+# ---------------------------------------------------------------------------
+# Hidden tests in-process, for other data seeds (issue: a seed change must not
+# let a wrong answer through)
+# ---------------------------------------------------------------------------
+
+
+def _setup_code(master: Path) -> str:
+    """The master's code cells before its first question, without magics."""
+    nb = json.loads(Path(master).read_text())
+    code = []
+    for cell in nb["cells"][1:]:
+        text = _source(cell)
+        if cell["cell_type"] == "raw" and text.startswith("# BEGIN QUESTION"):
+            break
+        if cell["cell_type"] == "code":
+            code.append(text)
+    return _without_magics("\n\n".join(code))
+
+
+def _without_magics(code: str) -> str:
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for line in code.splitlines()
+    )
+
+
+def _failures(code: str, tests: list[str], namespace: dict) -> list[str]:
+    """Run ``code`` then each test in a copy of ``namespace``; the failing tests."""
+    namespace = dict(namespace)
+    try:
+        exec(compile(code, "<answer>", "exec"), namespace)
+    except Exception as error:  # an answer that does not even run
+        return [f"the answer raised {type(error).__name__}: {error}"]
+    failed = []
+    for test in tests:
+        name = re.search(r"^def (\w+)", test, flags=re.M).group(1)
+        try:
+            exec(compile(test, f"<{name}>", "exec"), dict(namespace))
+        except Exception as error:
+            failed.append(f"{name}: {type(error).__name__}: {error}"[:300])
+    return failed
+
+
+def hidden_test_failures(master: Path, seed: int) -> dict[tuple[str, str], list[str]]:
+    """Every autograded question's hidden tests on its solution and wrong answers.
+
+    Runs in this process, at ``NTKLIB_SEED=seed`` (the master draws its data
+    and the hidden tests their references through ``ntklib.seed``): the setup
+    code once, then for each question its solution cells, as written or with
+    one wrong answer applied, and its hidden tests. A wrong answer reruns the
+    question's cells from the one it patches (the cells before it are shared),
+    so an expensive run placed before the function it feeds runs once. Returns
+    ``(question, label) -> failures`` with the label ``"solution"`` or the wrong
+    answer's ``why``. Much cheaper than grading a notebook per answer and seed,
+    which otter does at seed 0. Call it in a child process: the setup code
+    changes global state (torch's default dtype).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    os.environ["NTKLIB_SEED"] = str(seed)
+    name = Path(master).stem
+    wrong = wrong_answers(name)
+    base: dict = {"__name__": "__main__"}
+    exec(compile(_setup_code(master), "<setup>", "exec"), base)
+    found = {}
+    for q in questions(master):
+        if q.manual:
+            continue
+        cells = [_without_magics(c) for c in q.solution_code]
+        before = [dict(base)]  # the namespace before each cell of the solution
+        for cell in cells[:-1]:
+            namespace = dict(before[-1])
+            exec(compile(cell, "<answer>", "exec"), namespace)
+            before.append(namespace)
+        found[q.name, "solution"] = _failures(cells[-1], q.hidden_tests, before[-1])
+        for patch in wrong.get(q.name, []):
+            where = f"{name}, {q.name}"
+            i = next((i for i, c in enumerate(cells) if patch["replace"] in c), None)
+            if i is None:
+                raise AssignmentError(f"{where}: {patch['replace']!r} is in no cell")
+            rest = [_patched(cells[i], patch, where), *cells[i + 1 :]]
+            tests = q.hidden_tests
+            found[q.name, patch["why"]] = _failures("\n\n".join(rest), tests, before[i])
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

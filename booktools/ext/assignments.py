@@ -11,25 +11,14 @@ them.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
-_BUILD = Path(__file__).resolve().parent.parent / "assignments" / "build.py"
-
-
-def _build_module():
-    if "assignment_build" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("assignment_build", _BUILD)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["assignment_build"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["assignment_build"]
+from booktools import assignments as build
+from booktools.ext.colab_cell import repository
 
 
 def title(prompt: str) -> str:
@@ -42,7 +31,7 @@ def title(prompt: str) -> str:
 
 def colab_url(name: str) -> str:
     """Colab's URL of the student notebook on the published site (gh-pages)."""
-    url = _build_module().repository()
+    url = repository()
     owner_repo = url.rstrip("/").removeprefix("https://github.com/")
     return (
         f"https://colab.research.google.com/github/{owner_repo}/blob/gh-pages/"
@@ -54,9 +43,8 @@ class AssignmentSummary(SphinxDirective):
     required_arguments = 1
 
     def run(self):
-        build = _build_module()
         name = self.arguments[0]
-        master = _BUILD.parent / f"{name}.ipynb"
+        master = build.HERE / f"{name}.ipynb"
         if not master.exists():
             raise self.error(f"no master notebook book/assignments/{name}.ipynb")
         self.env.note_dependency(str(master))

@@ -1,0 +1,1 @@
+"""The site build's Sphinx extensions (``_config.yml``: ``local_extensions``)."""
