@@ -99,7 +99,7 @@ def test_seed_shifts_every_draw(monkeypatch):
 
 
 def test_robustness_table_keeps_the_worst_run(tmp_path, monkeypatch):
-    import robustness
+    from booktools import robustness
 
     monkeypatch.setattr(robustness, "LOGS", tmp_path)
     monkeypatch.setattr(robustness, "TABLES", tmp_path / "tables")
