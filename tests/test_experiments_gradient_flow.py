@@ -264,3 +264,36 @@ def test_stable_step_records_flips(data):
             net.W -= lr * net.W.grad
     S = (X @ net.W.detach().T >= 0).numpy()
     assert math.isclose(study.flipped[0.5], (S != S0).mean(), rel_tol=1e-12)
+
+
+def test_gd_discretisation_against_a_hand_written_run(data):
+    from ntklib.experiments.gradient_flow import gd_discretisation
+
+    X, y = data
+    lrs = [0.5, 0.25]
+    study = gd_discretisation(X, y, 512, lrs, 2.0, seed=3)
+    net = TwoLayerReLU(3, 512, seed=3)
+    H = empirical_ntk(net, X, method="jacobian").numpy()
+    d0 = (net(X).detach() - y).numpy()
+    W0 = net.W.detach().clone()
+    for a, lr in enumerate(lrs):
+        k = round(2.0 / lr)
+        with torch.no_grad():
+            net.W.copy_(W0)
+        for _ in range(k):  # plain autograd GD
+            net.zero_grad()
+            (0.5 * ((net(X) - y) ** 2).sum()).backward()
+            with torch.no_grad():
+                net.W -= lr * net.W.grad
+        delta = (net(X).detach() - y).numpy()
+        flow = scipy.linalg.expm(-H * k * lr) @ d0
+        lin = np.linalg.matrix_power(np.eye(6) - lr * H, k) @ d0
+        assert math.isclose(
+            study.network[a], np.linalg.norm(delta - flow), rel_tol=1e-6
+        )
+        assert math.isclose(
+            study.width_gap[a], np.linalg.norm(delta - lin), rel_tol=1e-6
+        )
+        assert math.isclose(
+            study.linearised[a], np.linalg.norm(lin - flow), rel_tol=1e-6
+        )

@@ -415,6 +415,9 @@ def draw_lazy_sweep(sweep: LazySweep, ax=None):
     for (k, v), style in zip(sweep.values.items(), itertools.cycle(_STYLES)):
         label = f"{_LAZY_LABELS[k]}: slope {sweep.slope(k):.2f}"
         ax.loglog(to_numpy(sweep.widths), to_numpy(v), label=label, **style)
+    m = to_numpy(sweep.widths)
+    ax.set_xticks(m, labels=[f"{int(w)}" for w in m])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("width $m$")
     _legend_below(ax, ncol=1)
     ax.set_title(f"after training to t = {sweep.t_end:g}")

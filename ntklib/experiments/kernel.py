@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
+from matplotlib.ticker import NullFormatter
 
 from .._validate import as_tensor, check_int, check_matrix, check_real
 from ..fitting import Fit, fit_power_law
@@ -357,6 +358,9 @@ def draw_concentration(sweep: ConcentrationSweep, axes=None):
         ls="--",
         label=r"$\lambda_0 = \lambda_{\min}(H^\infty)$",
     )
+    for ax in axes[:2]:  # one labelled tick per width, none in between
+        ax.set_xticks(m, labels=[f"{int(w)}" for w in m])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlabel("width $m$")
     axes[1].set_ylabel("smallest eigenvalue")
     axes[1].legend(fontsize="small")

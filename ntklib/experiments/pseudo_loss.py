@@ -344,7 +344,7 @@ def draw_pl_run(pl: PLRun, lambda0: float, m: int):
 
 def draw_pl_width_sweep(sweep: PLSweep, lambda0: float, d: int):
     r""":math:`L(t)/L(0)` (left) and the PL ratio (right) at each width of ``sweep``."""
-    fig, axes = figure(2)
+    fig, axes = figure(2, height=4.2)
     styles = itertools.cycle(("-", "--", "-.", ":"))
     for (m, pl), ls in zip(sweep.runs.items(), styles):
         t, loss = to_numpy(pl.run.time), pl.run.loss
@@ -356,7 +356,7 @@ def draw_pl_width_sweep(sweep: PLSweep, lambda0: float, d: int):
     for ax, ylabel in zip(axes, ("$L(t)/L(0)$", r"$\|\nabla L\|^2/L$")):
         ax.set_xlabel("continuous time $t$")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
     axes[0].set_title("narrow networks stall")
     axes[1].set_title("the PL ratio collapses")
     return fig
