@@ -47,14 +47,50 @@ __all__ = [
 _lam0 = check_lambda0
 
 
-def gd_bound(t, lambda0: float, loss0: float) -> torch.Tensor:
-    r"""Du et al.: :math:`L(t) \le e^{-\lambda_0 t} L(0)`.
+def gd_bound(
+    t, lambda0: float, loss0: float, *, lr: float | None = None
+) -> torch.Tensor:
+    r"""Du et al.'s bounds for gradient flow (default) and for gradient descent.
 
+    Without ``lr``: the gradient-flow bound :math:`L(t) \le e^{-\lambda_0 t}L(0)`,
+    which holds while :math:`\lambda_{\min}(H(s))\ge\lambda_0/2`. With ``lr``
+    :math:`=\eta`: their theorem for gradient descent,
+    :math:`\|\Delta_k\|^2\le(1-\eta\lambda_0/2)^k\|\Delta_0\|^2`, i.e.
+    :math:`L_k \le (1-\eta\lambda_0/2)^{k} L(0)` at :math:`k = t/\eta`, about
+    :math:`e^{-\lambda_0 t/2}L(0)`: half the flow's exponent (the theorem
+    also asks for :math:`\eta = O(\lambda_0/n^2)`).
+
+    Parameters
+    ----------
+    t : array_like
+        Continuous times (:math:`t = k\eta` for gradient descent).
+    lambda0 : float
+        :math:`\lambda_0 = \lambda_{\min}(H^\infty)`.
+    loss0 : float
+        :math:`L(0)`.
+    lr : float, optional
+        The step :math:`\eta` of gradient descent, with :math:`0<\eta\lambda_0<2`;
+        ``None`` (default) for gradient flow.
+
+    Examples
+    --------
     >>> gd_bound([0.0, 1.0], 0.5, 2.0)
     tensor([2.0000, 1.2131], dtype=torch.float64)
+    >>> gd_bound([0.0, 1.0], 0.5, 2.0, lr=0.5)  # 2 steps of (1 - 0.125)
+    tensor([2.0000, 1.5312], dtype=torch.float64)
     """
     t = check_times(t)
-    return check_real(loss0, "loss0", low=0.0) * torch.exp(-_lam0(lambda0) * t)
+    lam0 = _lam0(lambda0)
+    loss0 = check_real(loss0, "loss0", low=0.0)
+    if lr is None:
+        return loss0 * torch.exp(-lam0 * t)
+    lr = check_real(lr, "lr", low=0.0, low_open=True)
+    if not lr * lam0 < 2:
+        raise ValueError(
+            f"lr must satisfy lr * lambda0 < 2 for the gradient-descent bound, "
+            f"got lr={lr} with lambda0={lam0}"
+        )
+    return loss0 * torch.exp(t / lr * math.log1p(-lr * lam0 / 2))
 
 
 def heavy_ball_bound(t, lambda0: float, pseudo_loss0: float) -> torch.Tensor:

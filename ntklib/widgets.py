@@ -34,8 +34,8 @@ def draw_gd_run(
 ) -> Run | DivergenceError:
     r"""Train a width-``m`` net with GD up to time ``t_end``, and draw the run.
 
-    Left: the loss against the exact gradient flow with :math:`H(0)` and Du et
-    al.'s bound :math:`e^{-\lambda_0 t}L(0)`. Right: the kernel drift
+    Left: the loss against the exact gradient flow with :math:`H(0)` and the flow
+    bound of Du et al., :math:`e^{-\lambda_0 t}L(0)`. Right: the kernel drift
     :math:`\|H(t)-H(0)\|_2`.
 
     Parameters

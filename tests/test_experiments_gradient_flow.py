@@ -46,8 +46,8 @@ def test_gd_against_kernel_matches_direct_linear_algebra(data):
 def test_eigenmode_rates_follow_discrete_gd(data):
     X, y = data
     lr = 0.1
-    cmp = gd_against_kernel(X, y, 8192, lr, 10.0)
-    lam = np.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, 8192), X).numpy())
+    cmp = gd_against_kernel(X, y, 8192, lr, 10.0, seed=0)
+    lam = np.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, 8192, seed=0), X).numpy())
     for rate in eigenmode_rates(cmp, [0, 3, 5]):
         theory = -math.log(1 - lr * lam[rate.index]) / lr
         assert math.isclose(rate.discrete, theory, rel_tol=1e-9)
@@ -56,7 +56,7 @@ def test_eigenmode_rates_follow_discrete_gd(data):
 
 def test_lazy_sweep_matches_a_hand_written_run(data):
     X, y = data
-    sweep = lazy_training_sweep(X, y, [64, 256], 1, 2.0, 0.5)
+    sweep = lazy_training_sweep(X, y, [64, 256], 1, 2.0, 0.5, seed=0)
     net = TwoLayerReLU(3, 256, seed=0)
     W0 = net.W.detach().clone()
     for _ in range(4):  # t_end / lr steps of plain autograd GD
@@ -79,6 +79,82 @@ def test_lazy_sweep_matches_a_hand_written_run(data):
         assert math.isclose(
             sweep.values[k][1].item(), expected[k], rel_tol=1e-6, abs_tol=1e-12
         )
+    S0, S = (X @ W0.T >= 0).numpy(), (X @ W.T >= 0).numpy()
+    assert sweep.switched_on[1].item() == (S & ~S0).sum()
+    assert sweep.switched_off[1].item() == (S0 & ~S).sum()
+
+
+def test_lazy_sweep_statistics_against_numpy(data):
+    X, y = data
+    sweep = lazy_training_sweep(X, y, [64, 256, 1024], 3, 2.0, 0.5, seed=4)
+    w = np.array([64.0, 256.0, 1024.0])
+    drift = sweep.samples["kernel_drift"].numpy()
+    assert drift.shape == (3, 3)
+    assert np.allclose(sweep.values["kernel_drift"].numpy(), drift.mean(1))
+    local = np.diff(np.log(drift.mean(1))) / np.diff(np.log(w))
+    assert np.allclose(sweep.local_slopes("kernel_drift").numpy(), local)
+    per_seed = [np.polyfit(np.log(w), np.log(drift[:, s]), 1)[0] for s in range(3)]
+    assert math.isclose(
+        sweep.slope_spread("kernel_drift"), np.std(per_seed, ddof=1), rel_tol=1e-6
+    )
+    on, off = sweep.switched_on.sum().item(), sweep.switched_off.sum().item()
+    assert math.isclose(sweep.switch_excess, (off - on) / math.sqrt(off + on))
+
+
+def test_default_seeds_follow_ntklib_seed(data, monkeypatch):
+    X, y = data
+    monkeypatch.setenv("NTKLIB_SEED", "1")
+    shifted = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1)
+    explicit = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1, seed=100_000)
+    assert torch.equal(shifted.run.loss, explicit.run.loss)
+    monkeypatch.setenv("NTKLIB_SEED", "0")
+    base = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1)
+    assert not torch.equal(base.run.loss, shifted.run.loss)
+
+
+def test_comparison_bounds_and_late_rates_against_numpy(data):
+    X, y = data
+    cmp = gd_against_kernel(X, y, 1024, 0.2, 10.0, seed=2, lambda0=0.15)
+    k, L0 = cmp.run.step.numpy(), cmp.run.loss[0].item()
+    assert np.allclose(cmp.gd_theorem.numpy(), L0 * (1 - 0.2 * 0.15 / 2) ** k)
+    assert np.allclose(cmp.bound.numpy(), L0 * np.exp(-0.15 * 0.2 * k))
+    t = cmp.run.time.numpy()
+    late = t > 5.0
+    net = -np.polyfit(t[late], np.log(cmp.run.loss.numpy()[late]), 1)[0]
+    lin = 0.5 * (cmp.kernel_gd.numpy() ** 2).sum(1)
+    kern = -np.polyfit(t[late], np.log(lin[late]), 1)[0]
+    got = cmp.late_rates(5.0)
+    assert math.isclose(got[0], net, rel_tol=1e-8)
+    assert math.isclose(got[1], kern, rel_tol=1e-8)
+    drift = cmp.run.kernel_drift.numpy()
+    assert drift[0] == 0 and (drift >= 0).all()
+
+
+def test_random_move_flips_against_quadrature():
+    from scipy.integrate import quad
+    from scipy.special import erf, gamma
+
+    from ntklib.experiments.gradient_flow import (
+        random_move_flip_rate,
+        random_move_flips,
+    )
+
+    R, d = 0.3, 5
+    # the density of u . x on [-1, 1] for u uniform on the sphere of R^d
+    norm = gamma(d / 2) / (math.sqrt(math.pi) * gamma((d - 1) / 2))
+    exact = quad(
+        lambda c: norm * (1 - c * c) ** ((d - 3) / 2) * 0.5 * erf(R * abs(c) / 2**0.5),
+        -1,
+        1,
+    )[0]
+    mean_abs = quad(lambda c: norm * (1 - c * c) ** ((d - 3) / 2) * abs(c), -1, 1)[0]
+    first = random_move_flip_rate(R, d)
+    assert math.isclose(first, R * mean_abs / math.sqrt(2 * math.pi), rel_tol=1e-9)
+    assert first * (1 - R**2 / 6) <= exact <= first  # the first-order form's error
+    mc = random_move_flips(R, d, 400_000, seed=1)
+    assert abs(mc.monte_carlo - exact) < 5 * mc.standard_error
+    # forgetting the sign condition doubles the probability: far outside
+    assert abs(mc.monte_carlo - 2 * exact) > 50 * mc.standard_error
 
 
 def test_stable_step_threshold_and_linearised_growth(data):
@@ -188,3 +264,36 @@ def test_stable_step_records_flips(data):
             net.W -= lr * net.W.grad
     S = (X @ net.W.detach().T >= 0).numpy()
     assert math.isclose(study.flipped[0.5], (S != S0).mean(), rel_tol=1e-12)
+
+
+def test_gd_discretisation_against_a_hand_written_run(data):
+    from ntklib.experiments.gradient_flow import gd_discretisation
+
+    X, y = data
+    lrs = [0.5, 0.25]
+    study = gd_discretisation(X, y, 512, lrs, 2.0, seed=3)
+    net = TwoLayerReLU(3, 512, seed=3)
+    H = empirical_ntk(net, X, method="jacobian").numpy()
+    d0 = (net(X).detach() - y).numpy()
+    W0 = net.W.detach().clone()
+    for a, lr in enumerate(lrs):
+        k = round(2.0 / lr)
+        with torch.no_grad():
+            net.W.copy_(W0)
+        for _ in range(k):  # plain autograd GD
+            net.zero_grad()
+            (0.5 * ((net(X) - y) ** 2).sum()).backward()
+            with torch.no_grad():
+                net.W -= lr * net.W.grad
+        delta = (net(X).detach() - y).numpy()
+        flow = scipy.linalg.expm(-H * k * lr) @ d0
+        lin = np.linalg.matrix_power(np.eye(6) - lr * H, k) @ d0
+        assert math.isclose(
+            study.network[a], np.linalg.norm(delta - flow), rel_tol=1e-6
+        )
+        assert math.isclose(
+            study.width_gap[a], np.linalg.norm(delta - lin), rel_tol=1e-6
+        )
+        assert math.isclose(
+            study.linearised[a], np.linalg.norm(lin - flow), rel_tol=1e-6
+        )

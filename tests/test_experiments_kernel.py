@@ -57,7 +57,7 @@ def test_spectra_match_numpy():
 
 def test_concentration_against_direct_computation():
     X, _ = sphere_data(6, 3, seed=1)
-    sweep = kernel_concentration(X, [32, 128], 2, delta=0.05)
+    sweep = kernel_concentration(X, [32, 128], 2, delta=0.05, seed=0)
     Hinf = _arc_cosine_numpy(X.numpy())
     for a, m in enumerate([32, 128]):
         for s in range(2):
@@ -108,7 +108,7 @@ def test_validation_names_the_argument(call, exc, word):
 
 def test_frobenius_mean_square_is_the_bernoulli_variance():
     X, _ = sphere_data(8, 4, seed=3)
-    sweep = kernel_concentration(X, [64, 256], 3)
+    sweep = kernel_concentration(X, [64, 256], 3, seed=0)
     U = X.numpy()
     G = U @ U.T
     p = (np.pi - np.arccos(np.clip(G, -1, 1))) / (2 * np.pi)
@@ -128,3 +128,22 @@ def test_frobenius_ratio_is_one_and_catches_a_kernel_off_by_two():
     # a kernel twice too large would sit at a distance ~ ||Hinf||_F from Hinf
     Hinf = _arc_cosine_numpy(X.numpy())
     assert (Hinf**2).sum() * 256 / sweep.variance_sum > 10
+
+
+def test_concentration_standard_errors_against_numpy():
+    X, _ = sphere_data(6, 3, seed=4)
+    sweep = kernel_concentration(X, [64, 256, 1024], 5, seed=7)
+    w = np.array([64.0, 256.0, 1024.0])
+    dev = sweep.deviation.numpy()
+    slopes = [np.polyfit(np.log(w), np.log(dev[:, s]), 1)[0] for s in range(5)]
+    assert math.isclose(sweep.slope_se, np.std(slopes, ddof=1) / math.sqrt(5))
+    scaled = (sweep.frobenius_sq.numpy() * w[:, None]).ravel() / sweep.variance_sum
+    expected = np.std(scaled, ddof=1) / math.sqrt(scaled.size)
+    assert math.isclose(sweep.variance_ratio_se, expected, rel_tol=1e-9)
+    # the initialisations are seed, seed + 1, ...
+    net = TwoLayerReLU(3, 256, seed=9)
+    S = (X.numpy() @ net.W.detach().numpy().T >= 0).astype(float)
+    H = (X.numpy() @ X.numpy().T) * (S @ S.T) / 256
+    assert math.isclose(
+        sweep.lambda_min[1, 2].item(), np.linalg.eigvalsh(H)[0], abs_tol=1e-9
+    )

@@ -26,7 +26,7 @@ def _manual_gd(X, y, m, lr, steps, seed=0):
 
 def test_pl_run_records_match_autograd_and_kernel(data):
     X, y = data
-    pl = study.pl_run(X, y, 64, 0.2, 2.0, every=5)
+    pl = study.pl_run(X, y, 64, 0.2, 2.0, every=5, seed=0)
     assert int(pl.run.step[-1]) == 10
     net = _manual_gd(X, y, 64, 0.2, 10)
     delta = net(X).detach() - y
@@ -39,6 +39,11 @@ def test_pl_run_records_match_autograd_and_kernel(data):
     assert torch.isclose(pl.run.lambda_min[-1], lam, rtol=1e-8)
     assert torch.isclose(pl.ratio[-1], (g**2).sum() / (0.5 * delta @ delta), rtol=1e-10)
     assert pl.identity_gap < 1e-10
+    H0 = empirical_ntk(TwoLayerReLU(3, 64, seed=0), X)
+    drift = torch.linalg.matrix_norm(H - H0, ord=2)
+    assert torch.isclose(pl.run.kernel_drift[-1], drift, rtol=1e-8)
+    assert torch.allclose(pl.excess, pl.ratio - 2 * pl.run.lambda_min)
+    assert (pl.excess >= -1e-12).all()  # a Rayleigh quotient is >= lambda_min
 
 
 def test_gradient_identity_gap_is_round_off_and_the_quantities_are_not(data):
@@ -52,12 +57,13 @@ def test_gradient_identity_gap_is_round_off_and_the_quantities_are_not(data):
 def test_width_sweep_flags_exactly_the_narrow_widths(data):
     X, y = data
     widths = [2, 4, 512]
-    sweep = study.pl_width_sweep(X, y, widths, 0.1, 1.0)
+    sweep = study.pl_width_sweep(X, y, widths, 0.1, 1.0, seed=0)
     lam0 = torch.linalg.eigvalsh(infinite_ntk(X))[0]
     expected = tuple(
         m
         for m in widths
-        if torch.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, m), X))[0] < lam0 / 2
+        if torch.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, m, seed=0), X))[0]
+        < lam0 / 2
     )
     assert 2 in expected and 512 not in expected
     assert sweep.warned == expected
@@ -68,7 +74,7 @@ def test_width_sweep_flags_exactly_the_narrow_widths(data):
 
 def test_permutation_segment_against_a_hand_built_segment(data):
     X, y = data
-    seg = study.permutation_segment(X, y, 16, 0.1, 10.0, points=5, perm_seed=2)
+    seg = study.permutation_segment(X, y, 16, 0.1, 10.0, points=5, seed=0, perm_seed=2)
     assert sorted(seg.perm.tolist()) == list(range(16))
     assert torch.equal(seg.a[seg.perm], seg.a)  # only units with equal a_r swap
     assert not torch.equal(seg.perm, torch.arange(16))
@@ -114,8 +120,8 @@ def test_figures_draw_what_they_say(data):
 
 def test_loss_rate_against_an_explicit_matrix_power(data):
     X, y = data
-    pl = study.pl_run(X, y, 256, 0.2, 20.0, every=5)
-    rates = study.loss_rate(pl, X, y, 256, 10.0)
+    pl = study.pl_run(X, y, 256, 0.2, 20.0, every=5, seed=0)
+    rates = study.loss_rate(pl, X, y, 256, 10.0, seed=0)
     net = TwoLayerReLU(3, 256, seed=0)
     H, delta = empirical_ntk(net, X), (net(X) - y).detach()
     step = torch.eye(8, dtype=torch.float64) - 0.2 * H

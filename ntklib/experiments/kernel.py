@@ -23,17 +23,20 @@ The ``draw_*`` functions make the chapter's figures from their results.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
+from matplotlib.ticker import NullFormatter
 
 from .._validate import as_tensor, check_int, check_matrix, check_real
 from ..fitting import Fit, fit_power_law
 from ..kernels import empirical_ntk, infinite_ntk
 from ..model import TwoLayerReLU
 from ..plotting import figure, plot_power_law, to_numpy
+from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum
 
 __all__ = [
@@ -82,7 +85,7 @@ class ArcCosineCheck:
 
 
 def arc_cosine_monte_carlo(
-    angles, n_units: int = 200_000, *, d: int = 2, seed: int = 7
+    angles, n_units: int = 200_000, *, d: int = 2, seed: int | None = None
 ) -> ArcCosineCheck:
     r"""Check :func:`ntklib.kernels.infinite_ntk` on unit vectors at the ``angles``.
 
@@ -105,8 +108,9 @@ def arc_cosine_monte_carlo(
         Number :math:`N` of Gaussian units.
     d : int
         Dimension of the inputs (at least 2).
-    seed : int
-        Seed of the units' generator.
+    seed : int, optional
+        Seed of the units' generator (default ``ntklib.seed(7)``, which
+        follows ``NTKLIB_SEED``).
 
     Examples
     --------
@@ -121,6 +125,7 @@ def arc_cosine_monte_carlo(
         raise ValueError("angles must be a non-empty set of angles in [0, pi]")
     n_units = check_int(n_units, "n_units")
     d = check_int(d, "d", minimum=2)
+    seed = shifted_seed(7) if seed is None else seed
     g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     w = torch.randn(n_units, d, generator=g, dtype=torch.float64)
     x_i = torch.zeros(len(angles), d, dtype=torch.float64)
@@ -180,9 +185,10 @@ def draw_spectra(spectra: Mapping[str, KernelSpectrum], ax=None):
     r"""Eigenvalues of each :math:`H^\infty`, largest first, on a log scale."""
     if ax is None:
         _, ax = figure()
-    for name, spec in spectra.items():
+    styles = itertools.cycle((("o", "-"), ("s", "--"), ("^", "-.")))
+    for (name, spec), (marker, ls) in zip(spectra.items(), styles):
         ev = to_numpy(spec.eigenvalues)[::-1]
-        ax.semilogy(range(1, len(ev) + 1), ev, ".-", label=name)
+        ax.semilogy(range(1, len(ev) + 1), ev, marker=marker, ls=ls, ms=3, label=name)
     ax.axhline(0.5, color="0.5", lw=1, ls=":", label="mean eigenvalue 1/2")
     ax.set_xlabel("index (largest first)")
     ax.set_ylabel(r"eigenvalue of $H^\infty$")
@@ -225,9 +231,26 @@ class ConcentrationSweep:
         return float(scaled.mean() / self.variance_sum)
 
     @property
+    def variance_ratio_se(self) -> float:
+        """The standard error of :attr:`variance_ratio` (over widths and seeds)."""
+        scaled = (
+            self.frobenius_sq * self.widths[:, None]
+        ).flatten() / self.variance_sum
+        return float(scaled.std() / math.sqrt(scaled.numel()))
+
+    @property
     def slope(self) -> float:
         """The fitted log-log slope of the mean deviation against the width."""
         return -self.fit.value
+
+    @property
+    def slope_se(self) -> float:
+        """The standard error of :attr:`slope` (per-seed slopes' spread / sqrt)."""
+        per_seed = torch.tensor(
+            [fit_power_law(self.widths, col).value for col in self.deviation.T],
+            dtype=torch.float64,
+        )
+        return float(per_seed.std() / math.sqrt(per_seed.numel()))
 
     @property
     def spread(self) -> torch.Tensor:
@@ -236,11 +259,17 @@ class ConcentrationSweep:
 
 
 def kernel_concentration(
-    X, widths: Iterable[int], seeds: int, *, delta: float = 0.01
+    X,
+    widths: Iterable[int],
+    seeds: int,
+    *,
+    delta: float = 0.01,
+    seed: int | None = None,
 ) -> ConcentrationSweep:
     r"""How close :math:`H(0)` is to :math:`H^\infty`, over widths and seeds.
 
-    Initialisation ``s`` of width ``m`` is ``TwoLayerReLU(d, m, seed=s)``.
+    Initialisation ``s`` of width ``m`` is ``TwoLayerReLU(d, m, seed=seed + s)``,
+    ``s = 0, ..., seeds - 1`` (``seed`` defaults to ``ntklib.seed(0)``).
     Hoeffding and a union bound give, with probability :math:`1-\delta`,
 
     .. math::
@@ -272,13 +301,14 @@ def kernel_concentration(
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least two widths, got {len(widths)}")
     seeds = check_int(seeds, "seeds")
+    seed = shifted_seed(0) if seed is None else check_int(seed, "seed", minimum=0)
     delta = check_real(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
     Hinf = infinite_ntk(X)
     dev = torch.empty(len(widths), seeds, dtype=torch.float64)
     lam, fro = torch.empty_like(dev), torch.empty_like(dev)
     for a, m in enumerate(widths):
         for s in range(seeds):
-            net = TwoLayerReLU.for_data(X, m, seed=s)
+            net = TwoLayerReLU.for_data(X, m, seed=seed + s)
             H = empirical_ntk(net, X)
             dev[a, s] = torch.linalg.matrix_norm(H - Hinf, ord=2).item()
             fro[a, s] = ((H - Hinf) ** 2).sum().item()
@@ -328,6 +358,9 @@ def draw_concentration(sweep: ConcentrationSweep, axes=None):
         ls="--",
         label=r"$\lambda_0 = \lambda_{\min}(H^\infty)$",
     )
+    for ax in axes[:2]:  # one labelled tick per width, none in between
+        ax.set_xticks(m, labels=[f"{int(w)}" for w in m])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlabel("width $m$")
     axes[1].set_ylabel("smallest eigenvalue")
     axes[1].legend(fontsize="small")

@@ -21,6 +21,7 @@ Three studies:
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD
 from ..plotting import figure, plot_loss, to_numpy
+from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum
 from ..training import Run, train
 
@@ -53,21 +55,32 @@ __all__ = [
     "draw_segment",
 ]
 
-_PL_RECORDS = ("loss", "pseudo_loss", "grad_norm_sq", "lambda_min")
+_PL_RECORDS = ("loss", "pseudo_loss", "grad_norm_sq", "lambda_min", "kernel_drift")
 
 
 @dataclass(frozen=True)
 class PLRun:
     r"""A gradient-descent run with its PL ratio.
 
-    ``run`` holds the records ``loss``, ``pseudo_loss``, ``grad_norm_sq`` and
-    ``lambda_min``; ``ratio`` is :math:`\|\nabla L\|^2/L` at each record;
-    ``identity_gap`` is :math:`\max_t |\|\nabla L\|^2 - 2\hat L| / \|\nabla L\|^2`.
+    ``run`` holds the records ``loss``, ``pseudo_loss``, ``grad_norm_sq``,
+    ``lambda_min`` and ``kernel_drift`` (:math:`\|H(t)-H(0)\|_2`); ``ratio`` is
+    :math:`\|\nabla L\|^2/L` at each record; ``identity_gap`` is
+    :math:`\max_t |\|\nabla L\|^2 - 2\hat L| / \|\nabla L\|^2`.
     """
 
     run: Run
     ratio: torch.Tensor
     identity_gap: float
+
+    @property
+    def excess(self) -> torch.Tensor:
+        r"""The PL ratio minus its floor :math:`2\lambda_{\min}(H(t))`.
+
+        The ratio is twice the Rayleigh quotient of :math:`H(t)` at :math:`\Delta`,
+        so the excess is non-negative; with a frozen kernel it decays like
+        :math:`e^{-2(\lambda_2-\lambda_1)t}` once the slowest mode dominates.
+        """
+        return self.ratio - 2 * self.run.lambda_min
 
 
 def _pl(run: Run) -> PLRun:
@@ -77,11 +90,11 @@ def _pl(run: Run) -> PLRun:
 
 
 def pl_run(
-    X, y, m: int, lr: float, t_end: float, *, seed: int = 0, every: int = 5
+    X, y, m: int, lr: float, t_end: float, *, seed: int | None = None, every: int = 5
 ) -> PLRun:
     r"""Gradient descent on a width-``m`` network, with its PL ratio.
 
-    The PL ratio is :math:`\|\nabla L\|^2/L`.
+    The PL ratio is :math:`\|\nabla L\|^2/L`; ``seed`` defaults to ``ntklib.seed(0)``.
 
     By the Rayleigh quotient, :math:`\|\nabla L\|^2/L = 2\hat L/L \ge
     2\lambda_{\min}(H(t))`; the PL\* theorem needs the ratio to stay above
@@ -96,17 +109,19 @@ def pl_run(
     m = check_int(m, "m")
     lr = check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
+    seed = shifted_seed(0) if seed is None else seed
     net = TwoLayerReLU.for_data(X, m, seed)
     opt = GD(net.parameters(), lr=lr)
     return _pl(train(net, X, y, opt, t_end=t_end, record=_PL_RECORDS, every=every))
 
 
-def gradient_identity_gap(X, y, m: int = 512, *, seed: int = 3) -> float:
+def gradient_identity_gap(X, y, m: int = 512, *, seed: int | None = None) -> float:
     r""":math:`|\|\nabla_W L\|^2 - 2\hat L|` on a fresh network, two independent ways.
 
     The gradient comes from autograd on :math:`L = \frac12\|f(X)-y\|^2`, the
     pseudo-loss from the empirical kernel :math:`H = JJ^\top` (Jacobian of the
-    outputs), so the identity is tested rather than assumed.
+    outputs), so the identity is tested rather than assumed. ``seed`` defaults
+    to ``ntklib.seed(3)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -114,6 +129,7 @@ def gradient_identity_gap(X, y, m: int = 512, *, seed: int = 3) -> float:
     True
     """
     m = check_int(m, "m")
+    seed = shifted_seed(3) if seed is None else seed
     net = TwoLayerReLU.for_data(X, m, seed)
     (g,) = torch.autograd.grad(squared_loss(net(X) - y), net.W)
     delta = net(X).detach() - y
@@ -137,14 +153,17 @@ class LossRate:
     lambda_2: float
 
 
-def loss_rate(pl: PLRun, X, y, m: int, t_min: float, *, seed: int = 0) -> LossRate:
+def loss_rate(
+    pl: PLRun, X, y, m: int, t_min: float, *, seed: int | None = None
+) -> LossRate:
     r"""The loss rate of ``pl`` (a :func:`pl_run` of width ``m``) and its prediction.
 
     For a frozen kernel the error's mode :math:`i` shrinks by
     :math:`1-\eta\lambda_i` per step, so the *loss* decays asymptotically at
     :math:`-2\log(1-\eta\lambda_{\min})/\eta\approx 2\lambda_{\min}` per unit of
     time, twice the amplitude rate; before the slowest mode dominates, the
-    fitted rate lies above it.
+    fitted rate lies above it. ``seed`` must be the run's (default
+    ``ntklib.seed(0)``, as in :func:`pl_run`).
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -156,6 +175,7 @@ def loss_rate(pl: PLRun, X, y, m: int, t_min: float, *, seed: int = 0) -> LossRa
     m = check_int(m, "m")
     t_min = check_real(t_min, "t_min", low=0.0)
     run = pl.run
+    seed = shifted_seed(0) if seed is None else seed
     net = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
@@ -182,7 +202,7 @@ def pl_width_sweep(
     lr: float,
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     every: int = 10,
 ) -> PLSweep:
     r""":func:`pl_run` at each width, catching the narrow-width warnings.
@@ -254,15 +274,16 @@ def permutation_segment(
     lr: float,
     t_end: float,
     *,
-    seed: int = 0,
-    perm_seed: int = 0,
+    seed: int | None = None,
+    perm_seed: int | None = None,
     points: int = 41,
 ) -> Segment:
     r"""Train to a minimum :math:`W^\star`, permute hidden units, walk the segment.
 
     Permuting units with equal :math:`a_r` leaves :math:`f` unchanged, so
     :math:`L(\Pi W^\star) = L(W^\star)`; were :math:`L` convex, every point of
-    the segment would be a global minimum too.
+    the segment would be a global minimum too. ``seed`` and ``perm_seed``
+    default to ``ntklib.seed(0)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -273,6 +294,8 @@ def permutation_segment(
     m = check_int(m, "m", minimum=2)
     points = check_int(points, "points", minimum=2)
     lr = check_lr(lr)
+    seed = shifted_seed(0) if seed is None else seed
+    perm_seed = shifted_seed(0) if perm_seed is None else perm_seed
     net = TwoLayerReLU.for_data(X, m, seed)
     train(net, X, y, GD(net.parameters(), lr=lr), t_end=t_end, every=1000)
     W_star = net.W.detach().clone()
@@ -321,16 +344,19 @@ def draw_pl_run(pl: PLRun, lambda0: float, m: int):
 
 def draw_pl_width_sweep(sweep: PLSweep, lambda0: float, d: int):
     r""":math:`L(t)/L(0)` (left) and the PL ratio (right) at each width of ``sweep``."""
-    fig, axes = figure(2)
-    for m, pl in sweep.runs.items():
+    fig, axes = figure(2, height=4.2)
+    styles = itertools.cycle(("-", "--", "-.", ":"))
+    for (m, pl), ls in zip(sweep.runs.items(), styles):
         t, loss = to_numpy(pl.run.time), pl.run.loss
-        axes[0].semilogy(t, to_numpy(loss / loss[0]), label=f"m={m} (md={m * d})")
-        axes[1].semilogy(t, to_numpy(pl.ratio), label=f"m={m}")
-    axes[1].axhline(lambda0, color="k", ls=":", label=r"$\lambda_0$")
+        axes[0].semilogy(
+            t, to_numpy(loss / loss[0]), ls=ls, label=f"m={m} (md={m * d})"
+        )
+        axes[1].semilogy(t, to_numpy(pl.ratio), ls=ls, label=f"m={m}")
+    axes[1].axhline(lambda0, color="0.4", lw=1, label=r"$\lambda_0$")
     for ax, ylabel in zip(axes, ("$L(t)/L(0)$", r"$\|\nabla L\|^2/L$")):
         ax.set_xlabel("continuous time $t$")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
     axes[0].set_title("narrow networks stall")
     axes[1].set_title("the PL ratio collapses")
     return fig
