@@ -30,6 +30,7 @@ from ..dynamics import squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, Nesterov, NesterovSC
+from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..theory import heavy_ball_flow_loss_rate, heavy_ball_width, nesterov_width
 from ..training import Run, train
@@ -53,6 +54,12 @@ __all__ = [
     "draw_illustration",
 ]
 
+
+def _seed(seed: int | None, base: int = 0) -> int:
+    """``seed``, or ``ntklib.seed(base)`` (shifted by ``NTKLIB_SEED``) when ``None``."""
+    return shifted_seed(base) if seed is None else seed
+
+
 METHODS = ("GD", "HB", "NAG-SC", "NAG")
 
 
@@ -63,13 +70,14 @@ def run_optimizers(
     makers: dict[str, Callable],
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     record: Iterable[str] = ("loss",),
     records: int = 600,
 ) -> dict[str, Run]:
     r"""Train a fresh width-``m`` network with each optimizer up to time ``t_end``.
 
-    Every run starts from the same network (same ``seed``). ``makers`` maps a
+    Every run starts from the same network (same ``seed``, by default
+    ``ntklib.seed(0)``). ``makers`` maps a
     name to ``params -> optimizer``; the number of steps is ``t_end /
     time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and about
     ``records`` points are recorded per run.
@@ -88,7 +96,7 @@ def run_optimizers(
     records = check_int(records, "records")
     runs = {}
     for name, make in makers.items():
-        net = TwoLayerReLU.for_data(X, m, seed=seed)
+        net = TwoLayerReLU.for_data(X, m, seed=_seed(seed))
         opt = make(net.parameters())
         runs[name] = train(net, X, y, opt, t_end=t_end, record=record, records=records)
     return runs
@@ -399,7 +407,14 @@ _TUNED_MAKERS = {
 
 
 def tuned_comparison(
-    X, y, m: int, H, *, target: float = 1e-16, nag_steps: int = 150, seed: int = 0
+    X,
+    y,
+    m: int,
+    H,
+    *,
+    target: float = 1e-16,
+    nag_steps: int = 150,
+    seed: int | None = None,
 ) -> list[TunedRow]:
     r"""GD, HB, NAG-SC and NAG at their tuned parameters, counted in iterations.
 
@@ -431,7 +446,7 @@ def tuned_comparison(
             beta, sc = q.get("momentum", 0.0), name == "NAG-SC"
             rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
             steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
-        net = TwoLayerReLU.for_data(X, m, seed=seed)
+        net = TwoLayerReLU.for_data(X, m, seed=_seed(seed))
         calls, grad = [], net._error_and_gradient
 
         def counted(*args, grad=grad, calls=calls):

@@ -46,6 +46,7 @@ from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
 from ..optim import HeavyBall, momentum_from_friction
 from ..plotting import figure, plot_loss, to_numpy
+from ..profiles import seed as shifted_seed
 from ..spectrum import as_spectrum
 from ..theory import critical_friction, heavy_ball_bound
 from ..training import Run, train
@@ -71,6 +72,11 @@ __all__ = [
     "draw_stability_region",
     "draw_tightness",
 ]
+
+
+def _seed(seed: int | None, base: int = 0) -> int:
+    """``seed``, or ``ntklib.seed(base)`` (shifted by ``NTKLIB_SEED``) when ``None``."""
+    return shifted_seed(base) if seed is None else seed
 
 
 # -- the remainder of the error ODE against the width ----------------------------------
@@ -103,7 +109,7 @@ def remainder_by_width(
     friction: float,
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> RemainderSweep:
     r"""The remainder :math:`\dot J\dot W` of the HBF error equation at each width.
 
@@ -129,7 +135,7 @@ def remainder_by_width(
     beta = momentum_from_friction(friction, lr)
     ratios, warned = [], []
     for m in widths:
-        net = TwoLayerReLU.for_data(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AssumptionWarning)
@@ -171,7 +177,7 @@ def heavy_ball_run(
     t_end: float,
     lambda0: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     fit_from: float | None = None,
 ) -> LyapunovRun:
     r"""Heavy ball on a width-``m`` network, with Siegel's Lyapunov function.
@@ -195,7 +201,7 @@ def heavy_ball_run(
     lambda0 = check_lambda0(lambda0)
     fit_from = t_end / 6 if fit_from is None else check_real(fit_from, "fit_from")
     beta = momentum_from_friction(friction, lr)
-    net = TwoLayerReLU.for_data(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, _seed(seed))
     opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
     records = ("loss", "delta", "velocity", "pseudo_loss")
     run = train(net, X, y, opt, t_end=t_end, record=records)

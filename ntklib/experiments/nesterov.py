@@ -33,6 +33,7 @@ from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import HeavyBall, Nesterov, NesterovSC, nesterov_sc_momentum
+from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum
 from ..theory import heavy_ball_friction
 from ..training import Run, train
@@ -54,6 +55,11 @@ __all__ = [
     "draw_exponents",
     "draw_nesterov_sc",
 ]
+
+
+def _seed(seed: int | None, base: int = 0) -> int:
+    """``seed``, or ``ntklib.seed(base)`` (shifted by ``NTKLIB_SEED``) when ``None``."""
+    return shifted_seed(base) if seed is None else seed
 
 
 # -- the idealised Lyapunov bound ------------------------------------------------------
@@ -139,7 +145,7 @@ def nesterov_lyapunov_study(
     t_end: float,
     *,
     lambda0: float,
-    seed: int = 0,
+    seed: int | None = None,
     every: int = 4,
     points: int = 4001,
 ) -> LyapunovStudy:
@@ -164,7 +170,7 @@ def nesterov_lyapunov_study(
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     mu = check_lambda0(lambda0, "lambda0") / 2
     K = nesterov_lyapunov_constant(alpha, gamma, mu)
-    net = TwoLayerReLU.for_data(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, _seed(seed))
     H0 = empirical_ntk(net, X)
     delta0 = net(X).detach() - y
     opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
@@ -221,7 +227,7 @@ def nesterov_exponents(
     lrs: Iterable[float],
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     window: tuple[float, float] = (0.25, 1.0),
 ) -> tuple[float, list[ExponentRow]]:
     r"""Loss exponents :math:`L\sim t^{-p}` of Nesterov on ``[a T, b T]``.
@@ -241,7 +247,7 @@ def nesterov_exponents(
     gamma = check_gamma(gamma)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     lo, hi = window[0] * t_end, window[1] * t_end
-    net0 = TwoLayerReLU.for_data(X, m, seed)
+    net0 = TwoLayerReLU.for_data(X, m, _seed(seed))
     spec = KernelSpectrum(empirical_ntk(net0, X))
     delta0 = net0(X).detach() - y
     t_flow = torch.linspace(lo, hi, 3000, dtype=X.dtype)
@@ -249,7 +255,7 @@ def nesterov_exponents(
     flow = fit_power_law(t_flow, flow_loss, envelope=True).value
     rows = []
     for lr in lrs:
-        net = TwoLayerReLU.for_data(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = Nesterov(net.parameters(), lr=lr, gamma=gamma)
         run = train(net, X, y, opt, t_end=t_end, record=("loss", "delta"), records=1000)
         lin = opt.linearised_iterates(spec, delta0, int(run.step[-1]))
@@ -287,7 +293,7 @@ def nesterov_sc_rates(
     lrs: Iterable[float],
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     t_min: float | None = None,
     every: int = 2,
 ) -> list[SCRow]:
@@ -312,7 +318,7 @@ def nesterov_sc_rates(
     rows = []
     for lr in lrs:
         beta = nesterov_sc_momentum(lam0 / 2, lr)
-        net = TwoLayerReLU.for_data(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = NesterovSC(net.parameters(), lr=lr, momentum=beta)
         record = ("loss", "delta")
         run = train(net, X, y, opt, t_end=t_end, record=record, every=every)
@@ -322,7 +328,14 @@ def nesterov_sc_rates(
 
 
 def nesterov_sc_sgd_gap(
-    X, y, m: int, lr: float, momentum: float, *, steps: int = 50, seed: int = 5
+    X,
+    y,
+    m: int,
+    lr: float,
+    momentum: float,
+    *,
+    steps: int = 50,
+    seed: int | None = None,
 ) -> float:
     r"""Largest weight difference between ``NesterovSC`` and ``SGD(nesterov=True)``.
 
@@ -334,6 +347,7 @@ def nesterov_sc_sgd_gap(
     True
     """
     steps = check_int(steps, "steps")
+    seed = _seed(seed, 5)
     a, b = TwoLayerReLU.for_data(X, m, seed), TwoLayerReLU.for_data(X, m, seed)
     train(
         a, X, y, NesterovSC(a.parameters(), lr=lr, momentum=momentum), steps, record=()
@@ -377,7 +391,7 @@ def gradient_correction_study(
     *,
     modes: tuple[int, ...] = (-1, -2),
     window: tuple[float, float] = (0.1, 1.0),
-    seed: int = 0,
+    seed: int | None = None,
 ) -> ModeRates:
     r"""Heavy ball and NAG-SC at the *same* :math:`(\eta, \beta)`, mode by mode.
 
@@ -401,7 +415,7 @@ def gradient_correction_study(
     """
     m, lr = check_int(m, "m"), check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
-    net0 = TwoLayerReLU.for_data(X, m, seed)
+    net0 = TwoLayerReLU.for_data(X, m, _seed(seed))
     spec = KernelSpectrum(empirical_ntk(net0, X))
     lam = spec.eigenvalues.cpu().numpy()
     makers = {"HB": HeavyBall, "NAG-SC": NesterovSC}
@@ -409,7 +423,7 @@ def gradient_correction_study(
     for name, cls in makers.items():
         rho = companion_radius(lr, momentum, lam, nesterov=name == "NAG-SC")
         predicted[name] = torch.as_tensor(-2 * np.log(rho) / math.sqrt(lr))
-        net = TwoLayerReLU.for_data(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = cls(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)
         coords = spec.modes(run.delta)
