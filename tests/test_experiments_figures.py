@@ -49,8 +49,9 @@ def _figures(problem):
     sweep = hbx.friction_sweep(spec, d0, [0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0])
     yield "draw_friction_sweep", hbx.draw_friction_sweep(spec, d0, sweep, b, 20.0)
     grid = np.linspace(0.1, 4, 12), np.linspace(-0.9, 0.9, 12)
-    yield "draw_stability_region", hbx.draw_stability_region(
-        hbx.stability_region(spec, *grid)
+    yield (
+        "draw_stability_region",
+        hbx.draw_stability_region(hbx.stability_region(spec, *grid)),
     )
     tight = hbx.critical_tightness(spec, d0, lam0, np.linspace(0, 10, 50))
     yield "draw_tightness", hbx.draw_tightness(tight)

@@ -294,7 +294,7 @@ def nesterov_exponents(
     net0 = TwoLayerReLU.for_data(X, m, _seed(seed))
     spec = KernelSpectrum(empirical_ntk(net0, X))
     delta0 = net0(X).detach() - y
-    t_flow = torch.linspace(lo, hi, 3000, dtype=X.dtype, device=X.device)
+    t_flow = torch.linspace(lo, hi, 1000, dtype=X.dtype, device=X.device)
     d, v = spec.nesterov_flow(delta0, t_flow, gamma, return_velocity=True)
     flow = fit_power_law(t_flow, bessel_amplitude(spec, d, v, t_flow, gamma)).value
     rows = []
