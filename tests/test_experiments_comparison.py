@@ -158,17 +158,45 @@ def test_tuned_parameters_are_the_textbook_ones():
 
 def test_tuned_comparison_follows_the_linearised_methods():
     from ntklib import empirical_ntk
-    from ntklib.experiments.comparison import tuned_comparison
+    from ntklib.experiments.comparison import tuned_comparison, tuned_markdown
 
     X, y = sphere_data(12, 6, seed=3)
     net = TwoLayerReLU(6, 2048, seed=0)
     spec = KernelSpectrum(empirical_ntk(net, X))
-    rows = tuned_comparison(X, y, 2048, spec, nag_steps=20)
-    rows = {r.method: r for r in rows}
+    rows = {r.method: r for r in tuned_comparison(X, y, 2048, spec, seed=0)}
     q = math.sqrt(spec.condition_number)
     assert math.isclose(rows["GD"].rho, (q * q - 1) / (q * q + 1), rel_tol=1e-9)
     assert math.isclose(rows["HB"].rho, (q - 1) / (q + 1), rel_tol=1e-6)
+    assert math.isclose(rows["NAG-SC"].rho, 1 - 1 / q, rel_tol=1e-6)  # a double root
     assert all(r.gradient_evaluations == r.steps for r in rows.values())
+    assert all(r.reached for r in rows.values()), "NAG too runs until 1e-16"
+    for name, r in rows.items():
+        fit_T, steps_T = r.linearised["H(T)"]
+        assert abs(r.measured.value / fit_T.value - 1) < 0.1, name
+        assert abs(r.steps - steps_T) <= 0.1 * steps_T + 1, name
     for name in ("GD", "HB", "NAG-SC"):
         predicted = -2 * math.log(rows[name].rho)
-        assert 0.9 * predicted <= rows[name].measured.value < 1.3 * predicted, name
+        fit_0 = rows[name].linearised["H(0)"][0].value
+        assert 0.85 * predicted <= fit_0 < 1.3 * predicted, name
+    lmax_0, lmax_T = rows["GD"].lambda_max
+    assert math.isclose(lmax_0, spec.lambda_max) and lmax_T > 0
+    table = tuned_markdown(rows.values()).splitlines()
+    assert len(table) == 6 and "| NAG |" in table[-1]
+
+
+def test_tuned_comparison_linearised_counts_by_hand():
+    """The H(0) columns against a hand-written GD loop on the frozen kernel."""
+    from ntklib import empirical_ntk
+    from ntklib.experiments.comparison import tuned_comparison
+
+    X, y = sphere_data(8, 4, seed=5)
+    net = TwoLayerReLU(4, 512, seed=0)
+    H = empirical_ntk(net, X)
+    spec = KernelSpectrum(H)
+    (gd, *_) = tuned_comparison(X, y, 512, spec, target=1e-10, seed=0)
+    lr = 2 / (spec.lambda_max + spec.lambda_min)
+    delta = (net(X) - y).detach()
+    loss0, k = 0.5 * (delta @ delta).item(), 0
+    while 0.5 * (delta @ delta).item() > 1e-10 * loss0:
+        delta, k = delta - lr * H @ delta, k + 1
+    assert gd.linearised["H(0)"][1] == k

@@ -92,7 +92,22 @@ MUTANTS = {
         "ntklib.optim.Nesterov.momentum = staticmethod(lambda k, g: k / (k + g - 1))",
     ),
     # -- ch06: mutants caught by ch06 (side by side) --
-    #
+    "NAG-SC tuned with mu = lambda_min / 2 (momentum 15% high)": (
+        "ch06_side_by_side",
+        "import ntklib.experiments.comparison as _c\n"
+        "_f = _c.tuned_parameters\n"
+        "def _m(lmin, lmax):\n"
+        "    p = _f(lmin, lmax); q = math.sqrt(2 * lmax / lmin)\n"
+        "    p['NAG-SC']['momentum'] = (q - 1) / (q + 1); return p\n"
+        "_swap(_f, _m)",
+    ),
+    "heavy-ball flow with friction 10% low": (
+        "ch06_side_by_side",
+        "_f = ntklib.KernelSpectrum.heavy_ball_flow\n"
+        "def _m(self, d0, t, friction, *a, **k):\n"
+        "    return _f(self, d0, t, 0.9 * friction, *a, **k)\n"
+        "ntklib.KernelSpectrum.heavy_ball_flow = _m",
+    ),
     # -- ch07: mutants caught by ch07 (the width law) --
     #
     # -- ch08: mutants caught by ch08 (several momenta) --

@@ -28,11 +28,14 @@ import torch
 from .._validate import check_gamma, check_int, check_lambda0, check_real
 from ..dynamics import squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
+from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, Nesterov, NesterovSC
+from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..theory import heavy_ball_flow_loss_rate, heavy_ball_width, nesterov_width
 from ..training import Run, train
+from ._style import legend_below
 
 __all__ = [
     "run_optimizers",
@@ -47,11 +50,18 @@ __all__ = [
     "companion_radius",
     "TunedRow",
     "tuned_comparison",
+    "tuned_markdown",
     "draw_tuned",
     "draw_runs",
     "draw_per_iteration",
     "draw_illustration",
 ]
+
+
+def _seed(seed: int | None, base: int = 0) -> int:
+    """``seed``, or ``ntklib.seed(base)`` (shifted by ``NTKLIB_SEED``) when ``None``."""
+    return shifted_seed(base) if seed is None else seed
+
 
 METHODS = ("GD", "HB", "NAG-SC", "NAG")
 
@@ -63,13 +73,14 @@ def run_optimizers(
     makers: dict[str, Callable],
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     record: Iterable[str] = ("loss",),
     records: int = 600,
 ) -> dict[str, Run]:
     r"""Train a fresh width-``m`` network with each optimizer up to time ``t_end``.
 
-    Every run starts from the same network (same ``seed``). ``makers`` maps a
+    Every run starts from the same network (same ``seed``, by default
+    ``ntklib.seed(0)``). ``makers`` maps a
     name to ``params -> optimizer``; the number of steps is ``t_end /
     time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and about
     ``records`` points are recorded per run.
@@ -88,7 +99,7 @@ def run_optimizers(
     records = check_int(records, "records")
     runs = {}
     for name, make in makers.items():
-        net = TwoLayerReLU.for_data(X, m, seed=seed)
+        net = TwoLayerReLU.for_data(X, m, seed=_seed(seed))
         opt = make(net.parameters())
         runs[name] = train(net, X, y, opt, t_end=t_end, record=record, records=records)
     return runs
@@ -376,9 +387,16 @@ class TunedRow:
     ``rho`` is the predicted per-step contraction of the error
     (:func:`companion_radius`, largest over the modes of :math:`H(0)`; ``nan``
     for NAG, whose momentum changes with :math:`k`); ``measured`` the fit
-    :math:`L_k\approx Ce^{-rk}` per iteration; ``steps`` the first iteration with
-    :math:`L_k\le` ``target`` :math:`L_0`; ``gradient_evaluations`` the number of
-    gradients the run took to get there (counted, not assumed).
+    :math:`L_k\approx Ce^{-rk}` per iteration on the window of :func:`_window`;
+    ``steps`` the first iteration with :math:`L_k\le` ``target`` :math:`L_0`
+    (``reached`` says whether the run got there); ``gradient_evaluations`` the
+    number of gradients the run took to get there (counted, not assumed).
+
+    ``linearised`` holds the same method on the linear model, from the same
+    :math:`\Delta(0)`, with the kernel frozen at :math:`H(0)` (key ``"H(0)"``) and
+    at the network's last kernel :math:`H(T)` (key ``"H(T)"``): each a pair
+    ``(fit, steps)`` measured exactly as on the network. ``lambda_max`` is
+    :math:`(\lambda_{\max}(H(0)), \lambda_{\max}(H(T)))`.
     """
 
     method: str
@@ -388,6 +406,9 @@ class TunedRow:
     steps: int
     gradient_evaluations: int
     run: Run
+    reached: bool
+    linearised: dict
+    lambda_max: tuple[float, float]
 
 
 _TUNED_MAKERS = {
@@ -398,64 +419,139 @@ _TUNED_MAKERS = {
 }
 
 
+def _window(loss: torch.Tensor, target: float) -> tuple[Fit, int, bool]:
+    r"""The per-iteration rate of ``loss`` (one value per step) and its step count.
+
+    The rate is fitted on the upper envelope between the first iterations at
+    which :math:`L_k/L_0` reaches :math:`10^{-6}` and ``target``; the count is
+    the first iteration at ``target`` (the last one, and ``False``, if never).
+    """
+    ratio = loss / loss[0]
+    last = len(loss) - 1
+    begun = (ratio <= 1e-6).nonzero()
+    start = int(begun[0, 0]) if len(begun) else 0
+    hit = (ratio <= target).nonzero()
+    k = int(hit[0, 0]) if len(hit) else last
+    k_axis = torch.arange(len(loss), dtype=loss.dtype, device=loss.device)
+    fit = fit_exponential_rate(
+        k_axis, upper_envelope(loss), t_min=start, t_max=max(k, min(start + 5, last))
+    )
+    return fit, k, bool(len(hit))
+
+
 def tuned_comparison(
-    X, y, m: int, H, *, target: float = 1e-16, nag_steps: int = 150, seed: int = 0
+    X,
+    y,
+    m: int,
+    H,
+    *,
+    target: float = 1e-16,
+    nag_steps: int | None = None,
+    seed: int | None = None,
 ) -> list[TunedRow]:
     r"""GD, HB, NAG-SC and NAG at their tuned parameters, counted in iterations.
 
     The parameters are :func:`tuned_parameters` for the spectrum of :math:`H(0)`
     (``H``, matrix or :class:`~ntklib.spectrum.KernelSpectrum`). Each method
-    trains the same width-``m`` network, for
-    :math:`1.2\log(\text{target})/(2\log\rho) + 10` iterations (``nag_steps``
-    for NAG). The loss rate per iteration is fitted on the upper envelope
-    between the first iterations at which :math:`L_k/L_0` reaches
-    :math:`10^{-6}` and ``target``, where the slowest modes dominate.
+    trains the same width-``m`` network for
+    :math:`1.2\log(\text{target})/(2\log\rho) + 10` iterations; NAG, which has no
+    fixed contraction, for ``nag_steps`` (default: twice the iterations its
+    linearised method needs on :math:`H(0)`, plus 20: the kernel's drift can
+    slow it down on a narrow network). The loss rate per
+    iteration is fitted on the upper envelope between the first iterations at
+    which :math:`L_k/L_0` reaches :math:`10^{-6}` and ``target``, where the
+    slowest modes dominate; the linearised method on :math:`H(0)` and on the
+    last kernel :math:`H(T)` is measured the same way (``TunedRow.linearised``).
 
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)
-    >>> rows = tuned_comparison(X, y, 1024, H, target=1e-10, nag_steps=60)
-    >>> [(r.method, r.steps == r.gradient_evaluations) for r in rows][:2]
-    [('GD', True), ('HB', True)]
+    >>> rows = tuned_comparison(X, y, 1024, H, target=1e-10, nag_steps=200)
+    >>> [(r.method, r.reached) for r in rows]
+    [('GD', True), ('HB', True), ('NAG-SC', True), ('NAG', True)]
     """
     spec = as_spectrum(H)
-    nag_steps = check_int(nag_steps, "nag_steps")
     target = check_real(target, "target", low=0.0, high=1e-6, low_open=True)
     params = tuned_parameters(spec.lambda_min, spec.lambda_max)
     lam = spec.eigenvalues.cpu().numpy()
+    delta0 = (TwoLayerReLU.for_data(X, m, seed=_seed(seed))(X) - y).detach()
     rows = []
     for name, q in params.items():
         rho = float("nan")
-        steps = nag_steps
         if name != "NAG":
             beta, sc = q.get("momentum", 0.0), name == "NAG-SC"
             rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
             steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
-        net = TwoLayerReLU.for_data(X, m, seed=seed)
+        elif nag_steps is not None:
+            steps = check_int(nag_steps, "nag_steps")
+        else:  # as many as the linearised method needs on H(0), and a margin
+            probe = _TUNED_MAKERS[name]([torch.zeros(1, requires_grad=True)], q)
+            lin = squared_loss(probe.linearised_iterates(spec, delta0, 5000))
+            steps = 2 * _window(lin, target)[1] + 20
+        net = TwoLayerReLU.for_data(X, m, seed=_seed(seed))
         opt = _TUNED_MAKERS[name](net.parameters(), q)
         run = train(net, X, y, opt, steps, record=("loss",), every=1)
         per_step = run.gradient_evaluations / steps  # counted by train
-        ratio = run.loss / run.loss[0]
-        begun = (ratio <= 1e-6).nonzero()
-        start = int(begun[0, 0]) if len(begun) else 0
-        reached = (ratio <= target).nonzero()
-        k = int(reached[0, 0]) if len(reached) else steps
-        k_axis = run.step.to(run.loss.dtype)
-        fit = fit_exponential_rate(
-            k_axis,
-            upper_envelope(run.loss),
-            t_min=start,
-            t_max=max(k, min(start + 5, steps)),
+        fit, k, reached = _window(run.loss, target)
+        H_end = as_spectrum(empirical_ntk(net, X))
+        linearised = {
+            label: _window(
+                squared_loss(opt.linearised_iterates(kernel, delta0, steps)), target
+            )[:2]
+            for label, kernel in (("H(0)", spec), ("H(T)", H_end))
+        }
+        rows.append(
+            TunedRow(
+                name,
+                dict(q),
+                rho,
+                fit,
+                k,
+                round(k * per_step),
+                run,
+                reached,
+                linearised,
+                (spec.lambda_max, H_end.lambda_max),
+            )
         )
-        rows.append(TunedRow(name, dict(q), rho, fit, k, round(k * per_step), run))
     return rows
+
+
+def tuned_markdown(rows: list[TunedRow]) -> str:
+    r"""The rows of :func:`tuned_comparison` as a Markdown table.
+
+    Per method: the predicted loss rate per iteration :math:`-2\log\rho` on
+    :math:`H(0)`; the rate measured on the network and on the linearised method
+    with the kernel frozen at :math:`H(T)` and at :math:`H(0)`; the iterations
+    to ``target`` on each (``>`` when the network did not get there); the
+    gradient evaluations the network took.
+    """
+    lines = [
+        "| method | $\\eta$ | $-2\\log\\rho$ on $H(0)$ | rate: network "
+        "| linearised, $H(T)$ | linearised, $H(0)$ | steps: network "
+        "| $H(T)$ | $H(0)$ | gradients |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pred = "–" if math.isnan(r.rho) else f"{-2 * math.log(r.rho):.4f}"
+        (fit_T, k_T), (fit_0, k_0) = r.linearised["H(T)"], r.linearised["H(0)"]
+        steps = f"{r.steps}" if r.reached else f"> {r.steps}"
+        lines.append(
+            f"| {r.method} | {r.params['lr']:.3f} | {pred} | {r.measured.value:.4f} "
+            f"| {fit_T.value:.4f} | {fit_0.value:.4f} | {steps} | {k_T} | {k_0} "
+            f"| {r.gradient_evaluations} |"
+        )
+    return "\n".join(lines)
 
 
 # -- figures ---------------------------------------------------------------------------
 
 
 def draw_runs(runs: dict[str, Run]):
-    """Four panels against time: loss (semilog, log-log), pseudo-loss, kernel drift."""
+    """Four panels against time: loss (semilog, log-log), pseudo-loss, kernel drift.
+
+    One legend for the four panels, under them.
+    """
     from ..plotting import figure, method_style, to_numpy
 
     fig, axes = figure(2, 2)
@@ -475,9 +571,12 @@ def draw_runs(runs: dict[str, Run]):
         ax.set_xlabel("continuous time $t$")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend(fontsize="small")
     for ax in axes[:3]:
         ax.set_ylim(1e-22, 1e3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncol=len(labels), frameon=False
+    )
     return fig
 
 
@@ -485,7 +584,7 @@ def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
     """The loss of each run against the iteration count, up to ``k_max``."""
     from ..plotting import figure, method_style, to_numpy
 
-    fig, ax = figure(width=5.5)
+    fig, ax = figure(width=5.5, height=3.8)
     for name, r in runs.items():
         ax.semilogy(
             to_numpy(r.step), to_numpy(r.loss), label=name, **method_style(name)
@@ -494,7 +593,7 @@ def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
     ax.set_ylim(1e-16, 1e3)
     ax.set_xlabel("iteration $k$")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    legend_below(ax, ncol=len(runs))
     ax.set_title(rf"per iteration, $\eta$ = {lr:g}")
     return fig
 
@@ -503,29 +602,39 @@ def draw_illustration(
     runs: dict[str, Run], H, delta0, friction: float, gamma: float, nag_fit: Fit, m: int
 ):
     """The paper's picture: HB linear (semilog), NAG polynomial (log-log)."""
-    from ..plotting import figure, to_numpy
+    from ..plotting import figure, method_style, to_numpy
 
     spec = as_spectrum(H)
     t_hb, t_nag = runs["HB"].time, runs["NAG"].time[1:]
     hbf = squared_loss(spec.heavy_ball_flow(delta0, t_hb.to(spec.device), friction))
     nag = squared_loss(spec.nesterov_flow(delta0, t_nag.to(spec.device), gamma))
     fig, axes = figure(2)
-    axes[0].semilogy(to_numpy(t_hb), to_numpy(runs["HB"].loss), label=f"HB, m={m}")
-    axes[0].semilogy(to_numpy(t_hb), to_numpy(hbf), "--", label="HBF, exact")
+    hb_style = dict(method_style("HB"), linestyle="-")
+    axes[0].semilogy(
+        to_numpy(t_hb), to_numpy(runs["HB"].loss), label=f"HB, m={m}", **hb_style
+    )
+    axes[0].semilogy(to_numpy(t_hb), to_numpy(hbf), "--", color="k", label="HBF, exact")
     axes[0].set_title("HBF: linear convergence (semilog)")
     t = to_numpy(t_nag)
-    axes[1].loglog(t, to_numpy(runs["NAG"].loss[1:]), label=f"NAG, m={m}")
+    nag_style = dict(method_style("NAG"), linestyle="-")
+    axes[1].loglog(t, to_numpy(runs["NAG"].loss[1:]), label=f"NAG, m={m}", **nag_style)
     axes[1].loglog(
-        t, to_numpy(nag), "--", label=rf"NAG ODE, exact ($\gamma$={gamma:g})"
+        t, to_numpy(nag), "--", color="k", label=rf"NAG ODE, exact ($\gamma$={gamma:g})"
     )
     fitted = nag_fit.prefactor * t**-nag_fit.value
-    axes[1].loglog(t, fitted, ":", label=f"fitted power $t^{{-{nag_fit.value:.1f}}}$")
+    axes[1].loglog(
+        t,
+        fitted,
+        ":",
+        color="0.4",
+        label=f"fitted power $t^{{-{nag_fit.value:.1f}}}$",
+    )
     axes[1].set_title("NAG: polynomial convergence (log-log)")
     for ax in axes:
         ax.set_xlabel("continuous time $t$")
         ax.set_ylabel("loss")
-        ax.legend(fontsize="small")
         ax.set_ylim(1e-22, 1e3)
+        legend_below(ax, ncol=1)
     return fig
 
 
@@ -533,13 +642,13 @@ def draw_tuned(rows: list[TunedRow]):
     """Loss per iteration (= per gradient evaluation) at each method's tuned step."""
     from ..plotting import figure, method_style, to_numpy
 
-    fig, ax = figure(width=5.5)
+    fig, ax = figure(width=5.5, height=3.8)
     for r in rows:
         style = method_style(r.method)
         ax.semilogy(to_numpy(r.run.step), to_numpy(r.run.loss), label=r.method, **style)
     ax.set_ylim(1e-22, 1e3)
     ax.set_xlabel("iteration $k$ (= gradient evaluations)")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    legend_below(ax, ncol=len(rows))
     ax.set_title("each method at its own tuned step")
     return fig

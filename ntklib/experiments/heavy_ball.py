@@ -46,9 +46,11 @@ from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..model import TwoLayerReLU
 from ..optim import HeavyBall, momentum_from_friction
 from ..plotting import figure, plot_loss, to_numpy
+from ..profiles import seed as shifted_seed
 from ..spectrum import as_spectrum
 from ..theory import critical_friction, heavy_ball_bound
 from ..training import Run, train
+from ._style import DASHES, MARKERS, legend_below, plot_curves
 from .discretisation import OrderStudy
 
 __all__ = [
@@ -71,6 +73,11 @@ __all__ = [
     "draw_stability_region",
     "draw_tightness",
 ]
+
+
+def _seed(seed: int | None, base: int = 0) -> int:
+    """``seed``, or ``ntklib.seed(base)`` (shifted by ``NTKLIB_SEED``) when ``None``."""
+    return shifted_seed(base) if seed is None else seed
 
 
 # -- the remainder of the error ODE against the width ----------------------------------
@@ -103,7 +110,7 @@ def remainder_by_width(
     friction: float,
     t_end: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> RemainderSweep:
     r"""The remainder :math:`\dot J\dot W` of the HBF error equation at each width.
 
@@ -129,7 +136,7 @@ def remainder_by_width(
     beta = momentum_from_friction(friction, lr)
     ratios, warned = [], []
     for m in widths:
-        net = TwoLayerReLU.for_data(X, m, seed)
+        net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AssumptionWarning)
@@ -171,7 +178,7 @@ def heavy_ball_run(
     t_end: float,
     lambda0: float,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     fit_from: float | None = None,
 ) -> LyapunovRun:
     r"""Heavy ball on a width-``m`` network, with Siegel's Lyapunov function.
@@ -195,7 +202,7 @@ def heavy_ball_run(
     lambda0 = check_lambda0(lambda0)
     fit_from = t_end / 6 if fit_from is None else check_real(fit_from, "fit_from")
     beta = momentum_from_friction(friction, lr)
-    net = TwoLayerReLU.for_data(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, _seed(seed))
     opt = HeavyBall(net.parameters(), lr=lr, momentum=beta)
     records = ("loss", "delta", "velocity", "pseudo_loss")
     run = train(net, X, y, opt, t_end=t_end, record=records)
@@ -556,7 +563,7 @@ def draw_limit(limit: OrderStudy, remainder: RemainderSweep, t_end: float, m: in
     )
     if limit.network is not None:
         axes[0].loglog(
-            h, to_numpy(limit.network), "s-", label=f"network HB (m={m}) vs HBF"
+            h, to_numpy(limit.network), "s--", label=f"network HB (m={m}) vs HBF"
         )
     axes[0].set_xlabel(r"$\sqrt{\eta}$ (time per step)")
     axes[0].set_ylabel(f"error at t = {t_end:g}")
@@ -565,83 +572,103 @@ def draw_limit(limit: OrderStudy, remainder: RemainderSweep, t_end: float, m: in
         to_numpy(remainder.widths),
         to_numpy(remainder.ratio),
         "o-",
-        label=f"slope {remainder.slope:.2f}",
+        label=f"measured: slope {remainder.slope:.2f}",
     )
     axes[1].set_xlabel("width $m$")
     axes[1].set_ylabel(r"$\max_t\|\dot J\dot W\| / \max_t\|H\Delta\|$")
     axes[1].set_title("the remainder of the error ODE")
     for ax in axes:
-        ax.legend(fontsize="small")
+        legend_below(ax, ncol=1)
     return fig
 
 
 def draw_lyapunov_run(hb: LyapunovRun, H, delta0, friction: float, lambda0: float):
-    r"""Left: the loss, the exact HBF flow on ``H`` and the bounds; right: :math:`V`."""
+    r"""Left: the loss, the exact HBF flow on ``H`` and the theorem's bound;
+    right: :math:`V` and its bound. Everything on heavy ball's clock
+    :math:`t = k\sqrt\eta` (no gradient-descent curve: another clock)."""
     run = hb.run
     flow = as_spectrum(H).heavy_ball_flow(delta0, run.time, friction)
     fig, axes = figure(2)
+    label = f"HB, m={hb.m}, $\\eta$={run.lr:g}, $\\beta$={hb.momentum:.4f}"
+    plot_loss(axes[0], run.time, run.loss, label=label)
     curves = {
         "exact HBF flow, $H(0)$": squared_loss(flow),
         r"theorem: $\frac{4}{\lambda_0}e^{-\sqrt{\lambda_0/2}t}\hat L(0)$": hb.bound,
-        r"GD bound $e^{-\lambda_0 t}L(0)$": run.loss[0]
-        * torch.exp(-lambda0 * run.time),
     }
-    label = f"HB, m={hb.m}, $\\eta$={run.lr:g}, $\\beta$={hb.momentum:.4f}"
-    plot_loss(axes[0], run.time, run.loss, label=label, theory=curves)
+    plot_curves(axes[0], run.time, curves)
     axes[0].set_title("loss under heavy ball")
     plot_loss(
         axes[1],
         run.time,
         hb.V,
         label="$V(t)$ along the network run",
-        theory={r"$e^{-\sqrt{\lambda_0/2}\,t}V(0)$": hb.V_bound},
         ylabel="Lyapunov function",
     )
+    plot_curves(
+        axes[1], run.time, {r"$e^{-\sqrt{\lambda_0/2}\,t}V(0)$": hb.V_bound}, first=1
+    )
     axes[1].set_title("Siegel's Lyapunov function")
+    for ax in axes:
+        legend_below(ax, ncol=1)
     return fig
 
 
 def draw_friction_sweep(
     H, delta0, sweep: list[FrictionPoint], paper_friction: float, t_end: float
 ):
-    """Left: the exact HBF loss per friction; right: the rate against ``b / b_c``."""
+    """Left: the exact HBF loss per friction; right: the rate against ``b / b_c``.
+
+    Each friction has its own line style and marker, not only its colour.
+    """
     spec = as_spectrum(H)
     b_crit = critical_friction(max(spec.lambda_min, 0.0))
     fig, axes = figure(2)
     t = torch.linspace(0, t_end, 600, dtype=spec.dtype)
-    for p in sweep:
+    styles = ("-",) + DASHES
+    for i, p in enumerate(sweep):
         regime = "under" if p.ratio < 1 else ("over" if p.ratio > 1 else "critical")
         loss = squared_loss(spec.heavy_ball_flow(delta0, t, p.friction))
         axes[0].semilogy(
-            to_numpy(t), to_numpy(loss), label=f"b = {p.friction:.3g} ({regime})"
+            to_numpy(t),
+            to_numpy(loss),
+            linestyle=styles[i % len(styles)],
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=(i * 11, 75),
+            ms=5,
+            label=f"{p.ratio:g} $b_c$ ({regime})",
         )
     axes[0].set_xlabel("continuous time $t$")
     axes[0].set_ylabel("loss $L(t)$ of the exact HBF flow")
-    axes[0].legend(fontsize="small")
     axes[0].set_ylim(1e-14, None)
     axes[0].set_title("exact HBF loss, kernel $H(0)$")
+    legend_below(axes[0], ncol=3)
     q_grid = np.linspace(0.05, 5, 200)
     rates = [spec.heavy_ball_flow_loss_rate(q * b_crit) for q in q_grid]
     axes[1].plot(q_grid, rates, label="theory")
     axes[1].plot(
-        [p.ratio for p in sweep], [p.fitted for p in sweep], "o", label="fitted"
+        [p.ratio for p in sweep],
+        [p.fitted for p in sweep],
+        "s",
+        mfc="none",
+        ms=8,
+        label="fitted",
     )
     axes[1].axvline(
         paper_friction / b_crit,
-        color="0.5",
+        color="0.3",
         ls=":",
         label=r"paper: $b=\sqrt{2\lambda_0}$",
     )
     axes[1].set_xlabel(r"friction $b / b_c$")
     axes[1].set_ylabel("loss decay rate")
-    axes[1].legend(fontsize="small")
     axes[1].set_title("critical damping is fastest")
+    legend_below(axes[1], ncol=3)
     return fig
 
 
 def draw_stability_region(region: StabilityRegion):
     r"""Spectral radius over the :math:`(\eta\lambda_{\max}, \beta)` plane."""
-    fig, ax = figure(width=5.5)
+    fig, ax = figure(width=5.5, height=4.0)
     E, B = region.eta_lmax, region.beta
     im = ax.pcolormesh(
         E, B, np.minimum(region.rho, 1.2), shading="auto", cmap="viridis"
@@ -653,13 +680,15 @@ def draw_stability_region(region: StabilityRegion):
     ax.plot(
         region.eta_opt * region.lambda_max,
         region.beta_opt,
-        "w*",
-        ms=12,
+        "*",
+        color="w",
+        markeredgecolor="k",
+        ms=14,
         label=r"optimum $(\eta^\star, \beta^\star)$",
     )
     ax.set_xlabel(r"$\eta\,\lambda_{\max}$")
     ax.set_ylabel(r"momentum $\beta$")
-    ax.legend(fontsize="small", loc="lower right")
+    legend_below(ax, ncol=2)
     ax.set_title("heavy-ball stability region, kernel $H(0)$")
     return fig
 
@@ -675,11 +704,12 @@ def draw_tightness(tight: Tightness):
         loss / loss[0],
         label=r"$L(t)/L(0)$, kernel with $\lambda_{\min}=\lambda_0/2$",
         ylabel="relative size",
-        theory={
-            r"critical mode $(1+st)^2e^{-2st}$": tight.mode**2,
-            r"$e^{-2st}$": torch.exp(-2 * s * t),
-        },
     )
+    curves = {
+        r"critical mode $(1+st)^2e^{-2st}$": tight.mode**2,
+        r"$e^{-2st}$": torch.exp(-2 * s * t),
+    }
+    plot_curves(axes[0], t, curves)
     axes[0].set_title("a critically damped slowest mode")
     c15 = 0.5 * math.exp(-(1 + math.sqrt(3)) / 2) * ((2 + math.sqrt(3)) ** 2 + 1)
     plot_loss(
@@ -688,11 +718,14 @@ def draw_tightness(tight: Tightness):
         tight.V / tight.V[0],
         label="$V(t)/V(0)$ along the critical mode",
         ylabel="Lyapunov function",
-        theory={
-            r"Siegel: $e^{-st}$": torch.exp(-s * t),
-            r"$e^{-1.5st}$ (fails near 0)": torch.exp(-1.5 * s * t),
-            rf"${c15:.3f}\,e^{{-1.5st}}$": c15 * torch.exp(-1.5 * s * t),
-        },
     )
+    bounds = {
+        r"Siegel: $e^{-st}$": torch.exp(-s * t),
+        r"$e^{-1.5st}$ (fails near 0)": torch.exp(-1.5 * s * t),
+        rf"${c15:.3f}\,e^{{-1.5st}}$": c15 * torch.exp(-1.5 * s * t),
+    }
+    plot_curves(axes[1], t, bounds)
     axes[1].set_title(r"$\dot V(0) = -sV(0)$: no $c>s$ without a prefactor")
+    for ax in axes:
+        legend_below(ax, ncol=1)
     return fig
