@@ -43,6 +43,7 @@ from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk, infinite_ntk, lambda_max, lambda_min
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, momentum_from_friction
+from ..profiles import seed as profile_seed
 from ..spectrum import KernelSpectrum
 from ..theory import heavy_ball_friction
 from ..training import DivergenceError, Run, train
@@ -325,7 +326,7 @@ def width_law(
     (torch.Size([1, 2]), True)
     """
     ns = tuple(check_int(n, "ns", minimum=2) for n in ns)
-    seeds = tuple(range(check_int(seeds, "seeds")))
+    seeds = tuple(profile_seed(s) for s in range(check_int(seeds, "seeds")))
     lam = torch.empty(len(seeds), len(ns), dtype=torch.float64)
     m_star = {k: torch.full_like(lam, math.nan) for k in widths}
     trials: list[Trial] = []
@@ -420,7 +421,11 @@ def draw_trials(law: WidthLaw, method: str = "GD"):
 
     fig, ax = figure(width=5.5)
     for n in law.ns:
-        trs = [t for t in law.trials if t.method == method and t.n == n and t.seed == 0]
+        trs = [
+            t
+            for t in law.trials
+            if t.method == method and t.n == n and t.seed == law.seeds[0]
+        ]
         ax.semilogx(
             [t.m for t in trs], [abs(t.rel_error) for t in trs], "o-", label=f"n={n}"
         )
