@@ -94,6 +94,12 @@ MUTANTS = {
     # -- ch06: mutants caught by ch06 (side by side) --
     #
     # -- ch07: mutants caught by ch07 (the width law) --
+    "width-law kernel model 15% ahead of the network's step": (
+        "ch07_width_law",
+        "import ntklib.experiments.width_law as _wl\n_f = _wl.linearised_loss\n"
+        "_swap(_f, lambda H, d, steps, lr, momentum=0.0: _f(H, d, steps, 1.15 * lr, "
+        "momentum))",
+    ),
     #
     # -- ch08: mutants caught by ch08 (several momenta) --
     #
