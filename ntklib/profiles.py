@@ -102,7 +102,7 @@ PROFILES = {
         n_digits=128,
         width_law_ns=(8, 12, 16, 24),
         width_law_seeds=8,
-        width_law_grid_gd=tuple(round(2 ** (k / 2)) for k in range(8, 23)),  # 16..2048
+        width_law_grid_gd=tuple(round(2 ** (k / 2)) for k in range(8, 24)),  # 16..2896
         width_law_grid_hb=tuple(round(2 ** (k / 2)) for k in range(4, 15)),  # 4..128
     ),
     "paper": dict(

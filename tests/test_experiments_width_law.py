@@ -361,7 +361,7 @@ def test_figures_tell_methods_apart_without_colour_and_keep_legends_off_the_data
         ax = fig.axes[0]
         fig.canvas.draw()
         legend = ax.get_legend().get_window_extent()
-        assert legend.x0 >= ax.get_window_extent().x1  # beside the axes
+        assert not legend.overlaps(ax.get_window_extent())  # beside or below the axes
         handles, _ = ax.get_legend_handles_labels()
         lines = [h.lines[0] if hasattr(h, "lines") else h for h in handles]
         styles = {(ln.get_linestyle(), ln.get_marker()) for ln in lines}

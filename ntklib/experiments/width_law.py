@@ -165,12 +165,14 @@ class Population:
     diverged: torch.Tensor
 
 
-def _pattern_counts(S: torch.Tensor, block: torch.Tensor, B: int) -> torch.Tensor:
+def _pattern_counts(
+    S: torch.Tensor, block: torch.Tensor, B: int, dtype: torch.dtype
+) -> torch.Tensor:
     """Per network, the counts :math:`\\sum_{r} s_{ri}s_{rj}` (``(B, n, n)``)."""
     n = S.shape[1]
-    C = torch.zeros(B, n, n, dtype=S.dtype, device=S.device)
+    C = torch.zeros(B, n, n, dtype=dtype, device=S.device)
     for b in torch.unique(block).tolist():
-        Sb = S[block == b]
+        Sb = S[block == b].to(dtype)
         C[b] = Sb.T @ Sb
     return C
 
@@ -270,8 +272,8 @@ def train_population(
     def kernels(C):
         return gram * C / m_of[:, None, None]
 
-    S_rec = (W @ X.T).ge_(0).to(X.dtype)
-    counts = _pattern_counts(S_rec, block, B)
+    S_rec = (W @ X.T).ge_(0)  # activation patterns at the last kernel record
+    counts = _pattern_counts(S_rec, block, B, X.dtype)
     kernel0 = kernels(counts)
     velocity = torch.zeros_like(W)
     alive = torch.ones(B, dtype=torch.bool, device=X.device)
@@ -279,33 +281,34 @@ def train_population(
     k_steps, lmins = [], []
     delta0 = None
     sizes = torch.tensor(widths, device=X.device)
+    size = coef.abs()
     for k in range(steps + 1):
         Zt = torch.mm(W, X.T)  # (M, n) pre-activations
         record = k % every == 0 or k == steps
         if record:
-            S = Zt.ge(0).to(X.dtype)
-        A = Zt.clamp_(min=0)  # relu, in place
+            S = Zt.ge(0)
+        A = Zt.clamp_(min=0).mul_(coef)  # a_r relu(w_r . x_i) / sqrt(m_b), in place
         out = torch.zeros(B, n, dtype=X.dtype, device=X.device)
-        out.index_add_(0, block, A * coef)
+        out.index_add_(0, block, A)
         delta = out - y
         loss[k] = 0.5 * (delta * delta).sum(1)
         if delta0 is None:
             delta0, ceiling = delta, divergence_factor * loss[0].clamp(min=1.0)
         alive &= torch.isfinite(loss[k]) & (loss[k] <= ceiling)
         if record:
-            moved = (S != S_rec).any(1)
-            for b in torch.unique(block[moved]).tolist():
-                rows = moved & (block == b)
-                new, old = S[rows], S_rec[rows]
-                counts[b] += new.T @ new - old.T @ old
+            moved = (S != S_rec).any(1).nonzero()[:, 0]
+            for rows in moved.split(4096):  # bounded memory: rows x n x n
+                new, old = S[rows].to(X.dtype), S_rec[rows].to(X.dtype)
+                outer = new[:, :, None] * new[:, None] - old[:, :, None] * old[:, None]
+                counts.index_add_(0, block[rows], outer)
             S_rec = S
             k_steps.append(k)
             lmins.append(torch.linalg.eigvalsh(kernels(counts))[:, 0])
         if k == steps:
             break
-        # sign(relu(z)) = 1[z > 0]; times Delta of each neuron's network
+        # sign(A) = sign(a_r) 1[z > 0]; times Delta of each neuron's network
         A.sign_().mul_(torch.repeat_interleave(delta, sizes, dim=0))
-        velocity.mul_(beta).add_(torch.mm(A, X).mul_(coef))
+        velocity.mul_(beta).add_(torch.mm(A, X).mul_(size))
         if bool(alive.all()):
             W.sub_(velocity, alpha=lr)
         else:
@@ -931,7 +934,7 @@ def draw_width_law(
     """
     from ..plotting import figure, method_style
 
-    fig, ax = figure(width=6.4, height=3.6)
+    fig, ax = figure(width=5.6, height=4.6)
     first = next(iter(sweeps.values()))
     ns = torch.tensor(first.ns, dtype=torch.float64)
     anchor = None
@@ -964,8 +967,10 @@ def draw_width_law(
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(first.ns, [str(n) for n in first.ns])
+    ax.minorticks_off()
     ax.set_xlabel("$n$")
     ax.set_ylabel("$m^*$")
     ax.set_title("smallest width meeting the criterion")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     return fig
