@@ -35,7 +35,8 @@ paper's friction :math:`b = \sqrt{2\lambda_0}`, :math:`\sqrt\eta = 2\epsilon/b`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -165,6 +166,23 @@ class Population:
     diverged: torch.Tensor
 
 
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """One intra-op thread on the CPU, restored afterwards.
+
+    The tensors here are ``(M, n)`` with small ``n``: a second thread only adds
+    synchronisation, and on a loaded machine its spinning made the width
+    sweep tens of times slower (measured on 2 shared cores).
+    """
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _pattern_counts(
     S: torch.Tensor, block: torch.Tensor, B: int, dtype: torch.dtype
 ) -> torch.Tensor:
@@ -213,6 +231,7 @@ def train_population(
     the last kernel record (``kernel_records`` evenly spaced times, plus 0).
     A network whose loss exceeds ``divergence_factor`` times
     :math:`\max(L_0, 1)` (or is not finite) is frozen and marked diverged.
+    On the CPU the loop runs on one intra-op thread (restored afterwards).
 
     Parameters
     ----------
@@ -242,6 +261,16 @@ def train_population(
     True
     """
     X = check_matrix(X, "X")
+    with _one_cpu_thread(X.device):
+        return _train_population(
+            X, y, widths, seeds, method, lr, steps, momentum, kernel_records,
+            divergence_factor,
+        )  # fmt: skip
+
+
+def _train_population(
+    X, y, widths, seeds, method, lr, steps, momentum, kernel_records, divergence_factor
+) -> Population:
     n, d = X.shape
     y = torch.as_tensor(y, dtype=X.dtype, device=X.device).reshape(-1)
     if y.shape != (n,):
@@ -471,7 +500,7 @@ def sweep(
     (:func:`train_population`) with the step of :func:`schedule`; the kernel
     model is :func:`linearised_loss` on each network's :math:`H(0)`.
 
-    >>> sw = sweep([6], 4, [64, 1024], "GD", draws=2)
+    >>> sw = sweep([6], 4, [64, 256], "GD", draws=2)
     >>> sw.score.shape, bool((sw.lambda0 > 0).all())
     (torch.Size([2, 1, 2]), True)
     """
@@ -677,7 +706,11 @@ def bootstrap(sw: Sweep, reps: int = 1000, seed: int = 0) -> Bootstrap:
     of a draw together) and recomputes :func:`m_star` and the exponents of
     :math:`m^*(n)` and of :math:`\lambda_0(n)` (mean over the draws).
 
-    >>> sw = sweep([6, 8], 4, [16, 64, 256, 1024], "HB", draws=2)
+    >>> g = torch.tensor([[2.0, 1.2, 0.5], [4.0, 2.0, 0.8]], dtype=torch.float64)
+    >>> ones = torch.ones(3, 2, 3, dtype=torch.float64)  # 3 draws, 2 n, 3 widths
+    >>> sw = Sweep("HB", (8, 16), (16, 64, 256), (0, 1, 2), 0.2 * ones[..., 0],
+    ...            ones, ones, ones, 1 - g.expand(3, 2, 3) / 2,
+    ...            torch.zeros(3, 2, 3, dtype=torch.bool), 0.05, (80, 80))
     >>> bs = bootstrap(sw, reps=20)
     >>> bs.m_star.shape, bs.p.shape
     (torch.Size([20, 2]), torch.Size([20]))
