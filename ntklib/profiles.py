@@ -65,9 +65,11 @@ class Profile:
     width_law_ns : tuple of int
         Data-set sizes of the empirical width law (Chapter 7).
     width_law_seeds : int
-        Seeds per data-set size in the width law.
+        Data draws per data-set size in the width law (one network per width
+        and draw; the bootstrap resamples the draws).
     width_law_grid_gd, width_law_grid_hb : tuple of int
-        Width grids searched for the smallest adequate width (GD, heavy ball).
+        Width grids of the width law (GD, heavy ball): factor sqrt(2), from
+        below the smallest to above the largest width needed at any ``n``.
     device : str
         The device the chapters compute on.
     """
@@ -99,9 +101,9 @@ PROFILES = {
         lr=0.1,
         n_digits=128,
         width_law_ns=(8, 12, 16, 24),
-        width_law_seeds=2,
-        width_law_grid_gd=tuple(2**k for k in range(5, 13)),
-        width_law_grid_hb=tuple(2**k for k in range(4, 8)),
+        width_law_seeds=8,
+        width_law_grid_gd=tuple(round(2 ** (k / 2)) for k in range(8, 24)),  # 16..2896
+        width_law_grid_hb=tuple(round(2 ** (k / 2)) for k in range(4, 15)),  # 4..128
     ),
     "paper": dict(
         n=64,
@@ -113,9 +115,9 @@ PROFILES = {
         lr=0.05,
         n_digits=512,
         width_law_ns=(8, 16, 32, 64, 128),
-        width_law_seeds=8,
-        width_law_grid_gd=tuple(2**k for k in range(5, 17)),
-        width_law_grid_hb=tuple(2**k for k in range(4, 11)),
+        width_law_seeds=16,
+        width_law_grid_gd=tuple(round(2 ** (k / 2)) for k in range(8, 33)),  # ..65536
+        width_law_grid_hb=tuple(round(2 ** (k / 2)) for k in range(4, 25)),  # 4..4096
     ),
 }
 

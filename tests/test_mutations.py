@@ -109,6 +109,12 @@ MUTANTS = {
         "ntklib.KernelSpectrum.heavy_ball_flow = _m",
     ),
     # -- ch07: mutants caught by ch07 (the width law) --
+    "width-law kernel model 15% ahead of the network's step": (
+        "ch07_width_law",
+        "import ntklib.experiments.width_law as _wl\n_f = _wl.linearised_loss\n"
+        "_swap(_f, lambda H, d, steps, lr, momentum=0.0: _f(H, d, steps, 1.15 * lr, "
+        "momentum))",
+    ),
     #
     # -- ch08: mutants caught by ch08 (several momenta) --
     #
