@@ -20,6 +20,10 @@ The studies of the chapter, each one call:
 * :func:`step_cost`: seconds per step of GD and of Gauss–Newton against ``n``;
 * :func:`one_step_residual`: the error left by one full Gauss–Newton step
   (zero for a linear model) against the width.
+
+The functions that draw take ``seed``; the default ``None`` is
+:func:`ntklib.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the chapter's claims
+are tested on other draws by ``make robustness``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD
 from ..plotting import figure, to_numpy
+from ..profiles import seed as book_seed
 from ..second_order import (
     GaussNewton,
     check_damping,
@@ -89,6 +94,11 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
+def _seed(seed: int | None) -> int:
+    """``seed`` as given, or the book's seed 0 (shifted by ``NTKLIB_SEED``) if None."""
+    return book_seed(0) if seed is None else check_int(seed, "seed", minimum=0)
+
+
 # -- Newton = Gauss-Newton for a piecewise-linear network -----------------------------
 
 
@@ -120,7 +130,7 @@ def _fd_hessian(grad_fn, w: torch.Tensor, h: float) -> torch.Tensor:
 
 
 def newton_vs_gauss_newton(
-    n: int = 5, d: int = 3, m: int = 16, *, seed: int = 0, h: float = 1e-6
+    n: int = 5, d: int = 3, m: int = 16, *, seed: int | None = None, h: float = 1e-6
 ) -> NewtonCheck:
     r"""Newton (pseudo-inverse) against Gauss–Newton, ReLU against softplus.
 
@@ -144,6 +154,7 @@ def newton_vs_gauss_newton(
     if m * d < n:
         raise ValueError(f"need m * d >= n parameters, got m*d = {m * d} < n = {n}")
     h = check_real(h, "h", low=0.0, low_open=True)
+    seed = _seed(seed)
     X, y = sphere_data(n, d, seed=seed)
     net = TwoLayerReLU(d, m, seed=seed)
     w0 = net.W.detach().reshape(-1).clone()
@@ -195,7 +206,14 @@ class RateRun:
 
 
 def gauss_newton_rate(
-    X, y, m: int, lr: float, t_end: float, *, damping: float = 0.0, seed: int = 0
+    X,
+    y,
+    m: int,
+    lr: float,
+    t_end: float,
+    *,
+    damping: float = 0.0,
+    seed: int | None = None,
 ) -> RateRun:
     r"""Train a width-``m`` network with :class:`~.GaussNewton` up to ``t_end = k lr``.
 
@@ -211,7 +229,7 @@ def gauss_newton_rate(
     lr = check_lr(lr)
     if lr >= 1:
         raise ValueError(f"lr must be < 1 to follow (1 - lr)^k, got {lr!r}")
-    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
     lam_min = float(torch.linalg.eigvalsh(empirical_ntk(net, X))[0])
     opt = GaussNewton(net, X, y, lr=lr, damping=damping)
     run = _quiet_train(net, X, y, opt, t_end=t_end, record=("delta",))
@@ -269,7 +287,7 @@ def _steps_to(norms: torch.Tensor, tol: float) -> int:
 
 
 def per_iteration(
-    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int = 0
+    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int | None = None
 ) -> PerIteration:
     r"""``steps`` full Gauss–Newton steps against ``steps`` of tuned gradient descent.
 
@@ -286,6 +304,7 @@ def per_iteration(
     """
     steps = check_int(steps, "steps")
     tol = check_real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = _seed(seed)
     net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     gd_lr = 2.0 / (spec.lambda_max + spec.lambda_min)
@@ -342,7 +361,7 @@ class DampedModes:
 
 
 def damped_modes(
-    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int = 0
+    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int | None = None
 ) -> DampedModes:
     r"""``steps`` damped Gauss–Newton steps, read in the eigenbasis of :math:`H(0)`.
 
@@ -353,7 +372,7 @@ def damped_modes(
     """
     lr, damping = check_lr(lr), check_damping(damping)
     steps = check_int(steps, "steps")
-    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
     spec = KernelSpectrum(empirical_ntk(net, X))
     opt = GaussNewton(net, X, y, lr=lr, damping=damping)
     run = _quiet_train(net, X, y, opt, steps, record=("delta",))
@@ -500,7 +519,7 @@ def step_cost(
     d: int,
     *,
     repeats: int = 7,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | torch.device | None = None,
 ) -> StepCost:
     r"""Seconds per step of GD and of :class:`~.GaussNewton` on one network, per ``n``.
@@ -520,6 +539,7 @@ def step_cost(
     if len(ns) < 2:
         raise ValueError(f"ns must hold at least two sizes, got {ns}")
     repeats = check_int(repeats, "repeats")
+    seed = _seed(seed)
     net = TwoLayerReLU(check_int(d, "d", minimum=2), check_int(m, "m"), seed=seed)
     net = net.to(device) if device is not None else net
     cuda = net.W.device.type == "cuda"
@@ -595,7 +615,9 @@ class WidthStudy:
         return -self.flip_fit.value
 
 
-def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthStudy:
+def one_step_residual(
+    X, y, widths: Iterable[int], *, seeds: int = 1, seed: int | None = None
+) -> WidthStudy:
     r"""One full Gauss–Newton step at each width; the relative error it leaves.
 
     >>> X, y = sphere_data(6, 3)
@@ -606,12 +628,12 @@ def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthSt
     widths = [check_int(m, "widths") for m in widths]
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least two widths, got {widths}")
-    seeds = check_int(seeds, "seeds")
+    seeds, base = check_int(seeds, "seeds"), _seed(seed)
     res, flips = [], []
     for m in widths:
         r = f = 0.0
         for s in range(seeds):
-            net = TwoLayerReLU.for_data(X, m, s)
+            net = TwoLayerReLU.for_data(X, m, base + s)
             S0 = net.activations(X)
             delta0 = (net(X) - y).detach()
             GaussNewton(net, X, y, lr=1.0).step()
