@@ -38,6 +38,7 @@ import torch
 from .. import theory
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, upper_envelope
+from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import (
     AggregatedMomentum,
@@ -60,6 +61,7 @@ __all__ = [
     "two_step_from_flow",
     "FlowLimit",
     "flow_limit",
+    "stability_edge",
     "FAMILIES",
     "RadiusOptimum",
     "worst_radius",
@@ -70,9 +72,17 @@ __all__ = [
     "polynomial_lower_bound",
     "NetworkRate",
     "network_rate",
+    "polyak_parameters",
+    "Misjudged",
+    "misjudged",
+    "robust_tuning",
+    "lessard_gradient",
+    "BeyondQuadratics",
+    "beyond_quadratics",
     "draw_region",
     "draw_optima",
     "draw_network",
+    "draw_misjudged",
 ]
 
 
@@ -367,20 +377,40 @@ class FlowLimit:
     hurwitz_bound: float
 
 
+def stability_edge(
+    radius: Callable[[float], float], lo: float, hi: float, *, iterations: int = 60
+) -> float:
+    r"""Where ``radius`` crosses 1 in ``[lo, hi]``, by bisection; no formula.
+
+    ``radius(lo) < 1 <= radius(hi)`` is required; the bracket halves
+    ``iterations`` times, so the edge is found to :math:`2^{-60}` of ``hi - lo``
+    (up to the rounding of ``radius`` itself).
+
+    >>> round(stability_edge(lambda h: abs(1 - h), 0.5, 3.0), 12)   # GD: h < 2
+    2.0
+    """
+    lo, hi = check_real(lo, "lo"), check_real(hi, "hi", low=lo, low_open=True)
+    if not radius(lo) < 1 <= radius(hi):
+        raise ValueError(
+            f"need radius(lo) < 1 <= radius(hi), got {radius(lo):g} at lo = {lo:g} "
+            f"and {radius(hi):g} at hi = {hi:g}"
+        )
+    for _ in range(check_int(iterations, "iterations")):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if radius(mid) < 1 else (lo, mid)
+    return lo
+
+
 def _stable_eigenvalue(eta: float, b1: float, b2: float, hi: float) -> float:
-    """Largest lambda with companion radius < 1, by bisection on [0, hi]."""
+    """Largest lambda with companion radius < 1, by bisection on [hi/8, hi]."""
 
     def radius(lam):
         coeffs = [1.0, -(1 + b1 - eta * lam), b1 - b2, b2]
         return np.abs(np.linalg.eigvals(theory.companion_matrix(coeffs))).max()
 
-    lo = 0.0
     if radius(hi) < 1:
         raise ValueError(f"the mode is still stable at lambda = {hi:g}")
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 0 < mid and radius(mid) < 1 else (lo, mid)
-    return lo
+    return stability_edge(radius, hi / 8, hi)
 
 
 def flow_limit(
@@ -714,13 +744,21 @@ def optimise_affine(
 
 @dataclass(frozen=True)
 class NetworkRate:
-    r"""A network run: the loss, the fitted per-step contraction of :math:`\|\Delta_k\|`
-    (``measured``), and the predicted largest radius over :math:`H(0)`'s modes."""
+    r"""A network run and the radii that predict it.
+
+    ``loss``: the loss per step; ``measured``: the fitted per-step contraction
+    of :math:`\|\Delta_k\|`; ``predicted``: the largest radius over the modes
+    of :math:`H(0)`; ``predicted_end``: the same over the modes of the kernel
+    :math:`H(T)` at the end of the run; ``drift``: the relative change of
+    :math:`\lambda_{\min}` from :math:`H(0)` to :math:`H(T)`.
+    """
 
     loss: torch.Tensor
     measured: float
     predicted: float
     steps: int
+    predicted_end: float = math.nan
+    drift: float = math.nan
 
 
 def network_rate(
@@ -739,7 +777,8 @@ def network_rate(
 
     ``measured`` is :math:`e^{-r/2}` where :math:`r` is the exponential rate of
     the loss's upper envelope in the step count from ``fit_from`` on;
-    ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``.
+    ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``, and
+    ``predicted_end`` over those of the network's kernel after the run.
 
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
@@ -767,16 +806,265 @@ def network_rate(
     k = run.step.to(run.loss.dtype)
     rate = fit_exponential_rate(k, upper_envelope(run.loss), t_min=fit_from).value
     lams = as_spectrum(H0).eigenvalues.double().cpu().numpy()
-    predicted = worst_radius(family, x, lams)
-    return NetworkRate(run.loss, math.exp(-rate / 2), predicted, steps)
+    lams_end = torch.linalg.eigvalsh(empirical_ntk(net, X)).double().cpu().numpy()
+    return NetworkRate(
+        run.loss,
+        math.exp(-rate / 2),
+        worst_radius(family, x, lams),
+        steps,
+        worst_radius(family, x, lams_end),
+        float(lams_end[0] / lams[0] - 1),
+    )
+
+
+# -- tuned for the wrong kappa: what QHM and AggMo are for ----------------------
+
+
+def polyak_parameters(kappa: float) -> tuple[float, float]:
+    r"""Polyak's heavy-ball tuning for :math:`[\lambda_{\max}/\kappa, \lambda_{\max}]`.
+
+    Returns :math:`(\eta\lambda_{\max}, \beta)` with
+    :math:`\eta = 4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2` and
+    :math:`\beta = \rho^2`, :math:`\rho = (\sqrt\kappa-1)/(\sqrt\kappa+1)`: in
+    units where :math:`\lambda_{\max} = 1`, the parameters
+    :func:`worst_radius` takes for ``"heavy_ball"``.
+
+    >>> polyak_parameters(9.0)
+    (2.25, 0.25)
+    """
+    s = math.sqrt(check_real(kappa, "kappa", low=1.0))
+    return 4 / (1 + 1 / s) ** 2, polyak_rate(kappa) ** 2
+
+
+@dataclass(frozen=True)
+class Misjudged:
+    r"""A method's parameters judged by their worst case over a range of :math:`\kappa`.
+
+    The parameters were chosen knowing :math:`\lambda_{\max}` and only that
+    :math:`\kappa` lies in :math:`[\hat\kappa/s, \hat\kappa s]`.
+    ``efficiency[j]``: at the true condition number ``kappas[j]``, the number
+    of steps tuned heavy ball needs divided by the number this method needs,
+    :math:`\log\rho(\kappa)/\log\rho_{\rm Polyak}(\kappa)` with
+    :math:`\rho(\kappa)` the largest radius over
+    :math:`[\lambda_{\max}/\kappa, \lambda_{\max}]`; at most 1 by the
+    chapter's theorem. ``worst``: its minimum over the range.
+    """
+
+    family: str
+    params: dict[str, float]
+    kappa_hat: float
+    spread: float
+    kappas: np.ndarray
+    efficiency: np.ndarray
+
+    @property
+    def worst(self) -> float:
+        return float(self.efficiency.min())
+
+
+def _misjudged_grid(kappa_hat: float, spread: float, points: int, count: int):
+    lam = np.geomspace(1 / (kappa_hat * spread), 1.0, points)
+    kappas = np.geomspace(kappa_hat / spread, kappa_hat * spread, count)
+    lam = np.union1d(lam, 1 / kappas)  # each lambda_min = 1/kappa is a grid point
+    return lam, kappas, np.searchsorted(lam, (1 / kappas) * (1 - 1e-12))
+
+
+def _efficiency(family: str, x, lam, kappas, first) -> np.ndarray | None:
+    _, coeffs, valid = FAMILIES[family]
+    x = np.asarray(x, float)
+    if x[0] <= 0 or not valid(x):
+        return None
+    r = _radius(coeffs(x, lam))
+    worst = np.maximum.accumulate(r[::-1])[::-1][first]  # max over [1/kappa, 1]
+    if not (worst < 1 - 1e-12).all():
+        return np.zeros(len(kappas))
+    polyak = np.array([polyak_rate(k) for k in kappas])
+    return np.log(worst) / np.log(polyak)
+
+
+def misjudged(
+    family: str,
+    params: Sequence[float],
+    kappa_hat: float,
+    spread: float,
+    *,
+    points: int = 400,
+    count: int = 81,
+) -> Misjudged:
+    r"""The efficiency of ``family`` at ``params`` over a range of condition numbers.
+
+    ``params`` in :data:`FAMILIES` order, the step in units of
+    :math:`1/\lambda_{\max}`; radii on ``points`` geometric eigenvalues and
+    ``count`` condition numbers (see :class:`Misjudged`).
+
+    >>> m = misjudged("heavy_ball", polyak_parameters(16.0), 16.0, 4.0)
+    >>> round(float(m.efficiency[m.kappas.size // 2]), 6)     # tuned at kappa_hat
+    1.0
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    kappa_hat = check_real(kappa_hat, "kappa_hat", low=1.0, low_open=True)
+    spread = check_real(spread, "spread", low=1.0, low_open=True)
+    if kappa_hat / spread <= 1:
+        raise ValueError(
+            f"kappa_hat / spread must exceed 1, got {kappa_hat:g} / {spread:g}"
+        )
+    grid = _misjudged_grid(kappa_hat, spread, points, count)
+    eff = _efficiency(family, params, *grid)
+    if eff is None:
+        raise ValueError(f"params {tuple(params)} are not valid for {family}")
+    names = FAMILIES[family][0]
+    return Misjudged(
+        family, dict(zip(names, map(float, params))), kappa_hat, spread, grid[1], eff
+    )
+
+
+def robust_tuning(
+    family: str,
+    kappa_hat: float,
+    spread: float,
+    *,
+    start: Sequence[float] | None = None,
+    starts: int = 1,
+    seed: int | None = None,
+    points: int = 120,
+    count: int = 25,
+    maxiter: int = 600,
+    rounds: int = 4,
+) -> Misjudged:
+    r"""The parameters of ``family`` with the best worst-case efficiency.
+
+    Maximises :math:`\min_\kappa` efficiency over
+    :math:`[\hat\kappa/s, \hat\kappa s]` (:class:`Misjudged`) by Nelder–Mead
+    from ``start`` (if given) and ``starts`` random points (step in
+    :math:`[0.5, 3]`, momenta in :math:`[0, 0.9]`), on ``points`` eigenvalues
+    and ``count`` condition numbers; the result is re-evaluated by
+    :func:`misjudged` on its finer grid. At ``spread`` near 1 every family's
+    optimum is Polyak's heavy ball, by the chapter's theorem.
+
+    >>> hb = robust_tuning("heavy_ball", 16.0, 2.0, start=polyak_parameters(16.0))
+    >>> 0.5 < hb.worst < 0.7
+    True
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    names = FAMILIES[family][0]
+    grid = _misjudged_grid(kappa_hat, spread, points, count)
+
+    def objective(z):
+        eff = _efficiency(family, z, *grid)
+        return 10.0 if eff is None else -float(eff.min())
+
+    rng = np.random.default_rng(_seed(seed))
+    inits = [] if start is None else [np.asarray(start, float)]
+    for _ in range(check_int(starts, "starts", minimum=0)):
+        inits.append(
+            np.concatenate(
+                [[rng.uniform(0.5, 3.0)], rng.uniform(0, 0.9, len(names) - 1)]
+            )
+        )
+    if not inits:
+        raise ValueError("give a start or starts >= 1")
+    ends = [_restarted_nelder_mead(objective, z, (), rounds, maxiter) for z in inits]
+    best = min(ends, key=lambda r: r.fun)
+    return misjudged(family, best.x, kappa_hat, spread)
+
+
+# -- beyond quadratic models --------------------------------------------------------
+
+
+def lessard_gradient(x: np.ndarray) -> np.ndarray:
+    r"""The gradient of Lessard, Recht & Packard's one-dimensional counterexample.
+
+    :math:`f'(x) = 25x` for :math:`x < 1`, :math:`x + 24` for
+    :math:`1 \le x < 2`, :math:`25x - 24` for :math:`x \ge 2`: continuous and
+    increasing with slopes in :math:`[1, 25]`, so :math:`f` is 1-strongly
+    convex and 25-smooth (:math:`\kappa = 25`), with its minimum at 0.
+
+    >>> lessard_gradient(np.array([0.5, 1.5, 3.0])).tolist()
+    [12.5, 25.5, 51.0]
+    """
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 1, 25 * x, np.where(x < 2, x + 24, 25 * x - 24))
+
+
+@dataclass(frozen=True)
+class BeyondQuadratics:
+    r"""Heavy ball and Triple Momentum on the counterexample, from :math:`x_0`.
+
+    ``heavy_ball``: Polyak's tuning for :math:`\kappa = 25`
+    (:math:`\eta = 1/9`, :math:`\beta = 4/9`), iterates :math:`x_k`;
+    ``triple_momentum``: Van Scoy, Freeman & Lynch's method with
+    :math:`\rho = 1 - 1/\sqrt\kappa`, iterates :math:`x_k`; ``cycle``: the
+    period-3 orbit of Lessard et al. (Appendix B),
+    :math:`(792, -2208, 2592)/1225`.
+    """
+
+    heavy_ball: np.ndarray
+    triple_momentum: np.ndarray
+    cycle: np.ndarray
+    rho_triple: float
+    rho_polyak: float
+
+
+def beyond_quadratics(x0: float = 3.3, steps: int = 300) -> BeyondQuadratics:
+    r"""Run heavy ball and Triple Momentum on :func:`lessard_gradient`.
+
+    Both are tuned for :math:`\mu = 1`, :math:`L = 25`. Heavy ball:
+    :math:`x_{k+1} = x_k - \eta f'(x_k) + \beta(x_k - x_{k-1})`,
+    :math:`x_{-1} = x_0`. Triple Momentum:
+    :math:`\xi_{k+1} = (1+\beta)\xi_k - \beta\xi_{k-1} - \alpha f'(y_k)`,
+    :math:`y_k = (1+\gamma)\xi_k - \gamma\xi_{k-1}`,
+    :math:`x_k = (1+\delta)\xi_k - \delta\xi_{k-1}`, with
+    :math:`(\alpha, \beta, \gamma, \delta) = ((1+\rho)/L, \rho^2/(2-\rho),
+    \rho^2/((1+\rho)(2-\rho)), \rho^2/(1-\rho^2))`, :math:`\xi_{-1} = \xi_0 = x_0`.
+
+    >>> b = beyond_quadratics(steps=60)
+    >>> bool(abs(b.triple_momentum[-1]) < 1e-3), bool(abs(b.heavy_ball[-1]) > 0.5)
+    (True, True)
+    """
+    x0 = check_real(x0, "x0")
+    steps = check_int(steps, "steps")
+    L, mu = 25.0, 1.0
+    eta, beta = polyak_parameters(L / mu)
+    eta /= L
+    hb = [x0, x0]  # x_{-1}, x_0
+    for _ in range(steps):
+        hb.append(
+            hb[-1] - eta * float(lessard_gradient(hb[-1])) + beta * (hb[-1] - hb[-2])
+        )
+    rho = 1 - math.sqrt(mu / L)
+    a, b = (1 + rho) / L, rho**2 / (2 - rho)
+    g, d = rho**2 / ((1 + rho) * (2 - rho)), rho**2 / (1 - rho**2)
+    xi, xs = [x0, x0], [x0]
+    for _ in range(steps):
+        y = (1 + g) * xi[-1] - g * xi[-2]
+        xi.append((1 + b) * xi[-1] - b * xi[-2] - a * float(lessard_gradient(y)))
+        xs.append((1 + d) * xi[-1] - d * xi[-2])
+    return BeyondQuadratics(
+        np.array(hb[1:]),
+        np.array(xs),
+        np.array([792.0, -2208.0, 2592.0]) / 1225,
+        rho,
+        polyak_rate(L / mu),
+    )
 
 
 # -- figures -------------------------------------------------------------------------
 
 
+def _legend_below(ax, ncol: int = 2) -> None:
+    """The legend under the axes, off the data."""
+    ax.legend(
+        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol
+    )
+
+
 def draw_region(region: TwoStepRegion):
     r"""Two-step momentum's radius over (beta1, beta2), with Jury's boundary."""
-    fig, ax = figure(width=5.5)
+    from matplotlib import patheffects
+
+    fig, ax = figure(width=5.5, height=4.2)
     im = ax.pcolormesh(
         region.beta1,
         region.beta2,
@@ -784,7 +1072,7 @@ def draw_region(region: TwoStepRegion):
         shading="auto",
         cmap="viridis",
     )
-    fig.colorbar(im, ax=ax, label="largest radius over the modes (clipped at 1.2)")
+    fig.colorbar(im, ax=ax, label="largest radius (clipped at 1.2)")
     ax.contour(
         region.beta1,
         region.beta2,
@@ -794,13 +1082,15 @@ def draw_region(region: TwoStepRegion):
         linestyles="--",
     )
     b2 = np.linspace(-1, 1, 50)
-    ax.plot(1 - b2, b2, "w:", lw=1)
-    ax.plot(b2 - 1, b2, "w:", lw=1, label=r"triangle $|\beta_1| < 1-\beta_2$")
+    edge = dict(color="white", ls=":", lw=1.5)
+    edge["path_effects"] = [patheffects.withStroke(linewidth=3, foreground="black")]
+    ax.plot(1 - b2, b2, **edge)
+    ax.plot(b2 - 1, b2, label=r"triangle $|\beta_1| < 1-\beta_2$", **edge)
     ax.plot([], [], "r--", label="Jury's conditions")
     ax.set_xlim(region.beta1.min(), region.beta1.max())
     ax.set_xlabel(r"$\beta_1$")
     ax.set_ylabel(r"$\beta_2$")
-    ax.legend(fontsize="small", loc="lower left")
+    _legend_below(ax)
     h = region.lr * region.lambda_max
     ax.set_title(rf"two-step momentum, $\eta\lambda_{{\max}}$ = {h:.2g}")
     return fig
@@ -823,22 +1113,56 @@ def draw_optima(optima: Sequence[RadiusOptimum], lambda_min: float, lambda_max: 
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(r"eigenvalue $\lambda$ (dotted: the ends of the spectrum of $H(0)$)")
     ax.set_ylabel("per-mode spectral radius")
-    ax.legend(fontsize="small", loc="lower right")
+    _legend_below(ax, ncol=1)
     ax.set_title("tuned methods, per mode")
     return fig
 
 
 def draw_network(runs: dict[str, NetworkRate]):
-    r"""The loss per step of each network run, with :math:`\rho^{2k}` from H(0)."""
+    r"""The loss per step of each network run, with :math:`L(0)\rho^{2k}`.
+
+    :math:`\rho` from :math:`H(0)` (dotted) and from the kernel after the run
+    (dash-dotted).
+    """
     fig, ax = figure(width=5.5)
     for name, r in runs.items():
         k = np.arange(len(r.loss))
         loss = to_numpy(r.loss)
         ax.semilogy(k, loss, label=f"{name}: measured {r.measured:.3f}")
         ax.semilogy(k, loss[0] * r.predicted ** (2 * k), ":", color="0.4")
+        if math.isfinite(r.predicted_end):
+            ax.semilogy(k, loss[0] * r.predicted_end ** (2 * k), "-.", color="0.2")
     ax.plot([], [], ":", color="0.4", label=r"$L(0)\rho^{2k}$, $\rho$ from $H(0)$")
+    ax.plot([], [], "-.", color="0.2", label=r"$\rho$ from $H(T)$, after the run")
     ax.set_xlabel("step $k$ (one gradient each)")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    _legend_below(ax, ncol=1)
     ax.set_title("networks at the tuned parameters")
+    return fig
+
+
+def draw_misjudged(tuned: Misjudged, robust: dict[str, Misjudged]):
+    r"""Efficiency against the true :math:`\kappa/\hat\kappa`, per method."""
+    fig, ax = figure(width=5.5)
+    ratio = tuned.kappas / tuned.kappa_hat
+    ax.semilogx(
+        ratio, tuned.efficiency, "k:", lw=2, label="HB tuned for $\\hat\\kappa$"
+    )
+    styles = ["-", "--", "-."]
+    markers = ["o", "s", "^"]
+    for (name, r), ls, mk in zip(robust.items(), styles, markers):
+        ax.semilogx(
+            r.kappas / r.kappa_hat,
+            r.efficiency,
+            ls=ls,
+            marker=mk,
+            markevery=10,
+            label=f"{name}, robust: worst {r.worst:.2f}",
+        )
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(r"true $\kappa$ / assumed $\hat\kappa$")
+    ax.set_ylabel("efficiency (steps of tuned HB / steps)")
+    _legend_below(ax)
+    ax.set_title("tuned for the wrong condition number")
     return fig
