@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import matplotlib.ticker
 import numpy as np
 import torch
 
@@ -577,25 +578,46 @@ def _grid(lmin: float, lmax: float, points: int) -> np.ndarray:
 
 
 def _restarted_nelder_mead(f, z, args: tuple, rounds: int, maxiter: int):
-    """Adaptive Nelder-Mead from ``z``, restarted from its end point (at most
-    ``rounds`` runs) until a run improves by less than 1e-9: a single run stalls
-    on the worst-case radius, which is not smooth."""
+    """Adaptive Nelder-Mead from ``z``, restarted from the best point so far.
+
+    A single run stalls on the worst-case radius, which is not smooth: at a kink
+    its simplex shrinks onto a point that is not the minimum. The runs cycle
+    through three starting simplices: scipy's default (5% of each coordinate),
+    and ``z - s e_i`` for the absolute sizes ``s = 0.05`` and ``0.002`` (5% of a
+    coordinate near 0 is too small to leave a kink there; stepping down keeps
+    parameters at an upper bound, such as QHM's ``nu = 1``, valid). They stop
+    when a whole cycle improves by less than 1e-9, or after ``3 * rounds`` runs.
+    """
     from scipy.optimize import minimize
 
-    previous = math.inf
-    for _ in range(rounds):
+    best, stalled = None, 0
+    for k in range(3 * rounds):
+        z = np.asarray(z, dtype=float)
+        size = (None, 0.05, 0.002)[k % 3]
+        simplex = None
+        if size is not None:
+            simplex = z - size * np.vstack([np.zeros(z.size), np.eye(z.size)])
         res = minimize(
             f,
             z,
             args=args,
             method="Nelder-Mead",
-            options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
+            options=dict(
+                maxiter=maxiter,
+                xatol=1e-10,
+                fatol=1e-13,
+                adaptive=True,
+                initial_simplex=simplex,
+            ),
         )
-        z = res.x
-        if previous - res.fun < 1e-9:
+        improved = best is None or best.fun - res.fun >= 1e-9
+        if best is None or res.fun < best.fun:
+            best = res
+        stalled = 0 if improved else stalled + 1
+        if stalled >= 3:
             break
-        previous = res.fun
-    return res
+        z = best.x
+    return best
 
 
 def optimise_radius(
@@ -617,8 +639,9 @@ def optimise_radius(
 
     Nelder–Mead (``scipy.optimize.minimize``) from ``starts`` random starting
     points (step :math:`\eta\lambda_{\max}` in :math:`[0.5, 3]`, momenta in
-    :math:`[0, 0.9]`), each restarted from its end point (at most ``rounds``
-    runs of ``maxiter`` iterations) until it stops improving; the
+    :math:`[0, 0.9]`), each restarted from its end point (at most
+    ``3 * rounds`` runs of ``maxiter`` iterations, three simplex sizes in turn)
+    until it stops improving; the
     radius is that of the companion matrix, on ``points`` Chebyshev points of
     the interval. ``fixed`` pins parameters by name.
 
@@ -712,8 +735,9 @@ def optimise_affine(
     :math:`\chi = (z-1)s(z)` with :math:`s` monic of degree :math:`p-1`, and
     :math:`\psi` of degree :math:`< p`: :math:`2p-1` free coefficients, from
     ``starts`` random starting points (uniform in :math:`[-1, 1]`), Nelder–Mead
-    restarted from its end point (at most ``rounds`` runs of ``maxiter``
-    iterations) until it stops improving, on ``points`` Chebyshev points of
+    restarted from its end point (at most ``3 * rounds`` runs of ``maxiter``
+    iterations, three simplex sizes in turn) until it stops improving, on
+    ``points`` Chebyshev points of
     :math:`[1/\kappa, 1]`. The chapter proves :math:`\rho\ge` Polyak's rate for
     every such family; heavy ball (times :math:`z` for :math:`p = 3`) attains it.
 
@@ -1082,7 +1106,7 @@ def draw_region(region: TwoStepRegion):
         linestyles="--",
     )
     b2 = np.linspace(-1, 1, 50)
-    edge = dict(color="white", ls=":", lw=1.5)
+    edge = dict(color="white", ls="--", lw=1.2)
     edge["path_effects"] = [patheffects.withStroke(linewidth=3, foreground="black")]
     ax.plot(1 - b2, b2, **edge)
     ax.plot(b2 - 1, b2, label=r"triangle $|\beta_1| < 1-\beta_2$", **edge)
@@ -1161,6 +1185,10 @@ def draw_misjudged(tuned: Misjudged, robust: dict[str, Misjudged]):
         )
     ax.axhline(1.0, color="0.5", lw=0.8)
     ax.set_ylim(0, 1.05)
+    s = tuned.spread
+    ticks = [t for t in 2.0 ** np.arange(-6, 7) if 1 / s <= t <= s]
+    ax.set_xticks(ticks, [f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(r"true $\kappa$ / assumed $\hat\kappa$")
     ax.set_ylabel("efficiency (steps of tuned HB / steps)")
     _legend_below(ax)
