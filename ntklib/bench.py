@@ -15,7 +15,11 @@ Measures, side by side in one run, and prints a Markdown table:
    ``torch.func``) of a three-layer :class:`~ntklib.deep.DeepReLU` (n=128,
    d=16, width 512, about 270k parameters) vs the closed form of the two-layer
    network with the same number of parameters (no target: the price of
-   generality).
+   generality);
+6. one :class:`~ntklib.second_order.GaussNewton` step against one gradient step
+   on the same network (n=128, d=8, m=4096): the time ratio beside the ratio of
+   multiply-adds counted on the steps (Chapter 9 compares the counts; how much
+   of the count a machine turns into time is what this row measures).
 
 Timings use ``torch.utils.benchmark.Timer`` (median of adaptive repeats,
 CUDA-synchronised), except the torch.func Jacobian, which is timed once.
@@ -286,6 +290,36 @@ def bench_generic_kernel(
     ]
 
 
+def bench_gauss_newton_step(
+    device: str, min_run_time: float, n=128, d=8, m=4096
+) -> list[tuple]:
+    """One Gauss-Newton step vs one gradient step: time ratio and multiply-adds."""
+    from .experiments.second_order import step_cost
+    from .second_order import GaussNewton
+
+    X, y = sphere_data(n, d, seed=0, device=device)
+    net = TwoLayerReLU(d, m, seed=0, device=device)
+    gn = GaussNewton(net, X, y, lr=1e-12)
+
+    def gd_step():
+        _, G = net.error_and_gradient(X, y)
+        with torch.no_grad():
+            net.W.sub_(1e-12 * G)
+
+    t_gd, t_gn = _time(gd_step, min_run_time), _time(gn.step, min_run_time)
+    counted = step_cost([n, 2 * n], m, d, device=device).ratio[0].item()
+    what = f"one step, n={n}, D={m * d}, fp64"
+    return [
+        (what, "gradient step (closed form)", t_gd, ""),
+        (
+            "",
+            "GaussNewton.step (n x n Cholesky)",
+            t_gn,
+            f"time ratio {t_gn / t_gd:.1f}, multiply-add ratio {counted:.1f}",
+        ),
+    ]
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -305,6 +339,7 @@ def main(argv=None) -> list[tuple]:
         + bench_flows(args.min_run_time)
         + bench_spectrum_cache(args.device, args.min_run_time)
         + bench_generic_kernel(args.device, args.min_run_time)
+        + bench_gauss_newton_step(args.device, args.min_run_time)
     )
     print(
         f"device: {args.device}, torch {torch.__version__}, "

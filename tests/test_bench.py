@@ -26,3 +26,9 @@ def test_generic_kernel_rows_agree():
     assert len(rows) == 2 and all(r[2] > 0 for r in rows)
     assert "parameters" in rows[0][0]
     assert float(rows[1][3].split()[-1]) < 1e-5  # generic vs closed form, float32
+
+
+def test_gauss_newton_step_rows():
+    rows = bench.bench_gauss_newton_step("cpu", 0.01, n=8, d=4, m=64)
+    assert len(rows) == 2 and all(r[2] > 0 for r in rows)
+    assert "multiply-add ratio" in rows[1][3]

@@ -64,6 +64,17 @@ def test_rate_run_matches_a_hand_loop(data):
         _relu_J(TwoLayerReLU(3, 256), X) @ _relu_J(TwoLayerReLU(3, 256), X).T
     )
     assert r.lambda_min == pytest.approx(lam[0], rel=1e-8)
+    # the kernel after the run: the hand loop's final weights, Jacobian in numpy
+    net = TwoLayerReLU(3, 256, seed=0)
+    for _ in range(6):
+        J = _relu_J(net, X)
+        delta = (net(X) - y).detach().numpy()
+        with torch.no_grad():
+            net.W -= 0.25 * torch.from_numpy(
+                J.T @ scipy.linalg.solve(J @ J.T, delta)
+            ).view_as(net.W)
+    J = _relu_J(net, X)
+    assert r.lambda_min_end == pytest.approx(np.linalg.eigvalsh(J @ J.T)[0], rel=1e-8)
     with pytest.raises(ValueError, match="lr must be < 1"):
         study.gauss_newton_rate(X, y, 64, 1.0, 1.0)
 
@@ -138,16 +149,43 @@ def test_damping_tradeoff_against_brute_force_and_svd(data):
         study.damping_tradeoff(net, X, [-1.0])
 
 
-def test_step_cost_shape_and_formula():
-    c = study.step_cost([4, 16], 64, 4, repeats=3)
-    assert c.n_params == 256 and c.ns == (4, 16)
-    assert torch.allclose(c.ratio, c.gn_seconds / c.gd_seconds)
-    expected = [gauss_newton_step_cost(n, 256) / gd_step_cost(n, 256) for n in (4, 16)]
-    assert c.formula.tolist() == pytest.approx(expected)
-    assert c.formula_exponent == pytest.approx(
-        math.log(expected[1] / expected[0]) / math.log(4)
+def test_multiply_adds_counts_products_and_refuses_what_it_cannot_count():
+    A, B = (
+        torch.randn(5, 7, dtype=torch.float64),
+        torch.randn(7, 3, dtype=torch.float64),
     )
-    assert torch.get_num_threads() >= 1
+    S = A @ A.T + 7 * torch.eye(5, dtype=torch.float64)
+    with study.MultiplyAdds() as count:
+        _ = A @ B  # 5 * 7 * 3
+        _ = A @ B[:, 0]  # 5 * 7
+        L = torch.linalg.cholesky(S)  # 5^3 / 3
+        _ = torch.cholesky_solve(B[:5, :2], L)  # 5^2 per right-hand side, 2 of them
+        _ = torch.relu(A) * 2.0  # elementwise: not counted
+    assert count.total == pytest.approx(105 + 35 + 125 / 3 + 50)
+    assert count.by_op["aten.mv.default"] == 35
+    with pytest.raises(NotImplementedError, match="cannot count"):
+        with study.MultiplyAdds():
+            torch.linalg.eigvalsh(S)
+
+
+def test_step_cost_counts_the_steps_against_the_hand_formula():
+    m, d = 64, 4
+    c = study.step_cost([4, 16], m, d)
+    D = m * d
+    assert c.n_params == D and c.ns == (4, 16)
+    assert torch.allclose(c.ratio, c.gn_madds / c.gd_madds)
+    expected = [gauss_newton_step_cost(n, D) / gd_step_cost(n, D) for n in (4, 16)]
+    assert c.formula.tolist() == pytest.approx(expected)
+    # the count by hand: GD = forward nD + output layer nm + gradient nD;
+    # GN = two pre-activation products 2nD, output layer nm, J J^T n^2 D,
+    # Cholesky n^3/3, two triangular solves n^2, J^T v nD
+    for n, gd, gn in zip((4, 16), c.gd_madds, c.gn_madds):
+        assert gd.item() == pytest.approx(2 * n * D + n * m)
+        assert gn.item() == pytest.approx(
+            n * n * D + 3 * n * D + n * m + n**3 / 3 + n * n
+        )
+    slope = math.log(c.ratio[1] / c.ratio[0]) / math.log(4)
+    assert c.exponent == pytest.approx(slope, rel=1e-12)
     with pytest.raises(ValueError, match="ns"):
         study.step_cost([8], 64, 4)
 
@@ -194,7 +232,7 @@ def test_figures(data):
     p = study.per_iteration(X, y, 128, 2, tol=0.5)
     dm = study.damped_modes(X, y, 128, 1.0, 0.5, 1)
     tr = study.damping_tradeoff(TwoLayerReLU(3, 128), X, [0.1, 1.0])
-    c = study.step_cost([4, 8], 32, 3, repeats=1)
+    c = study.step_cost([4, 8], 32, 3)
     w = study.one_step_residual(X, y, [32, 64])
     for fig in (
         study.draw_rates({"a": r}),

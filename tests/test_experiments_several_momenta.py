@@ -178,6 +178,25 @@ def test_network_rate_matches_the_linearised_iterates(data):
     lin = math.exp(np.polyfit(k, env, 1)[0] / 2)
     assert abs(math.log(nr.measured) / math.log(lin) - 1) < 0.05
     assert abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
+    # the radius over the kernel after the run, computed here independently
+    lam_end = torch.linalg.eigvalsh(empirical_ntk(net_after(X, m, params), X))
+    polys = theory.two_step_momentum_polynomial(0.4, (0.3, -0.1), lam_end.numpy())
+    ref = max(np.abs(np.roots(p)).max() for p in polys)
+    assert nr.predicted_end == pytest.approx(ref, rel=1e-9)
+    assert nr.drift == pytest.approx(
+        float(lam_end[0] / torch.linalg.eigvalsh(H0)[0] - 1)
+    )
+
+
+def net_after(X, m, params, steps=80, seed=0):
+    """The network of test_network_rate after its run, trained by hand."""
+    net = TwoLayerReLU.for_data(X, m, seed)
+    y = sphere_data(6, 3, seed=1)[1]
+    opt = TwoStepMomentum(net.parameters(), lr=params["lr"], betas=(0.3, -0.1))
+    for _ in range(steps):
+        _, net.W.grad = net.error_and_gradient(X, y)
+        opt.step()
+    return net
 
 
 def test_affine_optimum_is_polyak_at_degree_two_and_three():
@@ -245,3 +264,90 @@ def test_figures_draw():
         assert len(fig.axes) >= 1
         fig.savefig(io.BytesIO(), format="png")  # renders every label's mathtext
         plt.close(fig)
+
+
+def test_stability_edge_finds_known_edges_and_checks_its_bracket():
+    # heavy ball's edge 2(1 + beta) from the quadratic formula, no companion matrix
+    beta = 0.6
+
+    def radius(h):
+        return np.abs(np.roots([1, -(1 + beta - h), beta])).max()
+
+    assert study.stability_edge(radius, 0.5, 5.0) == pytest.approx(3.2, rel=1e-12)
+    with pytest.raises(ValueError, match="need radius"):
+        study.stability_edge(radius, 3.5, 5.0)
+
+
+def test_polyak_parameters_give_polyaks_rate_on_the_interval():
+    kappa = 25.0
+    x = study.polyak_parameters(kappa)
+    lam = np.linspace(1 / kappa, 1, 301)
+    rho = study.worst_radius("heavy_ball", x, lam)
+    assert rho == pytest.approx(study.polyak_rate(kappa), rel=1e-6)
+    assert x == pytest.approx((4 / (1 + 0.2) ** 2, (4 / 6) ** 2))
+
+
+def test_misjudged_efficiency_against_the_roots():
+    kappa_hat, spread = 16.0, 4.0
+    m = study.misjudged("heavy_ball", study.polyak_parameters(kappa_hat), 16.0, 4.0)
+    assert (m.efficiency <= 1 + 1e-9).all() and m.worst > 0
+    # one condition number by hand: numpy.roots on a fine grid of [1/kappa, 1]
+    j = len(m.kappas) - 1
+    eta, beta = study.polyak_parameters(kappa_hat)
+    lam = np.geomspace(1 / m.kappas[j], 1, 2000)
+    rho = max(np.abs(np.roots([1, -(1 + beta - eta * v), beta])).max() for v in lam)
+    ref = math.log(rho) / math.log(study.polyak_rate(m.kappas[j]))
+    assert m.efficiency[j] == pytest.approx(ref, rel=1e-3)
+    # the misjudged law: about 1 / (2 sqrt(c)) at kappa = c kappa_hat
+    assert m.efficiency[j] * 2 * math.sqrt(spread) == pytest.approx(1, rel=0.15)
+    with pytest.raises(ValueError, match="kappa_hat / spread"):
+        study.misjudged("heavy_ball", (1.0, 0.1), 2.0, 4.0)
+    with pytest.raises(ValueError, match="not valid"):
+        study.misjudged("heavy_ball", (1.0, 1.5), 16.0, 4.0)
+
+
+def test_robust_tuning_beats_or_ties_the_start_and_the_embedded_heavy_ball():
+    kappa_hat, spread = 16.0, 6.0
+    nominal = study.polyak_parameters(kappa_hat)
+    hb = study.robust_tuning("heavy_ball", kappa_hat, spread, start=nominal)
+    tuned = study.misjudged("heavy_ball", nominal, kappa_hat, spread)
+    assert hb.worst >= tuned.worst - 1e-6
+    lr, beta = hb.params.values()
+    agg = study.robust_tuning(
+        "aggregated_momentum", kappa_hat, spread, start=[lr, beta + 0.01, beta - 0.01]
+    )
+    assert agg.worst > hb.worst  # two velocities buy robustness
+    # AggMo with equal momenta is heavy ball (times a factor z - beta): same worst case
+    same = study.misjudged("aggregated_momentum", [lr, beta, beta], kappa_hat, spread)
+    assert same.worst == pytest.approx(hb.worst, rel=1e-6)
+    with pytest.raises(ValueError, match="give a start"):
+        study.robust_tuning("heavy_ball", kappa_hat, spread, starts=0)
+
+
+def test_beyond_quadratics_against_the_published_cycle_and_a_state_space_run():
+    b = study.beyond_quadratics(steps=200)
+    # the cycle (p, q, r) solves heavy ball's recurrence on the pieces it visits:
+    # x_{k+1} = x_k - f'(x_k)/9 + 4/9 (x_k - x_{k-1}), with p, q < 1 and r > 2
+    p, q, r = b.cycle
+    for prev, cur, nxt in ((p, q, r), (q, r, p), (r, p, q)):
+        g = study.lessard_gradient(np.array([cur]))[0]
+        assert nxt == pytest.approx(cur - g / 9 + 4 / 9 * (cur - prev), abs=1e-12)
+    # Triple Momentum in state-space form (xi_k, xi_{k-1}), written independently
+    rho = 0.8
+    alpha, beta = 1.8 / 25, rho**2 / (2 - rho)
+    gamma, delta = rho**2 / ((1 + rho) * (2 - rho)), rho**2 / (1 - rho**2)
+    state = np.array([3.3, 3.3])
+    for _ in range(200):
+        y = np.array([1 + gamma, -gamma]) @ state
+        grad = study.lessard_gradient(np.array([y]))[0]
+        state = np.array([[1 + beta, -beta], [1, 0]]) @ state - [alpha * grad, 0]
+    x = np.array([1 + delta, -delta]) @ state
+    assert b.triple_momentum[-1] == pytest.approx(x, rel=1e-9, abs=1e-300)
+    assert b.rho_triple == pytest.approx(0.8) and b.rho_polyak == pytest.approx(2 / 3)
+
+
+def test_misjudged_figure_draws():
+    m = study.misjudged("heavy_ball", study.polyak_parameters(16.0), 16.0, 4.0)
+    fig = study.draw_misjudged(m, {"HB": m})
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)

@@ -117,8 +117,27 @@ MUTANTS = {
     ),
     #
     # -- ch08: mutants caught by ch08 (several momenta) --
+    "two-step momentum's second stable-step bound 12% short": (
+        "ch08_several_momenta",
+        "_f = ntklib.theory.two_step_momentum_stable_lr\n"
+        "def _m(lambda_max, betas):\n"
+        "    b1, b2 = betas\n"
+        "    h = 2 * (1 + b1 - b2)\n"
+        "    if b2 < 0:\n"
+        "        h = min(h, 0.88 * (1 + b2) * (1 - b1 - b2) / (-b2))\n"
+        "    return h / lambda_max\n"
+        "_swap(_f, _m)",
+    ),
     #
     # -- ch09: mutants caught by ch09 (second order) --
+    "damped Gauss-Newton's tuned step 15% long": (
+        "ch09_second_order",
+        "_f = ntklib.second_order.gauss_newton_tuned\n"
+        "def _m(lmin, lmax, damping):\n"
+        "    lr, rho = _f(lmin, lmax, damping)\n"
+        "    return 1.15 * lr, rho\n"
+        "_swap(_f, _m)",
+    ),
     #
     # -- ch10: mutants caught by ch10 (mini-batch and adaptive) --
     #

@@ -17,16 +17,19 @@ The studies of the chapter, each one call:
   :math:`(1 - \eta\lambda/(\lambda+\varepsilon))^k`;
 * :func:`damping_tradeoff`: the tuned contraction and the weight-step gain
   against the damping, the formulas against independent matrix computations;
-* :func:`step_cost`: seconds per step of GD and of Gauss–Newton against ``n``;
+* :func:`step_cost`: multiply–adds per step of GD and of Gauss–Newton against
+  ``n``, counted by :class:`MultiplyAdds` on the steps themselves;
 * :func:`one_step_residual`: the error left by one full Gauss–Newton step
   (zero for a linear model) against the width.
+
+The functions that draw take ``seed``; the default ``None`` is
+:func:`ntklib.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the chapter's claims
+are tested on other draws by ``make robustness``.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .._validate import check_int, check_lr, check_real
 from ..assumptions import AssumptionWarning
@@ -43,6 +47,7 @@ from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD
 from ..plotting import figure, to_numpy
+from ..profiles import seed as book_seed
 from ..second_order import (
     GaussNewton,
     check_damping,
@@ -67,6 +72,7 @@ __all__ = [
     "damped_modes",
     "Tradeoff",
     "damping_tradeoff",
+    "MultiplyAdds",
     "StepCost",
     "step_cost",
     "WidthStudy",
@@ -87,6 +93,11 @@ def _quiet_train(*args, **kwargs) -> Run:
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
+
+
+def _seed(seed: int | None) -> int:
+    """``seed`` as given, or the book's seed 0 (shifted by ``NTKLIB_SEED``) if None."""
+    return book_seed(0) if seed is None else check_int(seed, "seed", minimum=0)
 
 
 # -- Newton = Gauss-Newton for a piecewise-linear network -----------------------------
@@ -120,7 +131,7 @@ def _fd_hessian(grad_fn, w: torch.Tensor, h: float) -> torch.Tensor:
 
 
 def newton_vs_gauss_newton(
-    n: int = 5, d: int = 3, m: int = 16, *, seed: int = 0, h: float = 1e-6
+    n: int = 5, d: int = 3, m: int = 16, *, seed: int | None = None, h: float = 1e-6
 ) -> NewtonCheck:
     r"""Newton (pseudo-inverse) against Gauss–Newton, ReLU against softplus.
 
@@ -144,6 +155,7 @@ def newton_vs_gauss_newton(
     if m * d < n:
         raise ValueError(f"need m * d >= n parameters, got m*d = {m * d} < n = {n}")
     h = check_real(h, "h", low=0.0, low_open=True)
+    seed = _seed(seed)
     X, y = sphere_data(n, d, seed=seed)
     net = TwoLayerReLU(d, m, seed=seed)
     w0 = net.W.detach().reshape(-1).clone()
@@ -182,7 +194,9 @@ class RateRun:
     ``discrete_rate``: :math:`-\log(1-\eta)/\eta`, the linearised method's;
     ``deviation``: :math:`\max_k\|\Delta_k - (1-\eta)^k\Delta_0\|/\|\Delta_0\|`;
     ``flow_deviation``: :math:`\max_k\|\Delta_k - e^{-k\eta}\Delta_0\|/\|\Delta_0\|`;
-    ``lambda_min``: :math:`\lambda_{\min}(H(0))`.
+    ``lambda_min``: :math:`\lambda_{\min}(H(0))`; ``lambda_min_end``:
+    :math:`\lambda_{\min}` of the kernel after the run (the flow theorem
+    assumes it stays above half of :math:`\lambda_0`).
     """
 
     run: Run
@@ -192,10 +206,18 @@ class RateRun:
     deviation: float
     flow_deviation: float
     lambda_min: float
+    lambda_min_end: float = math.nan
 
 
 def gauss_newton_rate(
-    X, y, m: int, lr: float, t_end: float, *, damping: float = 0.0, seed: int = 0
+    X,
+    y,
+    m: int,
+    lr: float,
+    t_end: float,
+    *,
+    damping: float = 0.0,
+    seed: int | None = None,
 ) -> RateRun:
     r"""Train a width-``m`` network with :class:`~.GaussNewton` up to ``t_end = k lr``.
 
@@ -211,7 +233,7 @@ def gauss_newton_rate(
     lr = check_lr(lr)
     if lr >= 1:
         raise ValueError(f"lr must be < 1 to follow (1 - lr)^k, got {lr!r}")
-    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
     lam_min = float(torch.linalg.eigvalsh(empirical_ntk(net, X))[0])
     opt = GaussNewton(net, X, y, lr=lr, damping=damping)
     run = _quiet_train(net, X, y, opt, t_end=t_end, record=("delta",))
@@ -228,6 +250,7 @@ def gauss_newton_rate(
         float(deviation),
         float(flow_dev),
         lam_min,
+        float(torch.linalg.eigvalsh(empirical_ntk(net, X))[0]),
     )
 
 
@@ -269,7 +292,7 @@ def _steps_to(norms: torch.Tensor, tol: float) -> int:
 
 
 def per_iteration(
-    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int = 0
+    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int | None = None
 ) -> PerIteration:
     r"""``steps`` full Gauss–Newton steps against ``steps`` of tuned gradient descent.
 
@@ -286,6 +309,7 @@ def per_iteration(
     """
     steps = check_int(steps, "steps")
     tol = check_real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = _seed(seed)
     net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
     spec = KernelSpectrum(empirical_ntk(net, X))
     gd_lr = 2.0 / (spec.lambda_max + spec.lambda_min)
@@ -342,7 +366,7 @@ class DampedModes:
 
 
 def damped_modes(
-    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int = 0
+    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int | None = None
 ) -> DampedModes:
     r"""``steps`` damped Gauss–Newton steps, read in the eigenbasis of :math:`H(0)`.
 
@@ -353,7 +377,7 @@ def damped_modes(
     """
     lr, damping = check_lr(lr), check_damping(damping)
     steps = check_int(steps, "steps")
-    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
     spec = KernelSpectrum(empirical_ntk(net, X))
     opt = GaussNewton(net, X, y, lr=lr, damping=damping)
     run = _quiet_train(net, X, y, opt, steps, record=("delta",))
@@ -452,46 +476,100 @@ def damping_tradeoff(model, X, dampings: Iterable[float]) -> Tradeoff:
 # -- the cost of a step ----------------------------------------------------------------
 
 
+class MultiplyAdds(TorchDispatchMode):
+    r"""Count the multiply–adds of the linear algebra a computation dispatches.
+
+    Inside ``with MultiplyAdds() as count:`` every matrix product, Cholesky
+    factorisation and triangular solve that torch dispatches adds its
+    multiply–add count to ``count.total`` (and per operator to
+    ``count.by_op``): ``mm`` :math:`abc` for an ``(a, b) @ (b, c)``, ``mv``
+    :math:`ab`, ``bmm`` per batch, ``dot`` :math:`a`, ``addmm``/``addmv`` as
+    the product, Cholesky :math:`n^3/3`, ``cholesky_solve`` :math:`n^2` per
+    right-hand side (two triangular solves). Elementwise operations are not
+    multiply–adds of a product and are not counted; any other linear-algebra
+    operator (an eigensolver, an LU solve) raises, so a count is never
+    silently short. The counts are exact and depend on neither the machine nor
+    its load: the book compares methods' costs with them, and leaves timings
+    to :mod:`ntklib.bench`.
+
+    >>> A, B = torch.ones(3, 4), torch.ones(4, 5)
+    >>> with MultiplyAdds() as count:
+    ...     _ = A @ B
+    ...     _ = A @ torch.ones(4)
+    >>> count.total
+    72.0
+    """
+
+    _COUNTS = {
+        "aten.mm.default": lambda a, b: a.shape[0] * a.shape[1] * b.shape[1],
+        "aten.addmm.default": lambda c, a, b, **k: a.shape[0] * a.shape[1] * b.shape[1],
+        "aten.bmm.default": lambda a, b: (
+            a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+        ),
+        "aten.mv.default": lambda a, v: a.shape[0] * a.shape[1],
+        "aten.addmv.default": lambda c, a, v, **k: a.shape[0] * a.shape[1],
+        "aten.dot.default": lambda a, b: a.shape[0],
+        "aten.linalg_cholesky_ex.default": lambda a, **k: a.shape[-1] ** 3 / 3,
+        "aten.cholesky_solve.default": lambda b, u, **k: u.shape[-1] ** 2 * b.shape[-1],
+    }
+    #: operators with multiply-adds that the table does not count: refused
+    _REFUSED = (
+        "linalg_",
+        "_linalg_",
+        "cholesky",
+        "triangular_solve",
+        "lu_",
+        "_lu_",
+        "addbmm",
+        "baddbmm",
+        "addr",
+        "convolution",
+        "_convolution",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0.0
+        self.by_op: dict[str, float] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = str(func)
+        if name in self._COUNTS:
+            n = float(self._COUNTS[name](*args, **kwargs))
+            self.total += n
+            self.by_op[name] = self.by_op.get(name, 0.0) + n
+        elif name == "aten._linalg_check_errors.default":
+            pass  # a status check after a factorisation: no arithmetic
+        elif name.split(".")[1].startswith(self._REFUSED):
+            raise NotImplementedError(f"MultiplyAdds cannot count {name}")
+        return func(*args, **kwargs)
+
+
 @dataclass(frozen=True)
 class StepCost:
-    r"""Median seconds per step of GD and Gauss–Newton, per data-set size.
+    r"""Multiply–adds per step of GD and Gauss–Newton, counted, per data-set size.
 
-    ``ratio``: measured GN / GD; ``formula``: the ratio of multiply–adds
+    ``gd_madds`` and ``gn_madds``: counted by :class:`MultiplyAdds` on one step
+    of each method; ``ratio``: GN / GD; ``formula``: the hand count
     :func:`~ntklib.second_order.gauss_newton_step_cost` /
-    :func:`~ntklib.second_order.gd_step_cost`; ``fit``: the power law of
-    ``ratio`` in ``n`` (``fit.value`` is minus the exponent).
+    :func:`~ntklib.second_order.gd_step_cost`, which leaves out the output
+    layer's :math:`nm = nD/d` multiply–adds of every forward pass;
+    ``fit``: the power law of ``ratio`` in ``n``.
     """
 
     ns: tuple[int, ...]
     n_params: int
-    gd_seconds: torch.Tensor
-    gn_seconds: torch.Tensor
+    gd_madds: torch.Tensor
+    gn_madds: torch.Tensor
     ratio: torch.Tensor
     formula: torch.Tensor
     fit: Fit
 
     @property
     def exponent(self) -> float:
-        """The measured exponent of the cost ratio in ``n``."""
+        """The exponent of the counted cost ratio in ``n``."""
         return -self.fit.value
-
-    @property
-    def formula_exponent(self) -> float:
-        """The exponent of the multiply–add ratio over the same ``n`` (1 for n << D)."""
-        n = torch.tensor(self.ns, dtype=torch.float64)
-        return -fit_power_law(n, self.formula).value
-
-
-def _median_seconds(fn, repeats: int, sync) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def step_cost(
@@ -499,61 +577,47 @@ def step_cost(
     m: int,
     d: int,
     *,
-    repeats: int = 7,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | torch.device | None = None,
 ) -> StepCost:
-    r"""Seconds per step of GD and of :class:`~.GaussNewton` on one network, per ``n``.
+    r"""Multiply–adds of one GD step and one :class:`~.GaussNewton` step, per ``n``.
 
     The GD step is the closed-form gradient (the path :func:`~ntklib.training.train`
     takes) and the update; the Gauss–Newton step is
     :meth:`~.GaussNewton.step` (closed-form Jacobian, :math:`JJ^\top`, Cholesky,
-    :math:`J^\top v`). On the CPU the timings run on one thread, so that other
-    processes on a shared machine disturb them less; each is the median of
-    ``repeats`` steps.
+    :math:`J^\top v`). Both run once under :class:`MultiplyAdds`, on one
+    width-``m`` network and ``n`` random points in ``d`` dimensions.
 
-    >>> c = step_cost([8, 32], 256, 4, repeats=3)
-    >>> bool((c.ratio > 1).all()), c.n_params
-    (True, 1024)
+    >>> c = step_cost([8, 32], 256, 4)
+    >>> c.ratio.round(decimals=2).tolist(), c.formula.round(decimals=2).tolist()
+    ([5.01, 15.83], [5.51, 17.68])
     """
     ns = tuple(check_int(n, "ns") for n in ns)
     if len(ns) < 2:
         raise ValueError(f"ns must hold at least two sizes, got {ns}")
-    repeats = check_int(repeats, "repeats")
+    seed = _seed(seed)
     net = TwoLayerReLU(check_int(d, "d", minimum=2), check_int(m, "m"), seed=seed)
     net = net.to(device) if device is not None else net
-    cuda = net.W.device.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    threads = torch.get_num_threads()
-    if not cuda:
-        torch.set_num_threads(1)
-    try:
-        rows = []
-        for n in ns:
-            X, y = sphere_data(n, d, seed=seed, device=net.W.device)
-            gn = GaussNewton(net, X, y, lr=1e-12)
-
-            def gd_step(X=X, y=y):
-                _, G = net.error_and_gradient(X, y)
-                with torch.no_grad():
-                    net.W.sub_(1e-12 * G)
-
-            rows.append(
-                (
-                    _median_seconds(gd_step, repeats, sync),
-                    _median_seconds(gn.step, repeats, sync),
-                )
-            )
-    finally:
-        torch.set_num_threads(threads)
+    rows = []
+    for n in ns:
+        X, y = sphere_data(n, d, seed=seed, device=net.W.device)
+        gn = GaussNewton(net, X, y, lr=1e-12)
+        with MultiplyAdds() as gd_count:
+            _, G = net.error_and_gradient(X, y)
+            with torch.no_grad():
+                net.W.sub_(1e-12 * G)
+        with MultiplyAdds() as gn_count:
+            gn.step()
+        rows.append((gd_count.total, gn_count.total))
     t = torch.tensor(rows, dtype=torch.float64)
     n_weights = m * d  # D = md
     formula = torch.tensor(
-        [gauss_newton_step_cost(n, n_weights) / gd_step_cost(n, n_weights) for n in ns]
+        [gauss_newton_step_cost(n, n_weights) / gd_step_cost(n, n_weights) for n in ns],
+        dtype=torch.float64,
     )
     ratio = t[:, 1] / t[:, 0]
     fit = fit_power_law(torch.tensor(ns, dtype=torch.float64), ratio)
-    return StepCost(ns, n_weights, t[:, 0], t[:, 1], ratio, formula.double(), fit)
+    return StepCost(ns, n_weights, t[:, 0], t[:, 1], ratio, formula, fit)
 
 
 # -- the width a full step needs ------------------------------------------------------
@@ -595,7 +659,9 @@ class WidthStudy:
         return -self.flip_fit.value
 
 
-def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthStudy:
+def one_step_residual(
+    X, y, widths: Iterable[int], *, seeds: int = 1, seed: int | None = None
+) -> WidthStudy:
     r"""One full Gauss–Newton step at each width; the relative error it leaves.
 
     >>> X, y = sphere_data(6, 3)
@@ -606,12 +672,12 @@ def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthSt
     widths = [check_int(m, "widths") for m in widths]
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least two widths, got {widths}")
-    seeds = check_int(seeds, "seeds")
+    seeds, base = check_int(seeds, "seeds"), _seed(seed)
     res, flips = [], []
     for m in widths:
         r = f = 0.0
         for s in range(seeds):
-            net = TwoLayerReLU.for_data(X, m, s)
+            net = TwoLayerReLU.for_data(X, m, base + s)
             S0 = net.activations(X)
             delta0 = (net(X) - y).detach()
             GaussNewton(net, X, y, lr=1.0).step()
@@ -628,6 +694,13 @@ def one_step_residual(X, y, widths: Iterable[int], *, seeds: int = 1) -> WidthSt
 # -- figures --------------------------------------------------------------------------
 
 
+def _legend_below(ax, ncol: int = 1) -> None:
+    """The legend under the axes, off the data."""
+    ax.legend(
+        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=ncol
+    )
+
+
 def draw_rates(runs: dict[str, RateRun]):
     r"""Gauss–Newton's :math:`\|\Delta_k\|/\|\Delta_0\|` against :math:`t = k\eta`.
 
@@ -638,17 +711,17 @@ def draw_rates(runs: dict[str, RateRun]):
     compare; compare per iteration (:func:`draw_per_iteration`).
     """
     fig, ax = figure(width=5.2)
-    for name, r in runs.items():
+    for (name, r), style in zip(runs.items(), ("o-", "s--", "^-.", "D:")):
         t = to_numpy(r.run.time)
         norm = r.run.delta.norm(dim=1)
-        ax.plot(t, to_numpy(norm / norm[0]), "o-", ms=3, label=f"Gauss-Newton, {name}")
+        ax.plot(t, to_numpy(norm / norm[0]), style, ms=4, label=f"Gauss-Newton, {name}")
     t = np.linspace(0, float(max(r.run.time[-1] for r in runs.values())), 100)
-    ax.plot(t, np.exp(-t), "k--", label="flow, $e^{-t}$")
+    ax.plot(t, np.exp(-t), "k--", lw=1, label="flow, $e^{-t}$")
     lr = next(iter(runs.values())).lr
     if all(r.lr == lr for r in runs.values()):
         ax.plot(t, (1 - lr) ** (t / lr), "k:", label="linearised, $(1-\\eta)^k$")
     ax.set(yscale="log", xlabel="continuous time $t = k\\eta$", ylabel="relative error")
-    ax.legend(fontsize="small")
+    _legend_below(ax, ncol=2)
     return fig
 
 
@@ -657,10 +730,10 @@ def draw_per_iteration(p: PerIteration):
     fig, ax = figure(width=5.2)
     k = np.arange(len(p.gn_norm))
     ax.semilogy(k, to_numpy(p.gn_norm / p.gn_norm[0]), "o-", label="Gauss-Newton")
-    ax.semilogy(k, to_numpy(p.gd_norm / p.gd_norm[0]), "s-", label="GD, tuned step")
+    ax.semilogy(k, to_numpy(p.gd_norm / p.gd_norm[0]), "s--", label="GD, tuned step")
     ax.semilogy(k, to_numpy(p.gd_linear / p.gd_linear[0]), "k:", label="GD, linearised")
     ax.set(xlabel="iteration $k$", ylabel="$\\|\\Delta_k\\| / \\|\\Delta_0\\|$")
-    ax.legend(fontsize="small")
+    _legend_below(ax, ncol=3)
     return fig
 
 
@@ -672,9 +745,13 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     measured = to_numpy(dm.final / dm.initial)
     a0.semilogx(lam[keep], measured[keep], "o", ms=4, label="network, measured")
     a0.semilogx(lam, to_numpy(dm.predicted), "k-", label="$(1-\\eta\\psi)^k$")
+    gd = (1 - dm.lr / dm.damping * lam) ** dm.steps
+    a0.semilogx(lam, gd, "--", color="0.4", label="GD limit, step $\\eta/\\varepsilon$")
     a0.set(xlabel="eigenvalue $\\lambda_i$ of $H(0)$", ylabel="$d_i(k)/d_i(0)$")
-    a0.axvline(dm.damping, color="grey", lw=0.8, label="$\\lambda_i = \\varepsilon$")
-    a0.legend(fontsize="small")
+    a0.axvline(
+        dm.damping, color="grey", lw=0.8, ls=":", label="$\\lambda_i = \\varepsilon$"
+    )
+    _legend_below(a0)
     e = to_numpy(tr.dampings)
     a1.loglog(e, to_numpy(tr.rho_measured), "o", label="tuned contraction (eigvals)")
     a1.loglog(e, to_numpy(tr.rho), "k-", lw=0.8)
@@ -682,27 +759,27 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     a1.loglog(e, to_numpy(tr.gain), "k-", lw=0.8, label="formulas")
     a1.axhline(tr.rho_gd, color="grey", ls=":", label="tuned GD's contraction")
     a1.set(xlabel="damping $\\varepsilon$", ylabel="per-step factor")
-    a1.legend(fontsize="small")
+    _legend_below(a1)
     return fig
 
 
 def draw_cost_and_width(cost: StepCost, width: WidthStudy):
-    """The cost ratio against the formula; one step's residual and flips against m."""
+    """The counted cost ratio against the formula; one step's residual against m."""
     fig, (a0, a1) = figure(2, width=4.6)
     n = np.array(cost.ns)
-    a0.loglog(n, to_numpy(cost.ratio), "o-", label="measured (median)")
-    a0.loglog(n, to_numpy(cost.formula), "k--", label="multiply-adds")
-    a0.set(xlabel="data points $n$", ylabel="time per step, GN / GD")
-    a0.legend(fontsize="small")
+    a0.loglog(n, to_numpy(cost.ratio), "o-", label="counted on the steps")
+    a0.loglog(n, to_numpy(cost.formula), "k--", label="formula $n^2D + 3nD + \\dots$")
+    a0.set(xlabel="data points $n$", ylabel="multiply-adds per step, GN / GD")
+    _legend_below(a0)
     w = to_numpy(width.widths)
     a1.loglog(
         w, to_numpy(width.residual), "o-", label="$\\|\\Delta_1\\|/\\|\\Delta_0\\|$"
     )
     a1.loglog(w, width.fit.prefactor * w**-width.fit.value, "k--", label="fit")
-    a1.loglog(w, to_numpy(width.flipped), "s-", label="flipped fraction")
+    a1.loglog(w, to_numpy(width.flipped), "s-.", label="flipped fraction")
     a1.loglog(
         w, to_numpy(width.residual[0]) * (w / w[0]) ** -0.5, ":", label="$m^{-1/2}$"
     )
     a1.set(xlabel="width $m$", ylabel="after one step, $\\eta = 1$")
-    a1.legend(fontsize="small")
+    _legend_below(a1, ncol=2)
     return fig

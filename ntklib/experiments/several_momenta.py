@@ -20,6 +20,10 @@ The studies of the chapter, each one call:
   :math:`\chi(z) + h\,\psi(z)` of a given degree;
 * :func:`network_rate`: a network trained with a method, its measured per-step
   contraction against the predicted radius on :math:`H(0)`.
+
+The functions that draw take ``seed``; the default ``None`` is
+:func:`ntklib.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the chapter's claims
+are tested on other draws by ``make robustness``.
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import matplotlib.ticker
 import numpy as np
 import torch
 
 from .. import theory
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, upper_envelope
+from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import (
     AggregatedMomentum,
@@ -43,6 +49,7 @@ from ..optim import (
     TwoStepMomentum,
 )
 from ..plotting import figure, to_numpy
+from ..profiles import seed as book_seed
 from ..spectrum import as_spectrum
 from ..training import train
 
@@ -55,6 +62,7 @@ __all__ = [
     "two_step_from_flow",
     "FlowLimit",
     "flow_limit",
+    "stability_edge",
     "FAMILIES",
     "RadiusOptimum",
     "worst_radius",
@@ -65,10 +73,23 @@ __all__ = [
     "polynomial_lower_bound",
     "NetworkRate",
     "network_rate",
+    "polyak_parameters",
+    "Misjudged",
+    "misjudged",
+    "robust_tuning",
+    "lessard_gradient",
+    "BeyondQuadratics",
+    "beyond_quadratics",
     "draw_region",
     "draw_optima",
     "draw_network",
+    "draw_misjudged",
 ]
+
+
+def _seed(seed: int | None) -> int:
+    """``seed`` as given, or the book's seed 0 (shifted by ``NTKLIB_SEED``) if None."""
+    return book_seed(0) if seed is None else check_int(seed, "seed", minimum=0)
 
 
 # -- reductions to torch.optim.SGD -------------------------------------------------
@@ -93,7 +114,7 @@ def torch_reductions(
     lr: float = 0.05,
     momentum: float = 0.9,
     steps: int = 20,
-    seed: int = 0,
+    seed: int | None = None,
     reference: str = "torch",
 ) -> dict[str, float]:
     r"""Largest relative difference of the weights from heavy ball's and NAG-SC's.
@@ -129,6 +150,8 @@ def torch_reductions(
 
     else:
         raise ValueError(f"reference must be 'torch' or 'ntklib', got {reference!r}")
+
+    seed = _seed(seed)
 
     def run(make):
         return _weights(X, y, m, make, steps, seed)
@@ -182,7 +205,7 @@ def _random_roots(degree: int, rng, centre: complex, spread: float) -> np.ndarra
 
 
 def criteria_agreement(
-    degree: int, count: int = 300, *, seed: int = 0, margin: float = 1e-6
+    degree: int, count: int = 300, *, seed: int | None = None, margin: float = 1e-6
 ) -> CriteriaCheck:
     r"""Schur–Cohn and Routh–Hurwitz against the roots of random real polynomials.
 
@@ -195,7 +218,7 @@ def criteria_agreement(
     (1.0, 1.0)
     """
     degree, count = check_int(degree, "degree"), check_int(count, "count")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     s_ok = h_ok = s_st = h_st = tested = 0
     for i in range(count):
         if i % 2:
@@ -262,7 +285,8 @@ class TwoStepRegion:
     every mode :math:`h = \eta\lambda_i` (:math:`|\beta_2|<1`, :math:`h>0`,
     :math:`h<2(1+\beta_1-\beta_2)`,
     :math:`|\beta_1(1+\beta_2)-\beta_2h|<1-\beta_2^2`); ``agree`` the
-    fraction of grid points away from the boundary where ``rho < 1`` agrees.
+    fraction of grid points away from the boundary where ``rho < 1`` agrees,
+    ``disagreements`` the number of those where it does not.
     """
 
     beta1: np.ndarray
@@ -272,6 +296,7 @@ class TwoStepRegion:
     agree: float
     lr: float
     lambda_max: float
+    disagreements: int
 
 
 def two_step_region(
@@ -302,7 +327,8 @@ def two_step_region(
     ).all(-1)
     away = np.abs(rho - 1) > margin
     agree = float(((rho < 1) == jury)[away].mean())
-    return TwoStepRegion(B1, B2, rho, jury, agree, float(lr), float(lam[-1]))
+    wrong = int(((rho < 1) != jury)[away].sum())
+    return TwoStepRegion(B1, B2, rho, jury, agree, float(lr), float(lam[-1]), wrong)
 
 
 # -- the third-order flow --------------------------------------------------------
@@ -352,20 +378,40 @@ class FlowLimit:
     hurwitz_bound: float
 
 
+def stability_edge(
+    radius: Callable[[float], float], lo: float, hi: float, *, iterations: int = 60
+) -> float:
+    r"""Where ``radius`` crosses 1 in ``[lo, hi]``, by bisection; no formula.
+
+    ``radius(lo) < 1 <= radius(hi)`` is required; the bracket halves
+    ``iterations`` times, so the edge is found to :math:`2^{-60}` of ``hi - lo``
+    (up to the rounding of ``radius`` itself).
+
+    >>> round(stability_edge(lambda h: abs(1 - h), 0.5, 3.0), 12)   # GD: h < 2
+    2.0
+    """
+    lo, hi = check_real(lo, "lo"), check_real(hi, "hi", low=lo, low_open=True)
+    if not radius(lo) < 1 <= radius(hi):
+        raise ValueError(
+            f"need radius(lo) < 1 <= radius(hi), got {radius(lo):g} at lo = {lo:g} "
+            f"and {radius(hi):g} at hi = {hi:g}"
+        )
+    for _ in range(check_int(iterations, "iterations")):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if radius(mid) < 1 else (lo, mid)
+    return lo
+
+
 def _stable_eigenvalue(eta: float, b1: float, b2: float, hi: float) -> float:
-    """Largest lambda with companion radius < 1, by bisection on [0, hi]."""
+    """Largest lambda with companion radius < 1, by bisection on [hi/8, hi]."""
 
     def radius(lam):
         coeffs = [1.0, -(1 + b1 - eta * lam), b1 - b2, b2]
         return np.abs(np.linalg.eigvals(theory.companion_matrix(coeffs))).max()
 
-    lo = 0.0
     if radius(hi) < 1:
         raise ValueError(f"the mode is still stable at lambda = {hi:g}")
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 0 < mid and radius(mid) < 1 else (lo, mid)
-    return lo
+    return stability_edge(radius, hi / 8, hi)
 
 
 def flow_limit(
@@ -532,25 +578,46 @@ def _grid(lmin: float, lmax: float, points: int) -> np.ndarray:
 
 
 def _restarted_nelder_mead(f, z, args: tuple, rounds: int, maxiter: int):
-    """Adaptive Nelder-Mead from ``z``, restarted from its end point (at most
-    ``rounds`` runs) until a run improves by less than 1e-9: a single run stalls
-    on the worst-case radius, which is not smooth."""
+    """Adaptive Nelder-Mead from ``z``, restarted from the best point so far.
+
+    A single run stalls on the worst-case radius, which is not smooth: at a kink
+    its simplex shrinks onto a point that is not the minimum. The runs cycle
+    through three starting simplices: scipy's default (5% of each coordinate),
+    and ``z - s e_i`` for the absolute sizes ``s = 0.05`` and ``0.002`` (5% of a
+    coordinate near 0 is too small to leave a kink there; stepping down keeps
+    parameters at an upper bound, such as QHM's ``nu = 1``, valid). They stop
+    when a whole cycle improves by less than 1e-9, or after ``3 * rounds`` runs.
+    """
     from scipy.optimize import minimize
 
-    previous = math.inf
-    for _ in range(rounds):
+    best, stalled = None, 0
+    for k in range(3 * rounds):
+        z = np.asarray(z, dtype=float)
+        size = (None, 0.05, 0.002)[k % 3]
+        simplex = None
+        if size is not None:
+            simplex = z - size * np.vstack([np.zeros(z.size), np.eye(z.size)])
         res = minimize(
             f,
             z,
             args=args,
             method="Nelder-Mead",
-            options=dict(maxiter=maxiter, xatol=1e-10, fatol=1e-13, adaptive=True),
+            options=dict(
+                maxiter=maxiter,
+                xatol=1e-10,
+                fatol=1e-13,
+                adaptive=True,
+                initial_simplex=simplex,
+            ),
         )
-        z = res.x
-        if previous - res.fun < 1e-9:
+        improved = best is None or best.fun - res.fun >= 1e-9
+        if best is None or res.fun < best.fun:
+            best = res
+        stalled = 0 if improved else stalled + 1
+        if stalled >= 3:
             break
-        previous = res.fun
-    return res
+        z = best.x
+    return best
 
 
 def optimise_radius(
@@ -559,7 +626,7 @@ def optimise_radius(
     lambda_max: float,
     *,
     starts: int = 4,
-    seed: int = 0,
+    seed: int | None = None,
     points: int = 160,
     fixed: dict[str, float] | None = None,
     maxiter: int = 600,
@@ -572,8 +639,9 @@ def optimise_radius(
 
     Nelder–Mead (``scipy.optimize.minimize``) from ``starts`` random starting
     points (step :math:`\eta\lambda_{\max}` in :math:`[0.5, 3]`, momenta in
-    :math:`[0, 0.9]`), each restarted from its end point (at most ``rounds``
-    runs of ``maxiter`` iterations) until it stops improving; the
+    :math:`[0, 0.9]`), each restarted from its end point (at most
+    ``3 * rounds`` runs of ``maxiter`` iterations, three simplex sizes in turn)
+    until it stops improving; the
     radius is that of the companion matrix, on ``points`` Chebyshev points of
     the interval. ``fixed`` pins parameters by name.
 
@@ -590,7 +658,7 @@ def optimise_radius(
     fixed = dict(fixed or {})
     free = [i for i, n in enumerate(names) if n not in fixed]
     grid = _grid(lmin, lmax, check_int(points, "points", minimum=3)) / lmax
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
 
     def full(z):
         x = np.array([fixed.get(n, 0.0) for n in names], float)
@@ -657,7 +725,7 @@ def optimise_affine(
     kappa: float,
     *,
     starts: int = 3,
-    seed: int = 0,
+    seed: int | None = None,
     points: int = 32,
     maxiter: int = 800,
     rounds: int = 4,
@@ -667,8 +735,9 @@ def optimise_affine(
     :math:`\chi = (z-1)s(z)` with :math:`s` monic of degree :math:`p-1`, and
     :math:`\psi` of degree :math:`< p`: :math:`2p-1` free coefficients, from
     ``starts`` random starting points (uniform in :math:`[-1, 1]`), Nelder–Mead
-    restarted from its end point (at most ``rounds`` runs of ``maxiter``
-    iterations) until it stops improving, on ``points`` Chebyshev points of
+    restarted from its end point (at most ``3 * rounds`` runs of ``maxiter``
+    iterations, three simplex sizes in turn) until it stops improving, on
+    ``points`` Chebyshev points of
     :math:`[1/\kappa, 1]`. The chapter proves :math:`\rho\ge` Polyak's rate for
     every such family; heavy ball (times :math:`z` for :math:`p = 3`) attains it.
 
@@ -680,7 +749,7 @@ def optimise_affine(
     p = check_int(degree, "degree", minimum=1)
     kappa = check_real(kappa, "kappa", low=1.0, low_open=True)
     grid = _grid(1 / kappa, 1.0, check_int(points, "points", minimum=3))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     ends = []
     for _ in range(check_int(starts, "starts")):
         z = rng.uniform(-1, 1, 2 * p - 1)
@@ -699,13 +768,21 @@ def optimise_affine(
 
 @dataclass(frozen=True)
 class NetworkRate:
-    r"""A network run: the loss, the fitted per-step contraction of :math:`\|\Delta_k\|`
-    (``measured``), and the predicted largest radius over :math:`H(0)`'s modes."""
+    r"""A network run and the radii that predict it.
+
+    ``loss``: the loss per step; ``measured``: the fitted per-step contraction
+    of :math:`\|\Delta_k\|`; ``predicted``: the largest radius over the modes
+    of :math:`H(0)`; ``predicted_end``: the same over the modes of the kernel
+    :math:`H(T)` at the end of the run; ``drift``: the relative change of
+    :math:`\lambda_{\min}` from :math:`H(0)` to :math:`H(T)`.
+    """
 
     loss: torch.Tensor
     measured: float
     predicted: float
     steps: int
+    predicted_end: float = math.nan
+    drift: float = math.nan
 
 
 def network_rate(
@@ -718,13 +795,14 @@ def network_rate(
     *,
     steps: int,
     fit_from: int,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> NetworkRate:
     r"""Train a width-``m`` network with ``family`` at ``params``; fit its contraction.
 
     ``measured`` is :math:`e^{-r/2}` where :math:`r` is the exponential rate of
     the loss's upper envelope in the step count from ``fit_from`` on;
-    ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``.
+    ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``, and
+    ``predicted_end`` over those of the network's kernel after the run.
 
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
@@ -738,7 +816,7 @@ def network_rate(
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
     names = FAMILIES[family][0]
     x = [params[n] for n in names]
-    net = TwoLayerReLU.for_data(X, check_int(m, "m"), seed)
+    net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
     p = net.parameters()
     if family == "heavy_ball":
         opt = TwoStepMomentum(p, lr=x[0], betas=(x[1], 0.0))
@@ -752,16 +830,265 @@ def network_rate(
     k = run.step.to(run.loss.dtype)
     rate = fit_exponential_rate(k, upper_envelope(run.loss), t_min=fit_from).value
     lams = as_spectrum(H0).eigenvalues.double().cpu().numpy()
-    predicted = worst_radius(family, x, lams)
-    return NetworkRate(run.loss, math.exp(-rate / 2), predicted, steps)
+    lams_end = torch.linalg.eigvalsh(empirical_ntk(net, X)).double().cpu().numpy()
+    return NetworkRate(
+        run.loss,
+        math.exp(-rate / 2),
+        worst_radius(family, x, lams),
+        steps,
+        worst_radius(family, x, lams_end),
+        float(lams_end[0] / lams[0] - 1),
+    )
+
+
+# -- tuned for the wrong kappa: what QHM and AggMo are for ----------------------
+
+
+def polyak_parameters(kappa: float) -> tuple[float, float]:
+    r"""Polyak's heavy-ball tuning for :math:`[\lambda_{\max}/\kappa, \lambda_{\max}]`.
+
+    Returns :math:`(\eta\lambda_{\max}, \beta)` with
+    :math:`\eta = 4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2` and
+    :math:`\beta = \rho^2`, :math:`\rho = (\sqrt\kappa-1)/(\sqrt\kappa+1)`: in
+    units where :math:`\lambda_{\max} = 1`, the parameters
+    :func:`worst_radius` takes for ``"heavy_ball"``.
+
+    >>> polyak_parameters(9.0)
+    (2.25, 0.25)
+    """
+    s = math.sqrt(check_real(kappa, "kappa", low=1.0))
+    return 4 / (1 + 1 / s) ** 2, polyak_rate(kappa) ** 2
+
+
+@dataclass(frozen=True)
+class Misjudged:
+    r"""A method's parameters judged by their worst case over a range of :math:`\kappa`.
+
+    The parameters were chosen knowing :math:`\lambda_{\max}` and only that
+    :math:`\kappa` lies in :math:`[\hat\kappa/s, \hat\kappa s]`.
+    ``efficiency[j]``: at the true condition number ``kappas[j]``, the number
+    of steps tuned heavy ball needs divided by the number this method needs,
+    :math:`\log\rho(\kappa)/\log\rho_{\rm Polyak}(\kappa)` with
+    :math:`\rho(\kappa)` the largest radius over
+    :math:`[\lambda_{\max}/\kappa, \lambda_{\max}]`; at most 1 by the
+    chapter's theorem. ``worst``: its minimum over the range.
+    """
+
+    family: str
+    params: dict[str, float]
+    kappa_hat: float
+    spread: float
+    kappas: np.ndarray
+    efficiency: np.ndarray
+
+    @property
+    def worst(self) -> float:
+        return float(self.efficiency.min())
+
+
+def _misjudged_grid(kappa_hat: float, spread: float, points: int, count: int):
+    lam = np.geomspace(1 / (kappa_hat * spread), 1.0, points)
+    kappas = np.geomspace(kappa_hat / spread, kappa_hat * spread, count)
+    lam = np.union1d(lam, 1 / kappas)  # each lambda_min = 1/kappa is a grid point
+    return lam, kappas, np.searchsorted(lam, (1 / kappas) * (1 - 1e-12))
+
+
+def _efficiency(family: str, x, lam, kappas, first) -> np.ndarray | None:
+    _, coeffs, valid = FAMILIES[family]
+    x = np.asarray(x, float)
+    if x[0] <= 0 or not valid(x):
+        return None
+    r = _radius(coeffs(x, lam))
+    worst = np.maximum.accumulate(r[::-1])[::-1][first]  # max over [1/kappa, 1]
+    if not (worst < 1 - 1e-12).all():
+        return np.zeros(len(kappas))
+    polyak = np.array([polyak_rate(k) for k in kappas])
+    return np.log(worst) / np.log(polyak)
+
+
+def misjudged(
+    family: str,
+    params: Sequence[float],
+    kappa_hat: float,
+    spread: float,
+    *,
+    points: int = 400,
+    count: int = 81,
+) -> Misjudged:
+    r"""The efficiency of ``family`` at ``params`` over a range of condition numbers.
+
+    ``params`` in :data:`FAMILIES` order, the step in units of
+    :math:`1/\lambda_{\max}`; radii on ``points`` geometric eigenvalues and
+    ``count`` condition numbers (see :class:`Misjudged`).
+
+    >>> m = misjudged("heavy_ball", polyak_parameters(16.0), 16.0, 4.0)
+    >>> round(float(m.efficiency[m.kappas.size // 2]), 6)     # tuned at kappa_hat
+    1.0
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    kappa_hat = check_real(kappa_hat, "kappa_hat", low=1.0, low_open=True)
+    spread = check_real(spread, "spread", low=1.0, low_open=True)
+    if kappa_hat / spread <= 1:
+        raise ValueError(
+            f"kappa_hat / spread must exceed 1, got {kappa_hat:g} / {spread:g}"
+        )
+    grid = _misjudged_grid(kappa_hat, spread, points, count)
+    eff = _efficiency(family, params, *grid)
+    if eff is None:
+        raise ValueError(f"params {tuple(params)} are not valid for {family}")
+    names = FAMILIES[family][0]
+    return Misjudged(
+        family, dict(zip(names, map(float, params))), kappa_hat, spread, grid[1], eff
+    )
+
+
+def robust_tuning(
+    family: str,
+    kappa_hat: float,
+    spread: float,
+    *,
+    start: Sequence[float] | None = None,
+    starts: int = 1,
+    seed: int | None = None,
+    points: int = 120,
+    count: int = 25,
+    maxiter: int = 600,
+    rounds: int = 4,
+) -> Misjudged:
+    r"""The parameters of ``family`` with the best worst-case efficiency.
+
+    Maximises :math:`\min_\kappa` efficiency over
+    :math:`[\hat\kappa/s, \hat\kappa s]` (:class:`Misjudged`) by Nelder–Mead
+    from ``start`` (if given) and ``starts`` random points (step in
+    :math:`[0.5, 3]`, momenta in :math:`[0, 0.9]`), on ``points`` eigenvalues
+    and ``count`` condition numbers; the result is re-evaluated by
+    :func:`misjudged` on its finer grid. At ``spread`` near 1 every family's
+    optimum is Polyak's heavy ball, by the chapter's theorem.
+
+    >>> hb = robust_tuning("heavy_ball", 16.0, 2.0, start=polyak_parameters(16.0))
+    >>> 0.5 < hb.worst < 0.7
+    True
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    names = FAMILIES[family][0]
+    grid = _misjudged_grid(kappa_hat, spread, points, count)
+
+    def objective(z):
+        eff = _efficiency(family, z, *grid)
+        return 10.0 if eff is None else -float(eff.min())
+
+    rng = np.random.default_rng(_seed(seed))
+    inits = [] if start is None else [np.asarray(start, float)]
+    for _ in range(check_int(starts, "starts", minimum=0)):
+        inits.append(
+            np.concatenate(
+                [[rng.uniform(0.5, 3.0)], rng.uniform(0, 0.9, len(names) - 1)]
+            )
+        )
+    if not inits:
+        raise ValueError("give a start or starts >= 1")
+    ends = [_restarted_nelder_mead(objective, z, (), rounds, maxiter) for z in inits]
+    best = min(ends, key=lambda r: r.fun)
+    return misjudged(family, best.x, kappa_hat, spread)
+
+
+# -- beyond quadratic models --------------------------------------------------------
+
+
+def lessard_gradient(x: np.ndarray) -> np.ndarray:
+    r"""The gradient of Lessard, Recht & Packard's one-dimensional counterexample.
+
+    :math:`f'(x) = 25x` for :math:`x < 1`, :math:`x + 24` for
+    :math:`1 \le x < 2`, :math:`25x - 24` for :math:`x \ge 2`: continuous and
+    increasing with slopes in :math:`[1, 25]`, so :math:`f` is 1-strongly
+    convex and 25-smooth (:math:`\kappa = 25`), with its minimum at 0.
+
+    >>> lessard_gradient(np.array([0.5, 1.5, 3.0])).tolist()
+    [12.5, 25.5, 51.0]
+    """
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 1, 25 * x, np.where(x < 2, x + 24, 25 * x - 24))
+
+
+@dataclass(frozen=True)
+class BeyondQuadratics:
+    r"""Heavy ball and Triple Momentum on the counterexample, from :math:`x_0`.
+
+    ``heavy_ball``: Polyak's tuning for :math:`\kappa = 25`
+    (:math:`\eta = 1/9`, :math:`\beta = 4/9`), iterates :math:`x_k`;
+    ``triple_momentum``: Van Scoy, Freeman & Lynch's method with
+    :math:`\rho = 1 - 1/\sqrt\kappa`, iterates :math:`x_k`; ``cycle``: the
+    period-3 orbit of Lessard et al. (Appendix B),
+    :math:`(792, -2208, 2592)/1225`.
+    """
+
+    heavy_ball: np.ndarray
+    triple_momentum: np.ndarray
+    cycle: np.ndarray
+    rho_triple: float
+    rho_polyak: float
+
+
+def beyond_quadratics(x0: float = 3.3, steps: int = 300) -> BeyondQuadratics:
+    r"""Run heavy ball and Triple Momentum on :func:`lessard_gradient`.
+
+    Both are tuned for :math:`\mu = 1`, :math:`L = 25`. Heavy ball:
+    :math:`x_{k+1} = x_k - \eta f'(x_k) + \beta(x_k - x_{k-1})`,
+    :math:`x_{-1} = x_0`. Triple Momentum:
+    :math:`\xi_{k+1} = (1+\beta)\xi_k - \beta\xi_{k-1} - \alpha f'(y_k)`,
+    :math:`y_k = (1+\gamma)\xi_k - \gamma\xi_{k-1}`,
+    :math:`x_k = (1+\delta)\xi_k - \delta\xi_{k-1}`, with
+    :math:`(\alpha, \beta, \gamma, \delta) = ((1+\rho)/L, \rho^2/(2-\rho),
+    \rho^2/((1+\rho)(2-\rho)), \rho^2/(1-\rho^2))`, :math:`\xi_{-1} = \xi_0 = x_0`.
+
+    >>> b = beyond_quadratics(steps=60)
+    >>> bool(abs(b.triple_momentum[-1]) < 1e-3), bool(abs(b.heavy_ball[-1]) > 0.5)
+    (True, True)
+    """
+    x0 = check_real(x0, "x0")
+    steps = check_int(steps, "steps")
+    L, mu = 25.0, 1.0
+    eta, beta = polyak_parameters(L / mu)
+    eta /= L
+    hb = [x0, x0]  # x_{-1}, x_0
+    for _ in range(steps):
+        hb.append(
+            hb[-1] - eta * float(lessard_gradient(hb[-1])) + beta * (hb[-1] - hb[-2])
+        )
+    rho = 1 - math.sqrt(mu / L)
+    a, b = (1 + rho) / L, rho**2 / (2 - rho)
+    g, d = rho**2 / ((1 + rho) * (2 - rho)), rho**2 / (1 - rho**2)
+    xi, xs = [x0, x0], [x0]
+    for _ in range(steps):
+        y = (1 + g) * xi[-1] - g * xi[-2]
+        xi.append((1 + b) * xi[-1] - b * xi[-2] - a * float(lessard_gradient(y)))
+        xs.append((1 + d) * xi[-1] - d * xi[-2])
+    return BeyondQuadratics(
+        np.array(hb[1:]),
+        np.array(xs),
+        np.array([792.0, -2208.0, 2592.0]) / 1225,
+        rho,
+        polyak_rate(L / mu),
+    )
 
 
 # -- figures -------------------------------------------------------------------------
 
 
+def _legend_below(ax, ncol: int = 2) -> None:
+    """The legend under the axes, off the data."""
+    ax.legend(
+        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol
+    )
+
+
 def draw_region(region: TwoStepRegion):
     r"""Two-step momentum's radius over (beta1, beta2), with Jury's boundary."""
-    fig, ax = figure(width=5.5)
+    from matplotlib import patheffects
+
+    fig, ax = figure(width=5.5, height=4.2)
     im = ax.pcolormesh(
         region.beta1,
         region.beta2,
@@ -769,7 +1096,7 @@ def draw_region(region: TwoStepRegion):
         shading="auto",
         cmap="viridis",
     )
-    fig.colorbar(im, ax=ax, label="largest radius over the modes (clipped at 1.2)")
+    fig.colorbar(im, ax=ax, label="largest radius (clipped at 1.2)")
     ax.contour(
         region.beta1,
         region.beta2,
@@ -779,13 +1106,15 @@ def draw_region(region: TwoStepRegion):
         linestyles="--",
     )
     b2 = np.linspace(-1, 1, 50)
-    ax.plot(1 - b2, b2, "w:", lw=1)
-    ax.plot(b2 - 1, b2, "w:", lw=1, label=r"triangle $|\beta_1| < 1-\beta_2$")
+    edge = dict(color="white", ls="--", lw=1.2)
+    edge["path_effects"] = [patheffects.withStroke(linewidth=3, foreground="black")]
+    ax.plot(1 - b2, b2, **edge)
+    ax.plot(b2 - 1, b2, label=r"triangle $|\beta_1| < 1-\beta_2$", **edge)
     ax.plot([], [], "r--", label="Jury's conditions")
     ax.set_xlim(region.beta1.min(), region.beta1.max())
     ax.set_xlabel(r"$\beta_1$")
     ax.set_ylabel(r"$\beta_2$")
-    ax.legend(fontsize="small", loc="lower left")
+    _legend_below(ax)
     h = region.lr * region.lambda_max
     ax.set_title(rf"two-step momentum, $\eta\lambda_{{\max}}$ = {h:.2g}")
     return fig
@@ -808,22 +1137,60 @@ def draw_optima(optima: Sequence[RadiusOptimum], lambda_min: float, lambda_max: 
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(r"eigenvalue $\lambda$ (dotted: the ends of the spectrum of $H(0)$)")
     ax.set_ylabel("per-mode spectral radius")
-    ax.legend(fontsize="small", loc="lower right")
+    _legend_below(ax, ncol=1)
     ax.set_title("tuned methods, per mode")
     return fig
 
 
 def draw_network(runs: dict[str, NetworkRate]):
-    r"""The loss per step of each network run, with :math:`\rho^{2k}` from H(0)."""
+    r"""The loss per step of each network run, with :math:`L(0)\rho^{2k}`.
+
+    :math:`\rho` from :math:`H(0)` (dotted) and from the kernel after the run
+    (dash-dotted).
+    """
     fig, ax = figure(width=5.5)
     for name, r in runs.items():
         k = np.arange(len(r.loss))
         loss = to_numpy(r.loss)
         ax.semilogy(k, loss, label=f"{name}: measured {r.measured:.3f}")
         ax.semilogy(k, loss[0] * r.predicted ** (2 * k), ":", color="0.4")
+        if math.isfinite(r.predicted_end):
+            ax.semilogy(k, loss[0] * r.predicted_end ** (2 * k), "-.", color="0.2")
     ax.plot([], [], ":", color="0.4", label=r"$L(0)\rho^{2k}$, $\rho$ from $H(0)$")
+    ax.plot([], [], "-.", color="0.2", label=r"$\rho$ from $H(T)$, after the run")
     ax.set_xlabel("step $k$ (one gradient each)")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    _legend_below(ax, ncol=1)
     ax.set_title("networks at the tuned parameters")
+    return fig
+
+
+def draw_misjudged(tuned: Misjudged, robust: dict[str, Misjudged]):
+    r"""Efficiency against the true :math:`\kappa/\hat\kappa`, per method."""
+    fig, ax = figure(width=5.5)
+    ratio = tuned.kappas / tuned.kappa_hat
+    ax.semilogx(
+        ratio, tuned.efficiency, "k:", lw=2, label="HB tuned for $\\hat\\kappa$"
+    )
+    styles = ["-", "--", "-."]
+    markers = ["o", "s", "^"]
+    for (name, r), ls, mk in zip(robust.items(), styles, markers):
+        ax.semilogx(
+            r.kappas / r.kappa_hat,
+            r.efficiency,
+            ls=ls,
+            marker=mk,
+            markevery=10,
+            label=f"{name}, robust: worst {r.worst:.2f}",
+        )
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.set_ylim(0, 1.05)
+    s = tuned.spread
+    ticks = [t for t in 2.0 ** np.arange(-6, 7) if 1 / s <= t <= s]
+    ax.set_xticks(ticks, [f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(r"true $\kappa$ / assumed $\hat\kappa$")
+    ax.set_ylabel("efficiency (steps of tuned HB / steps)")
+    _legend_below(ax)
+    ax.set_title("tuned for the wrong condition number")
     return fig
