@@ -65,7 +65,8 @@ def test_divergence_names_the_mean_square_stable_step(data):
         study.minibatch_train(net, X, y, torch.optim.SGD([net.W], lr=4 * eta), 3000, 1)
     err = info.value
     assert err.stable_lr == pytest.approx(eta, rel=2e-3)
-    assert "mean-square stable step" in str(err) and f"{err.stable_lr:.6g}" in str(err)
+    rule = "stable step size in mean square of SGD (batch 1, momentum 0) = "
+    assert rule + f"{err.stable_lr:.6g}" in str(err)
     assert torch.equal(net.W.detach(), W0), "initial weights restored"
     net2 = TwoLayerReLU(3, 256, seed=0)
     with pytest.raises(DivergenceError, match="knows no stable step for Adam"):

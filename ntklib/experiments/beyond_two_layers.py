@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import profiles
 from .._validate import check_int, check_lr, check_matrix, check_real, check_vector
 from ..deep import (
     DeepReLU,
@@ -170,7 +171,8 @@ def drift_by_width(
     For each width and seed: :math:`J(0)` and :math:`H(0) = J(0)J(0)^\top` from
     :func:`~ntklib.deep.per_example_jacobian`, gradient descent with the kernel
     step :math:`\eta = \text{lr\_factor}/\lambda_{\max}(sH(0))` for
-    :math:`\lceil T/\eta\rceil` steps, then
+    :math:`\lceil T/\eta\rceil` steps (seed ``i`` of ``seeds`` draws the
+    network with ``ntklib.seed(i)``), then
 
     .. math::
 
@@ -195,7 +197,12 @@ def drift_by_width(
     for j, w in enumerate(widths):
         for i in range(seeds):
             net = make_model(
-                kind, w, X, parameterisation=parameterisation, seed=i, depth=depth
+                kind,
+                w,
+                X,
+                parameterisation=parameterisation,
+                seed=profiles.seed(i),
+                depth=depth,
             )
             J0, S0 = per_example_jacobian(net, X), first_layer_on(net, X)
             H0, s = J0 @ J0.T, lr_scale(net)
@@ -424,7 +431,7 @@ def momentum_vs_flow(
     or ``"nesterov"`` (:math:`\gamma = 3`). ``lr`` is :math:`\eta` in kernel
     units; the network runs :math:`\lceil T/\sqrt\eta\rceil` steps and is compared,
     step by step, with the exact flow (:class:`~ntklib.spectrum.KernelSpectrum`) and the
-    linearised iterates of :math:`sH(0)`.
+    linearised iterates of :math:`sH(0)`. The networks' seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -440,6 +447,7 @@ def momentum_vs_flow(
     if friction is not None:
         friction = check_real(friction, "friction", low=0.0, low_open=True)
     steps = math.ceil(t_end / eta**0.5)
+    seed = profiles.seed(seed)
     out = torch.empty(4, len(widths), dtype=torch.float64)
     for j, w in enumerate(widths):
         net = make_model("mlp", w, X, parameterisation=parameterisation, seed=seed)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .. import profiles
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, fit_power_law
 from ..high_resolution import (
@@ -224,6 +225,7 @@ def fast_modes(
     runs uses ``div_factor`` times NAG-SC's stable step
     :math:`\frac{2(1+\beta)}{(1+2\beta)\lambda_{\max}}`, below heavy ball's
     :math:`\frac{2(1+\beta)}{\lambda_{\max}}` when ``div_factor < 1 + 2beta``.
+    The network's seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import digits_sphere
     >>> X, y = digits_sphere(24, d=6)
@@ -233,6 +235,7 @@ def fast_modes(
     """
     m, steps = check_int(m, "m"), check_int(steps, "steps", minimum=8)
     div_factor = check_real(div_factor, "div_factor", low=1.0, low_open=True)
+    seed = profiles.seed(seed)
     net0 = TwoLayerReLU.for_data(X, m, seed=seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     lam = spec.eigenvalues.double().cpu()
@@ -339,7 +342,8 @@ def tuned_scaling(
     sees faster modes; the chapter uses ten.
     With ``network=False`` the runs are the linearised iterates on :math:`H(0)`
     from the network's initial error (the kernel model), fitted the same way.
-    ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``.
+    ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``; the networks'
+    seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> ts = tuned_scaling({"a": sphere_data(8, 4)}, 1024, decades=3.0)
@@ -354,6 +358,7 @@ def tuned_scaling(
     if not methods or any(lab not in TUNED for lab in methods):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
     kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
+    seed = profiles.seed(seed)
     for name, (X, y) in datasets.items():
         spec = KernelSpectrum(empirical_ntk(TwoLayerReLU.for_data(X, m, seed=seed), X))
         lam = spec.eigenvalues.double().cpu()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
+from .. import profiles
 from .._validate import check_int, check_lr, check_momentum, check_real, check_vector
 from ..fitting import fit_exponential_rate
 from ..kernels import empirical_ntk, model_inputs
@@ -55,6 +56,7 @@ __all__ = [
     "batch_sweep",
     "half_point",
     "default_batches",
+    "kernel_path_rates",
     "coordinate_preconditioner",
     "MomentumStudy",
     "best_step",
@@ -93,10 +95,8 @@ def _stable(optimizer: Optimizer, H0: torch.Tensor, b: int) -> tuple[float | Non
     if type(optimizer) is torch.optim.SGD and not group.get("nesterov", False):
         beta = float(group.get("momentum", 0.0))
         value = sgd_stable_lr(H0, b, momentum=beta, rtol=1e-3)
-        return (
-            value,
-            f"the mean-square stable step of SGD (batch {b}, momentum {beta:g})",
-        )
+        # DivergenceError prints "the stable step size {rule} = {value}"
+        return value, f"in mean square of SGD (batch {b}, momentum {beta:g})"
     return None, f"ntklib knows no stable step for {type(optimizer).__name__}"
 
 
@@ -285,7 +285,9 @@ def batch_sweep(
 ) -> BatchSweep:
     r"""SGD at the bound's step :math:`\eta^*(b)` for each batch size and seed.
 
-    One network (seed ``net_seed``); the seeds vary the batch draws. Each run
+    One network (seed ``net_seed``); the seeds vary the batch draws (seeds
+    ``1000 + s``); every seed goes through :func:`ntklib.seed`, so
+    ``NTKLIB_SEED`` shifts them all. Each run
     lasts ``horizon / exact`` steps (the mean loss falls by :math:`e^{-\text{horizon}}`)
     and its rate is fitted on the last two thirds.
 
@@ -299,6 +301,7 @@ def batch_sweep(
     seeds = check_int(seeds, "seeds")
     horizon = check_real(horizon, "horizon", low=0.0, low_open=True)
     batches = tuple(int(b) for b in batches)
+    net_seed = profiles.seed(net_seed)
     H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
     n = H0.shape[0]
     lrs = np.array([sgd_step_size(H0, b) for b in batches])
@@ -316,9 +319,10 @@ def batch_sweep(
             net = TwoLayerReLU.for_data(X, m, net_seed)
             opt = torch.optim.SGD([net.W], lr=float(lr))
             every = max(1, steps // 60)
-            run = minibatch_train(net, X, y, opt, steps, b, seed=1000 + s, every=every)
+            draws = profiles.seed(1000 + s)
+            run = minibatch_train(net, X, y, opt, steps, b, seed=draws, every=every)
             measured[s, j] = run.rate()
-            path = sgd_kernel_iterates(H0, delta0, float(lr), b, steps, seed=1000 + s)
+            path = sgd_kernel_iterates(H0, delta0, float(lr), b, steps, seed=draws)
             kernel = MiniBatchRun(run.step, 0.5 * (path[run.step] ** 2).sum(1), b, lr)
             linear[s, j] = kernel.rate()
             if s == 0:
@@ -337,6 +341,63 @@ def batch_sweep(
         sgd_critical_batch(H0),
         tuple(runs),
     )
+
+
+def kernel_path_rates(
+    H,
+    delta0,
+    lr: float,
+    batch: int,
+    steps: int,
+    *,
+    paths: int = 400,
+    seed: int = 0,
+    every: int = 1,
+    start: float = 1 / 3,
+) -> torch.Tensor:
+    r"""Fitted per-step rates of :math:`\log L_k` along independent kernel-model paths.
+
+    ``paths`` batch sequences (uniform without replacement, independent across
+    steps and paths; seed ``ntklib.seed(seed)``) drive
+    :math:`\Delta_{k+1} = (I - \eta\frac nbHD_{B_k})\Delta_k` from ``delta0``;
+    :math:`\log L_k` is recorded every ``every`` steps and fitted by least squares
+    on :math:`k\ge` ``start * steps``, as :meth:`MiniBatchRun.rate` fits a run.
+    A least-squares slope is linear in the data, so the mean of the returned
+    rates is the fitted rate of :math:`\mathbb E\log L_k` (the rate a typical
+    path shows, Jensen's side of the exact mean loss), and their spread is a
+    single run's scatter.
+
+    >>> H = torch.eye(4, dtype=torch.float64)
+    >>> r = kernel_path_rates(H, torch.ones(4, dtype=torch.float64), 0.5, 4, 20)
+    >>> bool(torch.allclose(r, torch.full_like(r, -2 * math.log(0.5))))  # GD
+    True
+    """
+    H = torch.as_tensor(H)
+    n = H.shape[0]
+    b = check_int(batch, "batch")
+    if b > n:
+        raise ValueError(f"batch must lie in [1, n] = [1, {n}], got {batch!r}")
+    eta, steps = check_lr(lr), check_int(steps, "steps", minimum=2)
+    paths, every = check_int(paths, "paths"), check_int(every, "every")
+    gen = torch.Generator().manual_seed(
+        profiles.seed(check_int(seed, "seed", minimum=0))
+    )
+    d = check_vector(delta0, "delta0", length=n, dtype=H.dtype, device=H.device)
+    err = d.repeat(paths, 1)
+    ks, logs = [0], [torch.log(0.5 * (err * err).sum(1))]
+    for k in range(1, steps + 1):
+        keys = torch.rand(paths, n, generator=gen, dtype=H.dtype).to(H.device)
+        mask = torch.zeros_like(err).scatter_(1, keys.argsort(1)[:, :b], 1.0)
+        err = err - (eta * n / b) * (mask * err) @ H
+        if k % every == 0 or k == steps:
+            ks.append(k)
+            logs.append(torch.log(0.5 * (err * err).sum(1)))
+    k = torch.tensor(ks, dtype=H.dtype, device=H.device)
+    keep = k >= start * steps
+    kc = k[keep] - k[keep].mean()
+    y = torch.stack(logs, 1)[:, keep]
+    slope = ((y - y.mean(1, keepdim=True)) * kc).sum(1) / (kc * kc).sum()
+    return -slope
 
 
 # -- momentum --------------------------------------------------------------------------
@@ -429,7 +490,8 @@ def momentum_study(
 
     The steps are the best on ``grid`` for the kernel model's exact rate
     (:func:`~ntklib.stochastic.sgd_expected_rate`; :func:`best_step`), then the
-    network is trained at them on ``seeds`` batch sequences. A grid that stops
+    network is trained at them on ``seeds`` batch sequences (seeds ``0, 1, ...``
+    and ``net_seed``, through :func:`ntklib.seed`). A grid that stops
     below the optimum understates the best rate: at the full batch heavy ball's
     optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
@@ -443,6 +505,7 @@ def momentum_study(
     beta_hb = check_momentum(momentum)
     seeds = check_int(seeds, "seeds")
     grid = sorted(check_real(s, "grid", low=0.0, low_open=True) for s in grid)
+    net_seed = profiles.seed(net_seed)
     H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
     batches = tuple(int(b) for b in batches)
     lrs, exact = np.zeros((2, len(batches))), np.zeros((2, len(batches)))
@@ -456,7 +519,8 @@ def momentum_study(
                 net = TwoLayerReLU.for_data(X, m, net_seed)
                 opt = torch.optim.SGD([net.W], lr=float(lrs[i, j]), momentum=beta)
                 every = max(1, steps // 60)
-                run = minibatch_train(net, X, y, opt, steps, b, seed=s, every=every)
+                draws = profiles.seed(s)
+                run = minibatch_train(net, X, y, opt, steps, b, seed=draws, every=every)
                 meas[i, j] += run.rate() / seeds
                 if s == 0:
                     runs.append(run)
@@ -505,7 +569,8 @@ def preconditioned_run(
     A gradient hook on ``W`` turns the step into
     :math:`W_{k+1} = W_k - \eta P\odot\nabla L(W_k)`; the error then follows
     :math:`\Delta_{k+1}\approx(I-\eta H_P)\Delta_k`, :math:`H_P = JPJ^\top`
-    (:func:`~ntklib.stochastic.preconditioned_kernel`).
+    (:func:`~ntklib.stochastic.preconditioned_kernel`). The network's seed is
+    ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -518,6 +583,7 @@ def preconditioned_run(
     m = check_int(m, "m")
     lr = check_lr(lr)
     steps = check_int(steps, "steps", minimum=1)
+    seed = profiles.seed(seed)
     net = TwoLayerReLU.for_data(X, m, seed)
     X = model_inputs(net, X)
     H = empirical_ntk(net, X)
@@ -618,6 +684,7 @@ def adaptive_run(
 
     ``optimizer`` is ``"sgd"``, ``"rmsprop"`` or ``"adam"``. The prediction from
     step ``k0`` freezes :math:`H_{P_{k_0}} = JP_{k_0}J^\top` (SGD: :math:`\eta H`).
+    The network's seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -641,7 +708,7 @@ def adaptive_run(
         raise ValueError(
             f"k0 must be a multiple of every={every} in [0, steps={steps}], got {k0}"
         )
-    net = TwoLayerReLU.for_data(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, profiles.seed(seed))
     X = model_inputs(net, X)
     opt = makers[optimizer]([net.W])
     H0 = empirical_ntk(net, X)
