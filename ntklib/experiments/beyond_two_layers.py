@@ -476,6 +476,17 @@ def momentum_vs_flow(
     )
 
 
+def _legend_below(ax, ncol: int = 2) -> None:
+    """A legend under the axes, off the data."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.24),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
+    )
+
+
 def draw_drift(*sweeps: DriftSweep):
     """Relative kernel drift (and Jacobian change) against width, log-log."""
     fig, axes = figure(len(sweeps))
@@ -502,7 +513,7 @@ def draw_drift(*sweeps: DriftSweep):
             ylabel="relative change at T",
             title=f"{sw.kind.upper()}, {param}",
         )
-        ax.legend(fontsize=7)
+        _legend_below(ax, ncol=1)
     return fig
 
 
@@ -511,8 +522,11 @@ _METHOD_NAMES = {"heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
 def draw_momentum(*sweeps: MomentumSweep):
-    """Loss of the widest network against the flow of its initial kernel."""
-    fig, axes = figure(len(sweeps))
+    """Loss of the widest network against the flow of its initial kernel.
+
+    One panel per sweep, stacked (readable on a phone), sharing the time axis.
+    """
+    fig, axes = figure(1, len(sweeps), width=5.2, height=2.4)
     for ax, sw in zip(np.atleast_1d(axes), sweeps):
         t = to_numpy(sw.time)
         ax.semilogy(t, to_numpy(sw.loss), label=f"network, width {sw.widths[-1]}")
@@ -523,7 +537,7 @@ def draw_momentum(*sweeps: MomentumSweep):
             title=f"{_METHOD_NAMES.get(sw.method, sw.method)}, "
             f"{_PARAM_NAMES.get(sw.parameterisation, sw.parameterisation)}",
         )
-        ax.legend(fontsize=7)
+        ax.legend(fontsize="small", loc="upper right")
     return fig
 
 
@@ -542,5 +556,5 @@ def draw_lambda_min(runs: dict):
         ylabel=r"$\lambda_{\min}(H(t))/\lambda_{\min}(H(0))$",
         yscale="log",
     )
-    ax.legend(fontsize=7)
+    _legend_below(ax, ncol=3)
     return fig

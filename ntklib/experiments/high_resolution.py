@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import matplotlib.ticker
 import numpy as np
 import torch
 
@@ -42,7 +43,7 @@ from ..high_resolution import (
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, NesterovSC, nesterov_sc_momentum
-from ..plotting import figure, to_numpy
+from ..plotting import figure, method_style, to_numpy
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..training import DivergenceError, train
 from .comparison import tuned_parameters
@@ -194,12 +195,15 @@ class FastModes:
             f"kappa(H(0)) = {self.spectrum.condition_number:.0f}; eta = 1/lambda_max"
             f" = {self.lr:.4f}; beta = {self.momentum:.4f}"
         ]
+        lines.append(
+            "top mode:     companion radius  high-res ODE  low-res ODE  "
+            "max_(k>=2) |c_k/c_0|"
+        )
         for name in (hb, "nesterov_sc"):
             lines.append(
-                f"{name:12s} top mode: companion radius {self.radii[name][-1]:.4f}, "
-                f"high-res ODE {self.ode_high[name][-1]:.4f}, low-res ODE "
-                f"{self.ode_low[name][-1]:.4f};  max_(k>=2) |c_k/c_0| = "
-                f"{self.top[name][2:].abs().max():.4f}"
+                f"{name:12s}  {self.radii[name][-1]:16.4f}  "
+                f"{self.ode_high[name][-1]:12.4f}  {self.ode_low[name][-1]:11.4f}  "
+                f"{self.top[name][2:].abs().max():20.4f}"
             )
         lines.append(
             f"HB top mode: envelope {self.measured_radius(hb):.4f} per step, "
@@ -407,6 +411,19 @@ def tuned_scaling(
 
 
 _NAMES = {"heavy_ball": "heavy ball", "nesterov_sc": "NAG-SC"}
+
+
+def _legend_below(ax, ncol: int = 2) -> None:
+    """A legend under the axes, off the data."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.24),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
+    )
+
+
 # heavy ball's markers filled, NAG-SC's open: the methods differ in more than colour
 _FILL = {"heavy_ball": {}, "nesterov_sc": {"mfc": "none"}}
 
@@ -428,7 +445,7 @@ def draw_orders(ladder: OrderLadder, t_end: float):
     ax.set_xlabel(r"$h = \sqrt{\eta}$")
     ax.set_ylabel(rf"$\max_{{kh\leq {t_end:g}}}\|\Delta_k - \Delta(kh)\|$")
     ax.set_title("discrete iterates against the ODEs")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig
 
 
@@ -461,7 +478,7 @@ def draw_fast_modes(fm: FastModes):
     axes[1].set_xlabel(r"eigenvalue $\lambda$ of $H(0)$")
     axes[1].set_ylabel("per-step contraction")
     for ax in axes:
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncol=1)
     return fig
 
 
@@ -474,11 +491,21 @@ def draw_tuned_scaling(ts: TunedScaling):
         meas = [-math.log(ts.measured[n][label]) for n in names]
         pred = [-math.log(ts.predicted[n][label]) for n in names]
         fitted = "network" if ts.network else "kernel model"
-        line = ax.loglog(k, meas, "o-", label=f"{label} ({fitted})")[0]
+        style = method_style(label)  # colour and line style per method
+        line = ax.loglog(k, meas, marker="o", label=f"{label} ({fitted})", **style)[0]
         ax.loglog(
-            k, pred, "x--", color=line.get_color(), label=f"{label} (companion, H(0))"
+            k,
+            pred,
+            "x",
+            ls=(0, (1, 2)),
+            lw=1,
+            ms=7,
+            color=line.get_color(),
+            label=f"{label} (companion, H(0))",
         )
+    ax.set_xticks(k, [f"{v:.0f}" for v in k])  # no colliding minor tick labels
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(r"condition number $\kappa$ of $H(0)$")
     ax.set_ylabel(r"$-\log\rho$ per iteration")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig
