@@ -665,7 +665,7 @@ def _stable_step(optimizer, model, X, batch) -> tuple[float | None, str]:
     value = sgd_stable_lr(H, batch, momentum=beta, rtol=1e-3)
     return (
         value,
-        f"the mean-square stable step of SGD (batch {batch}, momentum {beta:g})",
+        f"in mean square of SGD (batch {batch}, momentum {beta:g})",
     )
 
 

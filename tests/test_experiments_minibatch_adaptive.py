@@ -65,7 +65,8 @@ def test_divergence_names_the_mean_square_stable_step(data):
         study.minibatch_train(net, X, y, torch.optim.SGD([net.W], lr=4 * eta), 3000, 1)
     err = info.value
     assert err.stable_lr == pytest.approx(eta, rel=2e-3)
-    assert "mean-square stable step" in str(err) and f"{err.stable_lr:.6g}" in str(err)
+    rule = "stable step size in mean square of SGD (batch 1, momentum 0) = "
+    assert rule + f"{err.stable_lr:.6g}" in str(err)
     assert torch.equal(net.W.detach(), W0), "initial weights restored"
     net2 = TwoLayerReLU(3, 256, seed=0)
     with pytest.raises(DivergenceError, match="knows no stable step for Adam"):
@@ -91,6 +92,8 @@ def test_batch_sweep_against_its_kernel_model_and_the_exact_mean(data):
     assert np.all(sw.mean > 0.95 * sw.exact_window)
     assert np.all(sw.mean < 2 * sw.exact_window)
     assert np.all(sw.bound <= sw.exact)
+    assert sw.typical.shape == sw.path_spread.shape == (3,)
+    assert sw.path_spread[-1] < 1e-12 < sw.path_spread[0]  # b = n: no noise
     assert sw.per_epoch(sw.exact)[0] == pytest.approx(6 * sw.exact[0])
     fig = study.draw_batch_sweep(sw)
     plt.close(fig)
@@ -139,7 +142,37 @@ def test_preconditioned_run_matches_a_manual_step(data):
     )
     assert torch.allclose(pr.loss, expected, rtol=1e-9)
     assert torch.allclose(pr.H_P, st.preconditioned_kernel(net, X, precond))
+    # the gaps are distances of error vectors: 0 <= gap, and the frozen H_P is
+    # closer than the frozen H for P far from 1
+    assert 0 <= pr.gap < pr.gap_plain
     plt.close(study.draw_preconditioned(pr))
+
+
+def test_kernel_path_rates_against_single_paths_and_jensen(data):
+    """The vectorised paths agree with sgd_kernel_iterates' single paths (another
+    sampler), and a typical path decays at least as fast as the exact mean loss."""
+    X, y = data
+    net = TwoLayerReLU(3, 1024, seed=0)
+    H0, d0 = empirical_ntk(net, X), (net(X) - y).detach()
+    lr, b, steps = st.sgd_step_size(H0, 2), 2, 60
+    rates = study.kernel_path_rates(H0, d0, lr, b, steps, paths=400, seed=3)
+    k = torch.arange(steps + 1)
+    singles = torch.tensor(
+        [
+            study.MiniBatchRun(
+                k, 0.5 * (st.sgd_kernel_iterates(H0, d0, lr, b, steps, seed=s) ** 2).sum(1),
+                b, lr,
+            ).rate()
+            for s in range(40)
+        ]
+    )  # fmt: skip
+    se = math.sqrt(rates.var() / 400 + singles.var() / 40)
+    assert abs(rates.mean() - singles.mean()) < 5 * se
+    mean_loss = st.sgd_expected_loss(H0, d0, lr, b, steps)
+    exact = study.MiniBatchRun(k, mean_loss, b, lr).rate()
+    assert rates.mean() > exact - 5 * rates.std() / 20
+    full = study.kernel_path_rates(H0, d0, 0.1, 6, 30, paths=3)  # b = n: GD
+    assert torch.allclose(full, full[0].expand(3))
 
 
 def test_adaptive_run_rmsprop_against_its_formula(data):

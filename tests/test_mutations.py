@@ -140,11 +140,37 @@ MUTANTS = {
     ),
     #
     # -- ch10: mutants caught by ch10 (mini-batch and adaptive) --
-    #
+    "critical batch of sampling with replacement for batches drawn without": (
+        "ch10_minibatch_adaptive",
+        "_f = ntklib.stochastic.sgd_critical_batch\n"
+        "_swap(_f, lambda H, **k: _f(H, replacement=True))",
+    ),
     # -- ch11: mutants caught by ch11 (high resolution) --
-    #
+    "NAG-SC's gradient correction 15% too large in its ODE": (
+        "ch11_high_resolution",
+        "_f = ntklib.high_resolution.mode_coefficients\n"
+        "def _m(ev, lr, mom, *, method, resolution='high'):\n"
+        "    B, K, c = _f(ev, lr, mom, method=method, resolution=resolution)\n"
+        "    if resolution == 'high' and 'nesterov' in method:\n"
+        "        B = B + 0.15 * math.sqrt(lr) * K  # + 0.15 h lambda / a\n"
+        "    return B, K, c\n"
+        "_swap(_f, _m)",
+    ),
     # -- ch12: mutants caught by ch12 (beyond two layers) --
-    #
+    "generic kernel without the trained read-out layer": (
+        "ch12_beyond_two_layers",
+        "_f = ntklib.deep.generic_ntk\n"
+        "def _m(model, X):\n"
+        "    v = getattr(model, 'v', None)\n"
+        "    if v is None:\n"
+        "        return _f(model, X)\n"
+        "    v.requires_grad_(False)\n"
+        "    try:\n"
+        "        return _f(model, X)\n"
+        "    finally:\n"
+        "        v.requires_grad_(True)\n"
+        "_swap(_f, _m)",
+    ),
 }
 
 

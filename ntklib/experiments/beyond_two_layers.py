@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import profiles
 from .._validate import check_int, check_lr, check_matrix, check_real, check_vector
 from ..deep import (
     DeepReLU,
@@ -170,7 +171,8 @@ def drift_by_width(
     For each width and seed: :math:`J(0)` and :math:`H(0) = J(0)J(0)^\top` from
     :func:`~ntklib.deep.per_example_jacobian`, gradient descent with the kernel
     step :math:`\eta = \text{lr\_factor}/\lambda_{\max}(sH(0))` for
-    :math:`\lceil T/\eta\rceil` steps, then
+    :math:`\lceil T/\eta\rceil` steps (seed ``i`` of ``seeds`` draws the
+    network with ``ntklib.seed(i)``), then
 
     .. math::
 
@@ -195,7 +197,12 @@ def drift_by_width(
     for j, w in enumerate(widths):
         for i in range(seeds):
             net = make_model(
-                kind, w, X, parameterisation=parameterisation, seed=i, depth=depth
+                kind,
+                w,
+                X,
+                parameterisation=parameterisation,
+                seed=profiles.seed(i),
+                depth=depth,
             )
             J0, S0 = per_example_jacobian(net, X), first_layer_on(net, X)
             H0, s = J0 @ J0.T, lr_scale(net)
@@ -424,7 +431,7 @@ def momentum_vs_flow(
     or ``"nesterov"`` (:math:`\gamma = 3`). ``lr`` is :math:`\eta` in kernel
     units; the network runs :math:`\lceil T/\sqrt\eta\rceil` steps and is compared,
     step by step, with the exact flow (:class:`~ntklib.spectrum.KernelSpectrum`) and the
-    linearised iterates of :math:`sH(0)`.
+    linearised iterates of :math:`sH(0)`. The networks' seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -440,6 +447,7 @@ def momentum_vs_flow(
     if friction is not None:
         friction = check_real(friction, "friction", low=0.0, low_open=True)
     steps = math.ceil(t_end / eta**0.5)
+    seed = profiles.seed(seed)
     out = torch.empty(4, len(widths), dtype=torch.float64)
     for j, w in enumerate(widths):
         net = make_model("mlp", w, X, parameterisation=parameterisation, seed=seed)
@@ -465,6 +473,17 @@ def momentum_vs_flow(
         run.time,
         0.5 * (run.delta**2).sum(1),
         0.5 * (flow**2).sum(1),
+    )
+
+
+def _legend_below(ax, ncol: int = 2) -> None:
+    """A legend under the axes, off the data."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.24),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
     )
 
 
@@ -494,7 +513,7 @@ def draw_drift(*sweeps: DriftSweep):
             ylabel="relative change at T",
             title=f"{sw.kind.upper()}, {param}",
         )
-        ax.legend(fontsize=7)
+        _legend_below(ax, ncol=1)
     return fig
 
 
@@ -503,8 +522,11 @@ _METHOD_NAMES = {"heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
 def draw_momentum(*sweeps: MomentumSweep):
-    """Loss of the widest network against the flow of its initial kernel."""
-    fig, axes = figure(len(sweeps))
+    """Loss of the widest network against the flow of its initial kernel.
+
+    One panel per sweep, stacked (readable on a phone), sharing the time axis.
+    """
+    fig, axes = figure(1, len(sweeps), width=5.2, height=2.4)
     for ax, sw in zip(np.atleast_1d(axes), sweeps):
         t = to_numpy(sw.time)
         ax.semilogy(t, to_numpy(sw.loss), label=f"network, width {sw.widths[-1]}")
@@ -515,7 +537,7 @@ def draw_momentum(*sweeps: MomentumSweep):
             title=f"{_METHOD_NAMES.get(sw.method, sw.method)}, "
             f"{_PARAM_NAMES.get(sw.parameterisation, sw.parameterisation)}",
         )
-        ax.legend(fontsize=7)
+        ax.legend(fontsize="small", loc="upper right")
     return fig
 
 
@@ -534,5 +556,5 @@ def draw_lambda_min(runs: dict):
         ylabel=r"$\lambda_{\min}(H(t))/\lambda_{\min}(H(0))$",
         yscale="log",
     )
-    ax.legend(fontsize=7)
+    _legend_below(ax, ncol=3)
     return fig

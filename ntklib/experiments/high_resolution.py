@@ -25,9 +25,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import matplotlib.ticker
 import numpy as np
 import torch
 
+from .. import profiles
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, fit_power_law
 from ..high_resolution import (
@@ -41,7 +43,7 @@ from ..high_resolution import (
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
 from ..optim import GD, HeavyBall, NesterovSC, nesterov_sc_momentum
-from ..plotting import figure, to_numpy
+from ..plotting import figure, method_style, to_numpy
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..training import DivergenceError, train
 from .comparison import tuned_parameters
@@ -193,12 +195,15 @@ class FastModes:
             f"kappa(H(0)) = {self.spectrum.condition_number:.0f}; eta = 1/lambda_max"
             f" = {self.lr:.4f}; beta = {self.momentum:.4f}"
         ]
+        lines.append(
+            "top mode:     companion radius  high-res ODE  low-res ODE  "
+            "max_(k>=2) |c_k/c_0|"
+        )
         for name in (hb, "nesterov_sc"):
             lines.append(
-                f"{name:12s} top mode: companion radius {self.radii[name][-1]:.4f}, "
-                f"high-res ODE {self.ode_high[name][-1]:.4f}, low-res ODE "
-                f"{self.ode_low[name][-1]:.4f};  max_(k>=2) |c_k/c_0| = "
-                f"{self.top[name][2:].abs().max():.4f}"
+                f"{name:12s}  {self.radii[name][-1]:16.4f}  "
+                f"{self.ode_high[name][-1]:12.4f}  {self.ode_low[name][-1]:11.4f}  "
+                f"{self.top[name][2:].abs().max():20.4f}"
             )
         lines.append(
             f"HB top mode: envelope {self.measured_radius(hb):.4f} per step, "
@@ -224,6 +229,7 @@ def fast_modes(
     runs uses ``div_factor`` times NAG-SC's stable step
     :math:`\frac{2(1+\beta)}{(1+2\beta)\lambda_{\max}}`, below heavy ball's
     :math:`\frac{2(1+\beta)}{\lambda_{\max}}` when ``div_factor < 1 + 2beta``.
+    The network's seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import digits_sphere
     >>> X, y = digits_sphere(24, d=6)
@@ -233,6 +239,7 @@ def fast_modes(
     """
     m, steps = check_int(m, "m"), check_int(steps, "steps", minimum=8)
     div_factor = check_real(div_factor, "div_factor", low=1.0, low_open=True)
+    seed = profiles.seed(seed)
     net0 = TwoLayerReLU.for_data(X, m, seed=seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     lam = spec.eigenvalues.double().cpu()
@@ -339,7 +346,8 @@ def tuned_scaling(
     sees faster modes; the chapter uses ten.
     With ``network=False`` the runs are the linearised iterates on :math:`H(0)`
     from the network's initial error (the kernel model), fitted the same way.
-    ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``.
+    ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``; the networks'
+    seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> ts = tuned_scaling({"a": sphere_data(8, 4)}, 1024, decades=3.0)
@@ -354,6 +362,7 @@ def tuned_scaling(
     if not methods or any(lab not in TUNED for lab in methods):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
     kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
+    seed = profiles.seed(seed)
     for name, (X, y) in datasets.items():
         spec = KernelSpectrum(empirical_ntk(TwoLayerReLU.for_data(X, m, seed=seed), X))
         lam = spec.eigenvalues.double().cpu()
@@ -402,6 +411,19 @@ def tuned_scaling(
 
 
 _NAMES = {"heavy_ball": "heavy ball", "nesterov_sc": "NAG-SC"}
+
+
+def _legend_below(ax, ncol: int = 2) -> None:
+    """A legend under the axes, off the data."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.24),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
+    )
+
+
 # heavy ball's markers filled, NAG-SC's open: the methods differ in more than colour
 _FILL = {"heavy_ball": {}, "nesterov_sc": {"mfc": "none"}}
 
@@ -423,7 +445,7 @@ def draw_orders(ladder: OrderLadder, t_end: float):
     ax.set_xlabel(r"$h = \sqrt{\eta}$")
     ax.set_ylabel(rf"$\max_{{kh\leq {t_end:g}}}\|\Delta_k - \Delta(kh)\|$")
     ax.set_title("discrete iterates against the ODEs")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig
 
 
@@ -456,7 +478,7 @@ def draw_fast_modes(fm: FastModes):
     axes[1].set_xlabel(r"eigenvalue $\lambda$ of $H(0)$")
     axes[1].set_ylabel("per-step contraction")
     for ax in axes:
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncol=1)
     return fig
 
 
@@ -469,11 +491,21 @@ def draw_tuned_scaling(ts: TunedScaling):
         meas = [-math.log(ts.measured[n][label]) for n in names]
         pred = [-math.log(ts.predicted[n][label]) for n in names]
         fitted = "network" if ts.network else "kernel model"
-        line = ax.loglog(k, meas, "o-", label=f"{label} ({fitted})")[0]
+        style = method_style(label)  # colour and line style per method
+        line = ax.loglog(k, meas, marker="o", label=f"{label} ({fitted})", **style)[0]
         ax.loglog(
-            k, pred, "x--", color=line.get_color(), label=f"{label} (companion, H(0))"
+            k,
+            pred,
+            "x",
+            ls=(0, (1, 2)),
+            lw=1,
+            ms=7,
+            color=line.get_color(),
+            label=f"{label} (companion, H(0))",
         )
+    ax.set_xticks(k, [f"{v:.0f}" for v in k])  # no colliding minor tick labels
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(r"condition number $\kappa$ of $H(0)$")
     ax.set_ylabel(r"$-\log\rho$ per iteration")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .._validate import check_int, check_lr, check_momentum, check_real
+from .. import profiles
+from .._validate import check_int, check_lr, check_momentum, check_real, check_vector
 from ..fitting import fit_exponential_rate
 from ..kernels import empirical_ntk, model_inputs
 from ..model import TwoLayerReLU
@@ -54,6 +55,7 @@ __all__ = [
     "batch_sweep",
     "half_point",
     "default_batches",
+    "kernel_path_rates",
     "coordinate_preconditioner",
     "MomentumStudy",
     "best_step",
@@ -217,9 +219,13 @@ class BatchSweep:
     same batches as the network's, :func:`~ntklib.stochastic.sgd_kernel_iterates`;
     ``exact_window``: the rate of the exact mean loss
     :func:`~ntklib.stochastic.sgd_expected_loss` fitted on the same window)
-    (the bound's step :math:`\eta^*(b)`). Per-epoch rates are ``n / b`` times
-    the per-step ones. ``b_star`` is the critical batch size :math:`b^*`: the
-    bound's per-epoch rate halves at ``1 + b_star``.
+    (the bound's step :math:`\eta^*(b)`). ``typical`` and ``path_spread`` are
+    the mean and standard deviation of the fitted rates of ``paths``
+    independent kernel-model paths on the same window
+    (:func:`kernel_path_rates`): the rate one run shows on average (Jensen's
+    side of ``exact_window``) and one run's scatter. Per-epoch rates are
+    ``n / b`` times the per-step ones. ``b_star`` is the critical batch size
+    :math:`b^*`: the bound's per-epoch rate halves at ``1 + b_star``.
     """
 
     n: int
@@ -232,6 +238,8 @@ class BatchSweep:
     exact_window: np.ndarray
     b_star: float
     runs: tuple
+    typical: np.ndarray
+    path_spread: np.ndarray
 
     def per_epoch(self, rates) -> np.ndarray:
         """Per-step rates times the steps per epoch, ``n / b``."""
@@ -274,12 +282,16 @@ def batch_sweep(
     *,
     horizon: float = 12.0,
     net_seed: int = 0,
+    paths: int = 200,
 ) -> BatchSweep:
     r"""SGD at the bound's step :math:`\eta^*(b)` for each batch size and seed.
 
-    One network (seed ``net_seed``); the seeds vary the batch draws. Each run
+    One network (seed ``net_seed``); the seeds vary the batch draws (seeds
+    ``1000 + s``); every seed goes through :func:`ntklib.seed`, so
+    ``NTKLIB_SEED`` shifts them all. Each run
     lasts ``horizon / exact`` steps (the mean loss falls by :math:`e^{-\text{horizon}}`)
-    and its rate is fitted on the last two thirds.
+    and its rate is fitted on the last two thirds; ``paths`` kernel-model paths
+    per batch size give the expected rate of one run and its scatter.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -291,6 +303,7 @@ def batch_sweep(
     seeds = check_int(seeds, "seeds")
     horizon = check_real(horizon, "horizon", low=0.0, low_open=True)
     batches = tuple(int(b) for b in batches)
+    net_seed = profiles.seed(net_seed)
     H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
     n = H0.shape[0]
     lrs = np.array([sgd_step_size(H0, b) for b in batches])
@@ -299,18 +312,24 @@ def batch_sweep(
     measured = np.empty((seeds, len(batches)))
     linear = np.empty((seeds, len(batches)))
     window = np.empty(len(batches))
+    typical, spread = np.empty(len(batches)), np.empty(len(batches))
     net0 = TwoLayerReLU.for_data(X, m, net_seed)
     delta0 = (net0(X) - y).detach()
     runs = []
     for j, (b, lr, r) in enumerate(zip(batches, lrs, exact)):
         steps = math.ceil(horizon / r)
+        every = max(1, steps // 60)
+        mc = kernel_path_rates(
+            H0, delta0, float(lr), b, steps, paths=paths, seed=2000 + j, every=every
+        )
+        typical[j], spread[j] = float(mc.mean()), float(mc.std())
         for s in range(seeds):
             net = TwoLayerReLU.for_data(X, m, net_seed)
             opt = torch.optim.SGD([net.W], lr=float(lr))
-            every = max(1, steps // 60)
-            run = minibatch_train(net, X, y, opt, steps, b, seed=1000 + s, every=every)
+            draws = profiles.seed(1000 + s)
+            run = minibatch_train(net, X, y, opt, steps, b, seed=draws, every=every)
             measured[s, j] = run.rate()
-            path = sgd_kernel_iterates(H0, delta0, float(lr), b, steps, seed=1000 + s)
+            path = sgd_kernel_iterates(H0, delta0, float(lr), b, steps, seed=draws)
             kernel = MiniBatchRun(run.step, 0.5 * (path[run.step] ** 2).sum(1), b, lr)
             linear[s, j] = kernel.rate()
             if s == 0:
@@ -328,7 +347,73 @@ def batch_sweep(
         window,
         sgd_critical_batch(H0),
         tuple(runs),
+        typical,
+        spread,
     )
+
+
+def kernel_path_rates(
+    H,
+    delta0,
+    lr: float,
+    batch: int,
+    steps: int,
+    *,
+    paths: int = 400,
+    seed: int = 0,
+    every: int = 1,
+    start: float = 1 / 3,
+) -> torch.Tensor:
+    r"""Fitted per-step rates of :math:`\log L_k` along independent kernel-model paths.
+
+    ``paths`` batch sequences (uniform without replacement, independent across
+    steps and paths; seed ``ntklib.seed(seed)``) drive
+    :math:`\Delta_{k+1} = (I - \eta\frac nbHD_{B_k})\Delta_k` from ``delta0``;
+    :math:`\log L_k` is recorded every ``every`` steps and fitted by least squares
+    on :math:`k\ge` ``start * steps``, as :meth:`MiniBatchRun.rate` fits a run.
+    A least-squares slope is linear in the data, so the mean of the returned
+    rates is the fitted rate of :math:`\mathbb E\log L_k` (the rate a typical
+    path shows, Jensen's side of the exact mean loss), and their spread is a
+    single run's scatter.
+
+    >>> H = torch.eye(4, dtype=torch.float64)
+    >>> r = kernel_path_rates(H, torch.ones(4, dtype=torch.float64), 0.5, 4, 20)
+    >>> bool(torch.allclose(r, torch.full_like(r, -2 * math.log(0.5))))  # GD
+    True
+    """
+    H = torch.as_tensor(H)
+    n = H.shape[0]
+    b = check_int(batch, "batch")
+    if b > n:
+        raise ValueError(f"batch must lie in [1, n] = [1, {n}], got {batch!r}")
+    eta, steps = check_lr(lr), check_int(steps, "steps", minimum=2)
+    paths, every = check_int(paths, "paths"), check_int(every, "every")
+    gen = torch.Generator().manual_seed(
+        profiles.seed(check_int(seed, "seed", minimum=0))
+    )
+    d = check_vector(delta0, "delta0", length=n, dtype=H.dtype, device=H.device)
+    err = d.repeat(paths, 1)
+    ks, logs = [0], [torch.log(0.5 * (err * err).sum(1))]
+    for k in range(1, steps + 1):
+        if b == n:  # the full batch: gradient descent
+            picked = err
+        else:
+            if b == 1:
+                idx = torch.randint(n, (paths, 1), generator=gen)
+            else:
+                idx = torch.rand(paths, n, generator=gen).argsort(1)[:, :b]
+            mask = torch.zeros_like(err).scatter_(1, idx.to(err.device), 1.0)
+            picked = mask * err
+        err = err - (eta * n / b) * picked @ H
+        if k % every == 0 or k == steps:
+            ks.append(k)
+            logs.append(torch.log(0.5 * (err * err).sum(1)))
+    k = torch.tensor(ks, dtype=H.dtype, device=H.device)
+    keep = k >= start * steps
+    kc = k[keep] - k[keep].mean()
+    y = torch.stack(logs, 1)[:, keep]
+    slope = ((y - y.mean(1, keepdim=True)) * kc).sum(1) / (kc * kc).sum()
+    return -slope
 
 
 # -- momentum --------------------------------------------------------------------------
@@ -421,7 +506,8 @@ def momentum_study(
 
     The steps are the best on ``grid`` for the kernel model's exact rate
     (:func:`~ntklib.stochastic.sgd_expected_rate`; :func:`best_step`), then the
-    network is trained at them on ``seeds`` batch sequences. A grid that stops
+    network is trained at them on ``seeds`` batch sequences (seeds ``0, 1, ...``
+    and ``net_seed``, through :func:`ntklib.seed`). A grid that stops
     below the optimum understates the best rate: at the full batch heavy ball's
     optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
@@ -435,6 +521,7 @@ def momentum_study(
     beta_hb = check_momentum(momentum)
     seeds = check_int(seeds, "seeds")
     grid = sorted(check_real(s, "grid", low=0.0, low_open=True) for s in grid)
+    net_seed = profiles.seed(net_seed)
     H0 = empirical_ntk(TwoLayerReLU.for_data(X, m, net_seed), X)
     batches = tuple(int(b) for b in batches)
     lrs, exact = np.zeros((2, len(batches))), np.zeros((2, len(batches)))
@@ -448,7 +535,8 @@ def momentum_study(
                 net = TwoLayerReLU.for_data(X, m, net_seed)
                 opt = torch.optim.SGD([net.W], lr=float(lrs[i, j]), momentum=beta)
                 every = max(1, steps // 60)
-                run = minibatch_train(net, X, y, opt, steps, b, seed=s, every=every)
+                draws = profiles.seed(s)
+                run = minibatch_train(net, X, y, opt, steps, b, seed=draws, every=every)
                 meas[i, j] += run.rate() / seeds
                 if s == 0:
                     runs.append(run)
@@ -464,6 +552,10 @@ class PreconditionedRun:
 
     ``loss`` is measured; ``predicted`` the frozen-kernel iterates on
     :math:`H_P(0) = JPJ^\top`; ``plain`` those on :math:`H(0)` at the same step.
+    ``gap`` and ``gap_plain`` are the largest distances between the network's
+    error and those iterates' over the run, relative to the initial error:
+    :math:`\max_k\|\Delta_k - \Delta^{P}_k\|/\|\Delta_0\|` and the same for
+    :math:`H(0)`.
     """
 
     lr: float
@@ -472,6 +564,8 @@ class PreconditionedRun:
     plain: torch.Tensor
     H: torch.Tensor
     H_P: torch.Tensor
+    gap: float
+    gap_plain: float
 
 
 def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
@@ -497,7 +591,8 @@ def preconditioned_run(
     A gradient hook on ``W`` turns the step into
     :math:`W_{k+1} = W_k - \eta P\odot\nabla L(W_k)`; the error then follows
     :math:`\Delta_{k+1}\approx(I-\eta H_P)\Delta_k`, :math:`H_P = JPJ^\top`
-    (:func:`~ntklib.stochastic.preconditioned_kernel`).
+    (:func:`~ntklib.stochastic.preconditioned_kernel`). The network's seed is
+    ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -510,6 +605,7 @@ def preconditioned_run(
     m = check_int(m, "m")
     lr = check_lr(lr)
     steps = check_int(steps, "steps", minimum=1)
+    seed = profiles.seed(seed)
     net = TwoLayerReLU.for_data(X, m, seed)
     X = model_inputs(net, X)
     H = empirical_ntk(net, X)
@@ -517,22 +613,31 @@ def preconditioned_run(
     Pt = torch.as_tensor(precond, dtype=X.dtype)
     handle = net.W.register_hook(lambda g: g * Pt)
     opt = torch.optim.SGD([net.W], lr=lr)
-    losses = []
+    losses, deltas = [], []
     for k in range(steps + 1):
         opt.zero_grad()
         delta = net(X) - y
         loss = 0.5 * (delta * delta).sum()
         losses.append(loss.item())
+        deltas.append(delta.detach())
         if k == steps:
             break
         loss.backward()
         opt.step()
     handle.remove()
     delta0 = TwoLayerReLU.for_data(X, m, seed)(X).detach() - y
-    pred = 0.5 * (frozen_iterates(H_P, delta0, steps, lr=lr) ** 2).sum(1)
-    plain = 0.5 * (frozen_iterates(H, delta0, steps, lr=lr) ** 2).sum(1)
+    pred_it = frozen_iterates(H_P, delta0, steps, lr=lr)
+    plain_it = frozen_iterates(H, delta0, steps, lr=lr)
+    measured, scale = torch.stack(deltas), delta0.norm()
     return PreconditionedRun(
-        lr, torch.tensor(losses, dtype=torch.float64), pred, plain, H, H_P
+        lr,
+        torch.tensor(losses, dtype=torch.float64),
+        0.5 * (pred_it**2).sum(1),
+        0.5 * (plain_it**2).sum(1),
+        H,
+        H_P,
+        float((measured - pred_it).norm(dim=1).max() / scale),
+        float((measured - plain_it).norm(dim=1).max() / scale),
     )
 
 
@@ -610,6 +715,7 @@ def adaptive_run(
 
     ``optimizer`` is ``"sgd"``, ``"rmsprop"`` or ``"adam"``. The prediction from
     step ``k0`` freezes :math:`H_{P_{k_0}} = JP_{k_0}J^\top` (SGD: :math:`\eta H`).
+    The network's seed is ``ntklib.seed(seed)``.
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
@@ -633,7 +739,7 @@ def adaptive_run(
         raise ValueError(
             f"k0 must be a multiple of every={every} in [0, steps={steps}], got {k0}"
         )
-    net = TwoLayerReLU.for_data(X, m, seed)
+    net = TwoLayerReLU.for_data(X, m, profiles.seed(seed))
     X = model_inputs(net, X)
     opt = makers[optimizer]([net.W])
     H0 = empirical_ntk(net, X)
@@ -681,17 +787,40 @@ def adaptive_run(
 
 # -- figures ---------------------------------------------------------------------------
 
+#: Line styles that tell curves apart without colour (batch sizes, optimizers).
+_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
+_MARKS = "osD^vx*"
+
+
+def _legend_below(ax, ncol: int = 2) -> None:
+    """A legend under the axes, off the data."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.24),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
+    )
+
 
 def draw_batch_sweep(sweep: BatchSweep):
     """Left: the loss of one run per batch size; right: per-epoch rates by batch."""
     fig, axes = figure(2)
-    for run in sweep.runs:
+    for j, run in enumerate(sweep.runs):
         epochs = to_numpy(run.step) * run.batch / sweep.n
-        axes[0].semilogy(epochs, to_numpy(run.loss), label=f"b = {run.batch}")
+        axes[0].semilogy(
+            epochs,
+            to_numpy(run.loss),
+            linestyle=_STYLES[j % len(_STYLES)],
+            marker=_MARKS[j % len(_MARKS)],
+            markevery=max(1, len(epochs) // 6),
+            ms=4,
+            label=f"b = {run.batch}",
+        )
     axes[0].set_xlabel("epochs ($k\\,b/n$)")
     axes[0].set_ylabel("loss $L$")
     axes[0].set_title("SGD at $\\eta^*(b)$, one seed")
-    axes[0].legend(fontsize="x-small", ncol=2)
+    _legend_below(axes[0], ncol=3)
     b = np.asarray(sweep.batches)
     ax = axes[1]
     ax.errorbar(
@@ -710,7 +839,7 @@ def draw_batch_sweep(sweep: BatchSweep):
     ax.set_yscale("log")
     ax.set_xlabel("batch size $b$")
     ax.set_ylabel("rate per epoch (n/b steps)")
-    ax.legend(fontsize="x-small")
+    _legend_below(ax)
     return fig
 
 
@@ -719,13 +848,20 @@ def draw_momentum(study: MomentumStudy):
     fig, ax = figure()
     x = np.arange(len(study.batches))
     ax.bar(x - 0.2, study.measured[0], 0.4, label="SGD, measured")
-    ax.bar(x + 0.2, study.measured[1], 0.4, label=f"momentum {study.momentum:.2f}")
-    ax.plot(x - 0.2, study.exact[0], "k_", ms=20, label="exact (kernel model)")
-    ax.plot(x + 0.2, study.exact[1], "k_", ms=20)
+    ax.bar(
+        x + 0.2,
+        study.measured[1],
+        0.4,
+        hatch="//",
+        edgecolor="white",
+        label=f"momentum {study.momentum:.2f}, measured",
+    )
+    ax.plot(x - 0.2, study.exact[0], "k_", ms=20, mew=2, label="exact (kernel model)")
+    ax.plot(x + 0.2, study.exact[1], "k_", ms=20, mew=2)
     ax.set_xticks(x, [f"b = {b}" for b in study.batches])
     ax.set_yscale("log")
     ax.set_ylabel("best rate per step")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig
 
 
@@ -738,26 +874,36 @@ def draw_preconditioned(pr: PreconditionedRun):
     ax.semilogy(k, to_numpy(pr.plain), ":", label="frozen $JJ^\\top$ (no $P$)")
     ax.set_xlabel("step $k$")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return fig
 
 
+_OPTIMIZER_STYLES = {"sgd": "-", "rmsprop": "--", "adam": "-."}
+
+
 def draw_adaptive(runs: Sequence[AdaptiveRun]):
-    """Loss, kernel drift and :math:`\\lambda_{\\max}(JP_kJ^\\top)` of each run."""
-    fig, axes = figure(3, width=3.6)
+    """Loss, kernel drift and :math:`\\lambda_{\\max}(JP_kJ^\\top)`, stacked."""
+    fig, axes = figure(1, 3, width=5.6, height=2.5)
     for r in runs:
         k = to_numpy(r.step)
-        line = axes[0].semilogy(k, to_numpy(r.loss), label=f"{r.name}, m={r.m}")[0]
+        ls = _OPTIMIZER_STYLES.get(r.name, "-")
+        line = axes[0].semilogy(k, to_numpy(r.loss), ls, label=f"{r.name}, m={r.m}")[0]
         kp = np.arange(r.k0, r.k0 + len(r.predicted))
-        axes[0].semilogy(kp, to_numpy(r.predicted), "--", color=line.get_color(), lw=1)
-        style = {"color": line.get_color(), "label": line.get_label()}
+        axes[0].semilogy(kp, to_numpy(r.predicted), ":", color=line.get_color(), lw=1)
+        style = {"color": line.get_color(), "linestyle": ls}
         axes[1].plot(k, to_numpy(r.drift), **style)
         axes[2].semilogy(k, to_numpy(r.lambda_max_P), **style)
-    axes[0].set_ylabel("loss (dashed: frozen $JP_{k_0}J^\\top$)")
+    axes[0].set_ylabel("loss")
+    axes[0].set_title(
+        "dotted: frozen $JP_{k_0}J^\\top$ from step $k_0$", fontsize="small"
+    )
     axes[1].set_ylabel("$\\|H(t)-H(0)\\|_F/\\|H(0)\\|_F$")
     axes[2].set_ylabel("$\\lambda_{\\max}(JP_kJ^\\top)$")
-    axes[2].axhline(2, color="0.5", ls=":", label="2: the edge of stability")
-    for ax in axes:
-        ax.set_xlabel("step $k$")
-        ax.legend(fontsize="x-small")
+    axes[2].axhline(2, color="0.4", ls=(0, (1, 3)), label="2: the edge of stability")
+    axes[2].set_xlabel("step $k$")
+    handles, labels = [], []
+    for ax in (axes[0], axes[2]):
+        h, lab = ax.get_legend_handles_labels()
+        handles, labels = handles + h, labels + lab
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small")
     return fig
