@@ -27,16 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import methods as registry
 from .._validate import check_gamma, check_int, check_lambda0, check_lr, check_real
 from ..dynamics import nesterov_lyapunov, nesterov_lyapunov_rate, squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import HeavyBall, Nesterov, NesterovSC, nesterov_sc_momentum
+from ..optim import Nesterov, NesterovSC, nesterov_sc_momentum
 from ..spectrum import KernelSpectrum
 from ..theory import heavy_ball_friction
 from ..training import Run, train
-from .comparison import companion_radius
 
 __all__ = [
     "nesterov_exponents",
@@ -353,7 +353,7 @@ class ModeRates:
     ``eigenvalues`` are those of :math:`H(0)`; ``predicted[name]`` is
     :math:`-2\log\rho(\lambda)/\sqrt\eta` for every mode, with :math:`\rho` the
     spectral radius of the mode's companion matrix
-    (:func:`ntklib.experiments.comparison.companion_radius`); ``measured[name]``
+    (:func:`ntklib.methods.spectral_radius`); ``measured[name]``
     the rates fitted on the network's error projected on the eigenvectors listed
     in ``modes``; ``runs[name]`` the runs.
     """
@@ -404,13 +404,13 @@ def gradient_correction_study(
     net0 = TwoLayerReLU.for_data(X, m, seed)
     spec = KernelSpectrum(empirical_ntk(net0, X))
     lam = spec.eigenvalues.cpu().numpy()
-    makers = {"HB": HeavyBall, "NAG-SC": NesterovSC}
     predicted, measured, runs = {}, {}, {}
-    for name, cls in makers.items():
-        rho = companion_radius(lr, momentum, lam, nesterov=name == "NAG-SC")
+    for name in ("HB", "NAG-SC"):
+        record = registry.lookup(name)
+        rho = registry.spectral_radius(record.key, lr, lam, momentum=momentum)
         predicted[name] = torch.as_tensor(-2 * np.log(rho) / math.sqrt(lr))
         net = TwoLayerReLU.for_data(X, m, seed)
-        opt = cls(net.parameters(), lr=lr, momentum=momentum)
+        opt = record.optimizer(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)
         coords = spec.modes(run.delta)
         lo, hi = window[0] * t_end, window[1] * t_end
