@@ -112,8 +112,9 @@ class Param:
     argument), ``default`` is :data:`REQUIRED` for a required one, ``example``
     a typical value (error messages, generic tests, the explorer's default),
     ``needs`` what a missing value should be (``"a momentum beta in [0, 1)"``),
-    ``hint`` a second way to get it, and ``slider`` the explorer's
-    ``(min, max, step)`` (one per entry for a tuple).
+    ``hint`` a second way to get it; ``slider`` the explorer's
+    ``(min, max, step)`` and ``label`` its label (one of each per entry for a
+    tuple; default: the name and the symbol).
     """
 
     name: str
@@ -124,6 +125,7 @@ class Param:
     needs: str = ""
     hint: str = ""
     slider: tuple | None = None
+    label: str | tuple[str, ...] = ""
 
     @property
     def required(self) -> bool:
@@ -579,6 +581,7 @@ def _momentum_param(**kw) -> Param:
         example=0.9,
         needs="a momentum beta in [0, 1)",
         slider=(0.0, 0.99, 0.01),
+        label="momentum β",
         **kw,
     )
 
@@ -697,6 +700,7 @@ def _records() -> tuple[Method, ...]:
                     default=3.0,
                     needs="gamma > 0 (momentum (k-1)/(k+gamma-1))",
                     slider=(0.5, 20.0, 0.5),
+                    label="NAG γ, momentum (k−1)/(k+γ−1)",
                 ),
             ),
             clock=MOMENTUM_CLOCK,
@@ -728,6 +732,7 @@ def _records() -> tuple[Method, ...]:
                     example=(0.9, -0.1),
                     needs="two momenta betas=(beta1, beta2)",
                     slider=((-0.99, 0.99, 0.01), (-0.9, 0.9, 0.01)),
+                    label=("first momentum β₁", "second momentum β₂"),
                 ),
             ),
             clock=MOMENTUM_CLOCK,
@@ -759,6 +764,7 @@ def _records() -> tuple[Method, ...]:
                     example=0.7,
                     needs="the weight nu (the book's vartheta) in [0, 1]",
                     slider=(0.0, 1.0, 0.05),
+                    label="QHM weight ϑ (the code's nu)",
                 ),
             ),
             clock=MOMENTUM_CLOCK,

@@ -110,7 +110,11 @@ D = -Y
         ),
         (lambda: momentum_from_friction(2.0, 1.0), ValueError, "outside [0, 1)"),
         (lambda: dyn.gd_flow(H, D, [-1.0]), ValueError, "t must be non-negative"),
-        (lambda: dyn.gd_flow(H, D[:3], [1.0]), ValueError, "delta0 must have shape (4,)"),
+        (
+            lambda: dyn.gd_flow(H, D[:3], [1.0]),
+            ValueError,
+            "delta0 must have shape (4,)",
+        ),
         (lambda: dyn.gd_flow(H[:3], D, [1.0]), ValueError, "H must be a square"),
         (
             lambda: dyn.heavy_ball_flow(H, D, [1.0], friction=-1.0),
