@@ -52,6 +52,7 @@ array([ 1.  , -0.75,  0.25])
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import math
 import os
@@ -170,7 +171,8 @@ _ALLOWED = (
 )
 
 
-def _compile(expr: str, names: set[str]):
+@functools.lru_cache(maxsize=512)
+def _compile(expr: str, names: frozenset[str]):
     """Compile a coefficient expression after checking it uses only the grammar."""
     tree = ast.parse(expr, mode="eval")
     for node in ast.walk(tree):
@@ -237,8 +239,8 @@ class Recurrence:
         for name, expr in self.let.items():
             if k is None and name in self.limit:
                 expr = self.limit[name]
-            env[name] = eval(_compile(expr, set(env)), {"__builtins__": {}}, env)
-        names = set(env)
+            env[name] = eval(_compile(expr, frozenset(env)), {"__builtins__": {}}, env)
+        names = frozenset(env)
         q = [eval(_compile(e, names), {"__builtins__": {}}, env) for e in self.q]
         r = [eval(_compile(e, names), {"__builtins__": {}}, env) for e in self.r]
         return (

@@ -387,14 +387,16 @@ def polynomial_spectral_radius(coefficients) -> np.ndarray:
     0.5
     """
     c = _coefficients(coefficients)
-    if np.iscomplexobj(c) or c.shape[-1] > 4:
+    if np.iscomplexobj(c):
         return np.abs(np.linalg.eigvals(companion_matrix(c))).max(-1)
     return _radius(c / c[..., :1])
 
 
 def _radius(c: np.ndarray) -> np.ndarray:
-    """Largest root modulus of real monic polynomials of degree 1 to 3, one per row
-    (no argument checks)."""
+    """Largest root modulus of real monic polynomials, one per row (no argument
+    checks): closed forms for degrees 1 to 3, companion eigenvalues above."""
+    if c.shape[-1] > 4:
+        return np.abs(np.linalg.eigvals(companion_matrix(c))).max(-1)
     if c.shape[-1] == 2:
         return np.abs(c[..., 1])
     if c.shape[-1] == 3:
