@@ -15,12 +15,13 @@ method is *at rest*: the past iterates equal :math:`d_0` in the :math:`q` part a
 no gradient was taken, so they are zero in the :math:`r` part. This one
 convention reproduces every optimizer's first steps (heavy ball's
 :math:`W_{-1} = W_0`, NAG-SC's :math:`V_0 = W_0`, QHM's and AggMo's empty
-buffers). A :class:`Method` record holds that polynomial (:class:`Recurrence`)
-and the rest of what the book says about the method: its labels and figure
-style, its parameters with defaults and validators, its ``torch.optim``
-optimizer (which keeps only its ``_update``), its clock, and optional facts
-(exact flow, closed-form stable step, tuned parameters, the
-``torch.optim.SGD`` arguments it reduces to).
+buffers); a method whose one gradient is taken at an extrapolated point says
+so (:class:`Recurrence`'s ``lookahead``). A :class:`Method` record holds that
+polynomial (:class:`Recurrence`) and the rest of what the book says about the
+method: its labels and figure style, its parameters with defaults and
+validators, its ``torch.optim`` optimizer (which keeps only its ``_update``),
+its clock, and optional facts (exact flow, closed-form stable step, tuned
+parameters, the ``torch.optim.SGD`` arguments it reduces to).
 
 Derived once, for every record: the linearised iterates
 (:meth:`ntklib.spectrum.KernelSpectrum.iterates`), the per-mode spectral radius
@@ -63,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from . import optim, theory
+from . import second_order as so
 from ._validate import check_gamma, check_lr, check_momentum, check_real
 from .optim import REQUIRED
 
@@ -203,6 +205,13 @@ class Recurrence:
     expressions for a method whose degree depends on its parameters; it
     returns ``(q, r)`` as arrays. A consistent explicit method has
     :math:`q_k(1) = 0` and :math:`r_k` of lower degree than :math:`q_k`.
+
+    Before step 0 the method is at rest. By default :math:`r` collects
+    gradients taken at past steps, so none was taken before step 0 (the past
+    iterates are 0 in :math:`r`; momentum buffers start empty). With
+    ``lookahead=True`` :math:`r` combines the current and past iterates at
+    which one gradient is taken (an extrapolated point), and sees the past
+    iterates at rest too.
     """
 
     q: tuple[str, ...] = ()
@@ -210,6 +219,7 @@ class Recurrence:
     let: Mapping[str, str] = field(default_factory=dict)
     limit: Mapping[str, str] = field(default_factory=dict)
     python: Callable[[dict, float | None], tuple] | None = None
+    lookahead: bool = False
 
     @property
     def expressions(self) -> bool:
@@ -607,238 +617,246 @@ def _agg_sgd(lr, betas):
     return dict(lr=lr, momentum=betas[0]) if len(set(betas)) == 1 else None
 
 
-def _records() -> tuple[Method, ...]:
-    from . import second_order as so
+_HB_Q = ("1", "-(1 + momentum)", "momentum")  # heavy ball's q, shared
 
-    hb_q = ("1", "-(1 + momentum)", "momentum")
-    return (
-        Method(
-            key="gd",
-            label="gradient descent (GD)",
-            short="GD",
-            style={"color": PALETTE[0], "linestyle": "-", "marker": "o"},
-            optimizer=optim.GD,
-            params=(),
-            clock=STEP_CLOCK,
-            # d_{k+1} = (1 - h) d_k
-            recurrence=Recurrence(q=("1", "-1"), r=("0", "1")),
-            closed_form_stable_lr=lambda lmax: (
-                theory.gd_stable_lr(lmax),
-                "2/lambda_max",
-            ),
-            tuned=lambda lmin, lmax: {"lr": 2 / (lmax + lmin)},
-            sgd=lambda lr: {"lr": lr},
-            flow=lambda spec, d0, t, lr: spec.gd_flow(d0, t),
+register(
+    Method(
+        key="gd",
+        label="gradient descent (GD)",
+        short="GD",
+        style={"color": PALETTE[0], "linestyle": "-", "marker": "o"},
+        optimizer=optim.GD,
+        params=(),
+        clock=STEP_CLOCK,
+        # d_{k+1} = (1 - h) d_k
+        recurrence=Recurrence(q=("1", "-1"), r=("0", "1")),
+        closed_form_stable_lr=lambda lmax: (
+            theory.gd_stable_lr(lmax),
+            "2/lambda_max",
         ),
-        Method(
-            key="heavy_ball",
-            label="heavy ball (HB)",
-            short="HB",
-            style={"color": PALETTE[1], "linestyle": "--", "marker": "s"},
-            optimizer=optim.HeavyBall,
-            params=(
-                _momentum_param(
-                    hint="or from a friction b: "
-                    "momentum=ntklib.optim.momentum_from_friction(b, lr)"
-                ),
-            ),
-            clock=MOMENTUM_CLOCK,
-            # d_{k+1} = (1 + beta - h) d_k - beta d_{k-1}
-            recurrence=Recurrence(q=hb_q, r=("0", "1", "0")),
-            closed_form_stable_lr=lambda lmax, momentum: (
-                theory.heavy_ball_stable_lr(lmax, momentum),
-                "2(1+beta)/lambda_max",
-            ),
-            tuned=lambda lmin, lmax: dict(
-                zip(("lr", "momentum"), theory.polyak_tuning(lmin, lmax)[:2])
-            ),
-            sgd=lambda lr, momentum: {"lr": lr, "momentum": momentum},
-            flow=_flow_heavy_ball,
-            # (1 - bh/2) x'' + b x' + lam x = 0, x'(0) = -h lam x(0) / 2
-            high_resolution_ode=lambda lam, h, b: (
-                lam * 0 + b / (1 - b * h / 2),
-                lam / (1 - b * h / 2),
-                -0.5 * h * lam,
+        tuned=lambda lmin, lmax: {"lr": 2 / (lmax + lmin)},
+        sgd=lambda lr: {"lr": lr},
+        flow=lambda spec, d0, t, lr: spec.gd_flow(d0, t),
+    )
+)
+register(
+    Method(
+        key="heavy_ball",
+        label="heavy ball (HB)",
+        short="HB",
+        style={"color": PALETTE[1], "linestyle": "--", "marker": "s"},
+        optimizer=optim.HeavyBall,
+        params=(
+            _momentum_param(
+                hint="or from a friction b: "
+                "momentum=ntklib.optim.momentum_from_friction(b, lr)"
             ),
         ),
-        Method(
-            key="nesterov_sc",
-            label="NAG-SC, constant momentum",
-            short="NAG-SC",
-            style={"color": PALETTE[2], "linestyle": "-.", "marker": "^"},
-            optimizer=optim.NesterovSC,
-            params=(_momentum_param(),),
-            clock=MOMENTUM_CLOCK,
-            # d_{k+1} = (1 + beta)(1 - h) d_k - beta (1 - h) d_{k-1}
-            recurrence=Recurrence(q=hb_q, r=("0", "1 + momentum", "-momentum")),
-            closed_form_stable_lr=lambda lmax, momentum: (
-                theory.nesterov_sc_stable_lr(lmax, momentum),
-                "2(1+beta)/((1+2beta) lambda_max)",
-            ),
-            tuned=lambda lmin, lmax: {
-                "lr": 1 / lmax,
-                "momentum": theory.polyak_tuning(lmin, lmax)[2],
-            },
-            sgd=lambda lr, momentum: {"lr": lr, "momentum": momentum, "nesterov": True},
-            flow=_flow_heavy_ball,  # its low-resolution ODE, friction (1-beta)/sqrt(lr)
-            # (1 - bh/2) x'' + (b + h lam) x' + lam x = 0, x'(0) = -3 h lam x(0) / 2
-            high_resolution_ode=lambda lam, h, b: (
-                (b + h * lam) / (1 - b * h / 2),
-                lam / (1 - b * h / 2),
-                -1.5 * h * lam,
-            ),
+        clock=MOMENTUM_CLOCK,
+        # d_{k+1} = (1 + beta - h) d_k - beta d_{k-1}
+        recurrence=Recurrence(q=_HB_Q, r=("0", "1", "0")),
+        closed_form_stable_lr=lambda lmax, momentum: (
+            theory.heavy_ball_stable_lr(lmax, momentum),
+            "2(1+beta)/lambda_max",
         ),
-        Method(
-            key="nesterov",
-            label="NAG, momentum (k-1)/(k+γ-1)",
-            short="NAG",
-            style={"color": PALETTE[3], "linestyle": ":", "marker": "v"},
-            optimizer=optim.Nesterov,
-            params=(
-                Param(
-                    "gamma",
-                    "γ",
-                    check_gamma,
-                    default=3.0,
-                    needs="gamma > 0 (momentum (k-1)/(k+gamma-1))",
-                    slider=(0.5, 20.0, 0.5),
-                    label="NAG γ, momentum (k−1)/(k+γ−1)",
-                ),
-            ),
-            clock=MOMENTUM_CLOCK,
-            # NAG-SC's polynomial with the momentum mu_k = (k-1)/(k+gamma-1) -> 1
-            recurrence=Recurrence(
-                let={"mu": "(k - 1) / (k + gamma - 1)"},
-                limit={"mu": "1"},
-                q=("1", "-(1 + mu)", "mu"),
-                r=("0", "1 + mu", "-mu"),
-            ),
-            closed_form_stable_lr=lambda lmax, gamma: (
-                theory.nesterov_stable_lr(lmax),
-                "4/(3 lambda_max)",
-            ),
-            tuned=lambda lmin, lmax: {"lr": 1 / lmax, "gamma": 3.0},
-            flow=lambda spec, d0, t, lr, gamma: spec.nesterov_flow(d0, t, gamma),
+        tuned=lambda lmin, lmax: dict(
+            zip(("lr", "momentum"), theory.polyak_tuning(lmin, lmax)[:2])
         ),
-        Method(
-            key="two_step_momentum",
-            label="two-step momentum (β₁, β₂)",
-            short="two-step",
-            style={"color": PALETTE[4], "linestyle": (0, (5, 1, 1, 1)), "marker": "D"},
-            optimizer=optim.TwoStepMomentum,
-            params=(
-                Param(
-                    "betas",
-                    "β₁, β₂",
-                    theory._two_step_betas,
-                    example=(0.9, -0.1),
-                    needs="two momenta betas=(beta1, beta2)",
-                    slider=((-0.99, 0.99, 0.01), (-0.9, 0.9, 0.01)),
-                    label=("first momentum β₁", "second momentum β₂"),
-                ),
-            ),
-            clock=MOMENTUM_CLOCK,
-            # step differences follow z^2 - beta1 z - beta2; the gradient enters once
-            recurrence=Recurrence(
-                q=("1", "-(1 + betas[0])", "betas[0] - betas[1]", "betas[1]"),
-                r=("0", "1", "0", "0"),
-            ),
-            closed_form_stable_lr=_two_step_formula,
-            sgd=lambda lr, betas: (
-                {"lr": lr, "momentum": betas[0]}
-                if betas[1] == 0 and betas[0] >= 0
-                else None
-            ),
-            sgd_example={"betas": (0.9, 0.0)},
-        ),
-        Method(
-            key="quasi_hyperbolic",
-            label="quasi-hyperbolic momentum (QHM)",
-            short="QHM",
-            style={"color": PALETTE[5], "linestyle": (0, (3, 1, 1, 1, 1, 1))},
-            optimizer=optim.QuasiHyperbolic,
-            params=(
-                _momentum_param(),
-                Param(
-                    "nu",
-                    "ϑ",
-                    _nu,
-                    example=0.7,
-                    needs="the weight nu (the book's vartheta) in [0, 1]",
-                    slider=(0.0, 1.0, 0.05),
-                    label="QHM weight ϑ (the code's nu)",
-                ),
-            ),
-            clock=MOMENTUM_CLOCK,
-            # z^2 - (1 + beta - h(1 - nu beta)) z + beta (1 - (1 - nu) h)
-            recurrence=Recurrence(
-                q=hb_q, r=("0", "1 - nu * momentum", "-momentum * (1 - nu)")
-            ),
-            closed_form_stable_lr=lambda lmax, momentum, nu: (
-                theory.quasi_hyperbolic_stable_lr(lmax, momentum, nu),
-                "2(1+beta)/((1+beta-2 nu beta) lambda_max)",
-            ),
-            sgd=lambda lr, momentum, nu: (
-                {"lr": lr * (1 - momentum), "momentum": momentum}
-                if nu == 1
-                else ({"lr": lr} if nu == 0 else None)
-            ),
-            sgd_example={"momentum": 0.9, "nu": 1.0},
-        ),
-        Method(
-            key="aggregated_momentum",
-            label="aggregated momentum (AggMo)",
-            short="AggMo",
-            style={"color": PALETTE[0], "linestyle": (0, (1, 1)), "marker": "x"},
-            optimizer=optim.AggregatedMomentum,
-            params=(
-                Param(
-                    "betas",
-                    "β₁, …, β_K",
-                    theory._agg_betas,
-                    default=(0.0, 0.9, 0.99),
-                    needs="momenta betas=(beta_1, ..., beta_K) in [0, 1)",
-                ),
-            ),
-            clock=MOMENTUM_CLOCK,
-            # (z-1) prod_j (z - beta_j) + (h/K) z sum_i prod_{j != i} (z - beta_j)
-            recurrence=Recurrence(
-                python=lambda params, k: theory._agg_q_r(params["betas"])
-            ),
-            sgd=_agg_sgd,
-            sgd_example={"betas": (0.9, 0.9)},
-        ),
-        Method(
-            key="gauss_newton",
-            label="Gauss–Newton (GN)",
-            short="GN",
-            style={"color": PALETTE[1], "linestyle": (0, (1, 1)), "marker": "P"},
-            optimizer=so.GaussNewton,
-            params=(
-                Param(
-                    "damping",
-                    "ε",
-                    so.check_damping,
-                    default=0.0,
-                    example=0.1,
-                    needs="a damping epsilon >= 0",
-                ),
-            ),
-            clock=STEP_CLOCK,
-            # gradient descent on the kernel H (H + eps I)^{-1}
-            recurrence=Recurrence(q=("1", "-1"), r=("0", "1")),
-            closed_form_stable_lr=lambda lmax, damping: (
-                so.gauss_newton_stable_lr(lmax, damping),
-                "2(1+damping/lambda_max)",
-            ),
-            flow=lambda spec, d0, t, lr, damping: so.gauss_newton_flow(
-                spec, d0, t, damping
-            ),
-            mode_eigenvalue=so._psi,
-            needs_data=True,
+        sgd=lambda lr, momentum: {"lr": lr, "momentum": momentum},
+        flow=_flow_heavy_ball,
+        # (1 - bh/2) x'' + b x' + lam x = 0, x'(0) = -h lam x(0) / 2
+        high_resolution_ode=lambda lam, h, b: (
+            lam * 0 + b / (1 - b * h / 2),
+            lam / (1 - b * h / 2),
+            -0.5 * h * lam,
         ),
     )
-
-
-for _method in _records():
-    register(_method)
+)
+register(
+    Method(
+        key="nesterov_sc",
+        label="NAG-SC, constant momentum",
+        short="NAG-SC",
+        style={"color": PALETTE[2], "linestyle": "-.", "marker": "^"},
+        optimizer=optim.NesterovSC,
+        params=(_momentum_param(),),
+        clock=MOMENTUM_CLOCK,
+        # d_{k+1} = (1 + beta)(1 - h) d_k - beta (1 - h) d_{k-1}
+        recurrence=Recurrence(q=_HB_Q, r=("0", "1 + momentum", "-momentum")),
+        closed_form_stable_lr=lambda lmax, momentum: (
+            theory.nesterov_sc_stable_lr(lmax, momentum),
+            "2(1+beta)/((1+2beta) lambda_max)",
+        ),
+        tuned=lambda lmin, lmax: {
+            "lr": 1 / lmax,
+            "momentum": theory.polyak_tuning(lmin, lmax)[2],
+        },
+        sgd=lambda lr, momentum: {"lr": lr, "momentum": momentum, "nesterov": True},
+        flow=_flow_heavy_ball,  # its low-resolution ODE, friction (1-beta)/sqrt(lr)
+        # (1 - bh/2) x'' + (b + h lam) x' + lam x = 0, x'(0) = -3 h lam x(0) / 2
+        high_resolution_ode=lambda lam, h, b: (
+            (b + h * lam) / (1 - b * h / 2),
+            lam / (1 - b * h / 2),
+            -1.5 * h * lam,
+        ),
+    )
+)
+register(
+    Method(
+        key="nesterov",
+        label="NAG, momentum (k-1)/(k+γ-1)",
+        short="NAG",
+        style={"color": PALETTE[3], "linestyle": ":", "marker": "v"},
+        optimizer=optim.Nesterov,
+        params=(
+            Param(
+                "gamma",
+                "γ",
+                check_gamma,
+                default=3.0,
+                needs="gamma > 0 (momentum (k-1)/(k+gamma-1))",
+                slider=(0.5, 20.0, 0.5),
+                label="NAG γ, momentum (k−1)/(k+γ−1)",
+            ),
+        ),
+        clock=MOMENTUM_CLOCK,
+        # NAG-SC's polynomial with the momentum mu_k = (k-1)/(k+gamma-1) -> 1
+        recurrence=Recurrence(
+            let={"mu": "(k - 1) / (k + gamma - 1)"},
+            limit={"mu": "1"},
+            q=("1", "-(1 + mu)", "mu"),
+            r=("0", "1 + mu", "-mu"),
+        ),
+        closed_form_stable_lr=lambda lmax, gamma: (
+            theory.nesterov_stable_lr(lmax),
+            "4/(3 lambda_max)",
+        ),
+        tuned=lambda lmin, lmax: {"lr": 1 / lmax, "gamma": 3.0},
+        flow=lambda spec, d0, t, lr, gamma: spec.nesterov_flow(d0, t, gamma),
+    )
+)
+register(
+    Method(
+        key="two_step_momentum",
+        label="two-step momentum (β₁, β₂)",
+        short="two-step",
+        style={"color": PALETTE[4], "linestyle": (0, (5, 1, 1, 1)), "marker": "D"},
+        optimizer=optim.TwoStepMomentum,
+        params=(
+            Param(
+                "betas",
+                "β₁, β₂",
+                theory._two_step_betas,
+                example=(0.9, -0.1),
+                needs="two momenta betas=(beta1, beta2)",
+                slider=((-0.99, 0.99, 0.01), (-0.9, 0.9, 0.01)),
+                label=("first momentum β₁", "second momentum β₂"),
+            ),
+        ),
+        clock=MOMENTUM_CLOCK,
+        # step differences follow z^2 - beta1 z - beta2; the gradient enters once
+        recurrence=Recurrence(
+            q=("1", "-(1 + betas[0])", "betas[0] - betas[1]", "betas[1]"),
+            r=("0", "1", "0", "0"),
+        ),
+        closed_form_stable_lr=_two_step_formula,
+        sgd=lambda lr, betas: (
+            {"lr": lr, "momentum": betas[0]}
+            if betas[1] == 0 and betas[0] >= 0
+            else None
+        ),
+        sgd_example={"betas": (0.9, 0.0)},
+    )
+)
+register(
+    Method(
+        key="quasi_hyperbolic",
+        label="quasi-hyperbolic momentum (QHM)",
+        short="QHM",
+        style={"color": PALETTE[5], "linestyle": (0, (3, 1, 1, 1, 1, 1))},
+        optimizer=optim.QuasiHyperbolic,
+        params=(
+            _momentum_param(),
+            Param(
+                "nu",
+                "ϑ",
+                _nu,
+                example=0.7,
+                needs="the weight nu (the book's vartheta) in [0, 1]",
+                slider=(0.0, 1.0, 0.05),
+                label="QHM weight ϑ (the code's nu)",
+            ),
+        ),
+        clock=MOMENTUM_CLOCK,
+        # z^2 - (1 + beta - h(1 - nu beta)) z + beta (1 - (1 - nu) h)
+        recurrence=Recurrence(
+            q=_HB_Q, r=("0", "1 - nu * momentum", "-momentum * (1 - nu)")
+        ),
+        closed_form_stable_lr=lambda lmax, momentum, nu: (
+            theory.quasi_hyperbolic_stable_lr(lmax, momentum, nu),
+            "2(1+beta)/((1+beta-2 nu beta) lambda_max)",
+        ),
+        sgd=lambda lr, momentum, nu: (
+            {"lr": lr * (1 - momentum), "momentum": momentum}
+            if nu == 1
+            else ({"lr": lr} if nu == 0 else None)
+        ),
+        sgd_example={"momentum": 0.9, "nu": 1.0},
+    )
+)
+register(
+    Method(
+        key="aggregated_momentum",
+        label="aggregated momentum (AggMo)",
+        short="AggMo",
+        style={"color": PALETTE[0], "linestyle": (0, (1, 1)), "marker": "x"},
+        optimizer=optim.AggregatedMomentum,
+        params=(
+            Param(
+                "betas",
+                "β₁, …, β_K",
+                theory._agg_betas,
+                default=(0.0, 0.9, 0.99),
+                needs="momenta betas=(beta_1, ..., beta_K) in [0, 1)",
+            ),
+        ),
+        clock=MOMENTUM_CLOCK,
+        # (z-1) prod_j (z - beta_j) + (h/K) z sum_i prod_{j != i} (z - beta_j)
+        recurrence=Recurrence(
+            python=lambda params, k: theory._agg_q_r(params["betas"])
+        ),
+        sgd=_agg_sgd,
+        sgd_example={"betas": (0.9, 0.9)},
+    )
+)
+register(
+    Method(
+        key="gauss_newton",
+        label="Gauss–Newton (GN)",
+        short="GN",
+        style={"color": PALETTE[1], "linestyle": (0, (1, 1)), "marker": "P"},
+        optimizer=so.GaussNewton,
+        params=(
+            Param(
+                "damping",
+                "ε",
+                so.check_damping,
+                default=0.0,
+                example=0.1,
+                needs="a damping epsilon >= 0",
+            ),
+        ),
+        clock=STEP_CLOCK,
+        # gradient descent on the kernel H (H + eps I)^{-1}
+        recurrence=Recurrence(q=("1", "-1"), r=("0", "1")),
+        closed_form_stable_lr=lambda lmax, damping: (
+            so.gauss_newton_stable_lr(lmax, damping),
+            "2(1+damping/lambda_max)",
+        ),
+        flow=lambda spec, d0, t, lr, damping: so.gauss_newton_flow(
+            spec, d0, t, damping
+        ),
+        mode_eigenvalue=so._psi,
+        needs_data=True,
+    )
+)

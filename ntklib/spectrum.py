@@ -305,16 +305,28 @@ class KernelSpectrum:
         out = torch.empty((steps + 1,) + c.shape, dtype=self.dtype, device=self.device)
         out[0] = c
         past = [c] * N  # d_{k-1}, ..., d_{k-N}: at rest in q
-        seen = [c] + [torch.zeros_like(c)] * (N - 1)  # no gradient before step 0
+        # r: no gradient before step 0, unless one gradient mixes past iterates
+        zero = torch.zeros_like(c)
+        seen = [c] * N if m.recurrence.lookahead else [c] + [zero] * (N - 1)
+        varying = m.recurrence.time_varying()
+        rows = (
+            (q.tolist(), r.tolist()) if varying else ([q[0].tolist()], [r[0].tolist()])
+        )
+        terms = None  # (j, -q_j - r_j h): each mode's coefficients, once if constant
         for k in range(1, steps + 1):
-            qk, rk = q[k - 1], r[k - 1]
+            qk, rk = rows[0][k - 1 if varying else 0], rows[1][k - 1 if varying else 0]
             if k < N:
                 x = sum(-qk[j] * past[j - 1] - (rk[j] * h) * seen[j - 1]
                         for j in range(1, N + 1))  # fmt: skip
+                seen = [x] + seen[:-1]
             else:
-                x = sum((-qk[j] - rk[j] * h) * past[j - 1]
-                        for j in range(1, N + 1) if qk[j] or rk[j])  # fmt: skip
-            past, seen = [x] + past[:-1], [x] + seen[:-1]
+                if terms is None or varying:
+                    terms = [(j - 1, -qk[j] - rk[j] * h)
+                             for j in range(1, N + 1) if qk[j] or rk[j]]  # fmt: skip
+                x = terms[0][1] * past[terms[0][0]]
+                for j, a in terms[1:]:
+                    x = x + a * past[j]
+            past = [x] + past[:-1]
             out[k] = x
         return self.from_modes(out)
 

@@ -117,7 +117,7 @@ def test_modes_and_bad_input():
         spec.modes(torch.zeros(3))
     with pytest.raises(ValueError, match="H must be symmetric"):
         KernelSpectrum(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="delta0 must have length 12"):
+    with pytest.raises(ValueError, match=r"delta0 must have shape \(12,\)"):
         spec.gd_flow(torch.zeros(3), [1.0])
 
 
