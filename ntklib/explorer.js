@@ -186,7 +186,7 @@
         for (i = 0; i < n; i++) {
           s = 0;
           for (jj = 1; jj <= N; jj++) {
-            var seen = jj <= k || m.lookahead ? past[jj - 1][i] : 0;
+            var seen = jj <= k ? past[jj - 1][i] : 0;
             s += -q[jj] * past[jj - 1][i] - (r[jj] * h[i]) * seen;
           }
           x[i] = s;

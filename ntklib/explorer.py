@@ -221,7 +221,6 @@ def _entry(m: registry.Method) -> dict:
         "q": list(rec.q),
         "r": list(rec.r),
         "varying": rec.time_varying(),
-        "lookahead": rec.lookahead,
         "formula": formula.replace("lambda_max", "λmax").replace("beta", "β"),
     }
 

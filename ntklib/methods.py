@@ -10,18 +10,17 @@ Its characteristic polynomial at step :math:`k` is affine in
     p_k(z) = q_k(z) + h\,r_k(z) = z^N + c_1 z^{N-1} + \dots + c_N,
     \qquad d_k = -\sum_{m=1}^N c_m\, d_{k-m},
 
-where :math:`d_k = q_i^\top\Delta_k` is a mode coordinate. Before step 0 the
-method is *at rest*: the past iterates equal :math:`d_0` in the :math:`q` part and
-no gradient was taken, so they are zero in the :math:`r` part. This one
-convention reproduces every optimizer's first steps (heavy ball's
-:math:`W_{-1} = W_0`, NAG-SC's :math:`V_0 = W_0`, QHM's and AggMo's empty
-buffers); a method whose one gradient is taken at an extrapolated point says
-so (:class:`Recurrence`'s ``lookahead``). A :class:`Method` record holds that
-polynomial (:class:`Recurrence`) and the rest of what the book says about the
-method: its labels and figure style, its parameters with defaults and
-validators, its ``torch.optim`` optimizer (which keeps only its ``_update``),
-its clock, and optional facts (exact flow, closed-form stable step, tuned
-parameters, the ``torch.optim.SGD`` arguments it reduces to).
+where :math:`d_k = q_i^\top\Delta_k` is a mode coordinate of the optimizer's
+parameters (where the gradient is taken). Before step 0 the method is *at
+rest*: the past iterates equal :math:`d_0` in the :math:`q` part and no gradient
+was taken, so they are zero in the :math:`r` part. This one convention
+reproduces every optimizer's first steps (heavy ball's :math:`W_{-1} = W_0`,
+NAG-SC's :math:`V_0 = W_0`, QHM's and AggMo's empty buffers). A :class:`Method`
+record holds that polynomial (:class:`Recurrence`) and the rest of what the book
+says about the method: its labels and figure style, its parameters with
+defaults and validators, its ``torch.optim`` optimizer (which keeps only its
+``_update``), its clock, and optional facts (exact flow, closed-form stable
+step, tuned parameters, the ``torch.optim.SGD`` arguments it reduces to).
 
 Derived once, for every record: the linearised iterates
 (:meth:`ntklib.spectrum.KernelSpectrum.iterates`), the per-mode spectral radius
@@ -206,12 +205,10 @@ class Recurrence:
     returns ``(q, r)`` as arrays. A consistent explicit method has
     :math:`q_k(1) = 0` and :math:`r_k` of lower degree than :math:`q_k`.
 
-    Before step 0 the method is at rest. By default :math:`r` collects
-    gradients taken at past steps, so none was taken before step 0 (the past
-    iterates are 0 in :math:`r`; momentum buffers start empty). With
-    ``lookahead=True`` :math:`r` combines the current and past iterates at
-    which one gradient is taken (an extrapolated point), and sees the past
-    iterates at rest too.
+    The iterates are those of the optimizer's parameters, where the gradient
+    is taken. Before step 0 the method is at rest: the past iterates equal
+    :math:`d_0` in :math:`q`, and no gradient was taken, so they are 0 in
+    :math:`r` (momentum buffers start empty).
     """
 
     q: tuple[str, ...] = ()
@@ -219,7 +216,6 @@ class Recurrence:
     let: Mapping[str, str] = field(default_factory=dict)
     limit: Mapping[str, str] = field(default_factory=dict)
     python: Callable[[dict, float | None], tuple] | None = None
-    lookahead: bool = False
 
     @property
     def expressions(self) -> bool:
@@ -278,10 +274,9 @@ class Method:
     ``high_resolution_ode(lam, h, b) -> (B, K, slope)`` (the damped oscillator
     :math:`\ddot x + B\dot x + Kx = 0`, :math:`\dot x(0) = \text{slope}\,x(0)`,
     that follows the method to :math:`O(\eta)`; :mod:`ntklib.high_resolution`),
-    ``mode_eigenvalue(lam, **params)`` (the eigenvalue a mode's step sees, when it
-    is not
-    :math:`\lambda`: Gauss-Newton's :math:`\lambda/(\lambda+\varepsilon)`) and
-    ``needs_data`` (the optimizer is built on the model and its data).
+    ``mode_eigenvalue(lam, **params)`` (the eigenvalue a mode's step sees when
+    it is not :math:`\lambda`: Gauss-Newton's :math:`\lambda/(\lambda+\varepsilon)`)
+    and ``needs_data`` (the optimizer is built on the model and its data).
     """
 
     key: str

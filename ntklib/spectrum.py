@@ -305,9 +305,7 @@ class KernelSpectrum:
         out = torch.empty((steps + 1,) + c.shape, dtype=self.dtype, device=self.device)
         out[0] = c
         past = [c] * N  # d_{k-1}, ..., d_{k-N}: at rest in q
-        # r: no gradient before step 0, unless one gradient mixes past iterates
-        zero = torch.zeros_like(c)
-        seen = [c] * N if m.recurrence.lookahead else [c] + [zero] * (N - 1)
+        seen = [c] + [torch.zeros_like(c)] * (N - 1)  # r: no gradient before step 0
         varying = m.recurrence.time_varying()
         rows = (
             (q.tolist(), r.tolist()) if varying else ([q[0].tolist()], [r[0].tolist()])
