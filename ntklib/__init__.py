@@ -5,8 +5,10 @@ networks, following Bu, Xu & Chen (AISTATS 2021).
 
 One module per idea: ``data``, ``model``, ``kernels``, ``spectrum`` (a frozen
 kernel's eigendecomposition and every exact solution on it), ``dynamics``
-(flows, pseudo-loss, Lyapunov functions), ``optim``, ``theory`` (bounds, stable
-steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
+(flows, pseudo-loss, Lyapunov functions), ``methods`` (one record per method
+family: its per-mode recurrence, parameters, clock, style, from which the
+iterates, radii and stable steps are derived), ``optim``, ``theory`` (bounds,
+stable steps, rates, widths), ``training``, ``assumptions``, ``fitting``,
 ``profiles`` (sizes and the seed knob), ``checks`` (the book's claims,
 checked on the page), ``second_order`` (Gauss-Newton), ``stochastic`` (mini-batch and
 preconditioned dynamics), ``high_resolution`` (high-resolution ODEs), ``deep``
@@ -43,6 +45,7 @@ from . import (
     dynamics,
     fitting,
     high_resolution,
+    methods,
     optim,
     second_order,
     spectrum,
@@ -68,6 +71,7 @@ __all__ = [
     "experiments",
     "fitting",
     "optim",
+    "methods",
     "second_order",
     "high_resolution",
     "deep",

@@ -1,8 +1,11 @@
 r"""An in-browser explorer of the linearised methods on a frozen kernel.
 
 With the kernel frozen at :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`, every
-method of the book is linear per eigenmode: the mode coordinates
-:math:`d_{i,k} = q_i^\top\Delta_k` of heavy ball, for example, obey
+method of the book is linear per eigenmode: its mode coordinates
+:math:`d_{i,k} = q_i^\top\Delta_k` follow the recurrence of its record in
+:mod:`ntklib.methods`, whose characteristic polynomial is
+:math:`q_k(z) + \eta\lambda_i\,r_k(z)`; heavy ball's, for example, is
+:math:`z^2 - (1+\beta)z + \beta + \eta\lambda_i z`, i.e.
 
 .. math::
 
@@ -10,21 +13,29 @@ method of the book is linear per eigenmode: the mode coordinates
     \qquad d_{i,-1} = d_{i,0} = q_i^\top\Delta_0 ,
 
 and the loss is :math:`L_k = \frac12\sum_i d_{i,k}^2`. The spectrum
-:math:`\lambda_i` and the projections :math:`q_i^\top\Delta_0` are all a page
-needs to recompute every iterate exactly while the reader drags a slider.
+:math:`\lambda_i`, the projections :math:`q_i^\top\Delta_0` and each method's
+coefficient table (the expressions of :math:`q_k` and :math:`r_k`, which the
+page evaluates as ntklib does) are all a page needs to recompute every iterate
+exactly while the reader drags a slider; one generic recurrence runs them all,
+and the stable step and the spectral radius :math:`\rho` come from the same
+polynomials (Schur–Cohn tests, bisected). Every method of the registry whose
+polynomial is written as expressions is offered.
 
 :func:`explorer` returns a self-contained HTML block (data, JavaScript and CSS
 inline: no CDN, no server, works from ``file://``, GitHub Pages, Jupyter and
 Colab); :func:`explorer_data` is the exported data; :func:`explorer_reference`
-computes what the page shows with :mod:`ntklib.dynamics` and the optimizers'
-``linearised_iterates``, the reference the browser tests compare with.
+computes what the page shows with ntklib
+(:meth:`~ntklib.spectrum.KernelSpectrum.iterates`,
+:func:`ntklib.methods.stable_lr`, :func:`ntklib.methods.spectral_radius`), the
+reference the browser tests compare with.
 
 The step size is set in units of :math:`2/\lambda_{\max}` (``lr_fraction``), as in
 :func:`ntklib.widgets.gd_explorer`; the default momentum is the heavy-ball
 momentum :math:`\beta = 1 - b\sqrt\eta` of the friction
 :math:`b = r\,b_c`, :math:`b_c = 2\sqrt{\lambda_{\min}}`, with the ratio
 :math:`r` = :data:`FRICTION_RATIO` that :func:`ntklib.widgets.friction_explorer`
-starts from. These defaults are defined once, here.
+starts from. These defaults are defined once, here; the other parameters'
+defaults are their records' examples.
 """
 
 from __future__ import annotations
@@ -37,15 +48,9 @@ from pathlib import Path
 
 import torch
 
+from . import methods as registry
 from . import theory
-from ._validate import (
-    check_gamma,
-    check_int,
-    check_lr,
-    check_momentum,
-    check_real,
-    check_vector,
-)
+from ._validate import check_int, check_lr, check_real, check_vector
 from .spectrum import KernelSpectrum, as_spectrum
 
 __all__ = [
@@ -54,11 +59,10 @@ __all__ = [
     "LR_FRACTION_RANGE",
     "FRICTION_RATIO",
     "FRICTION_RATIO_LOG10_RANGE",
-    "GAMMA",
     "STEPS",
-    "BETA2",
-    "NU",
+    "STEPS_MAX",
     "default_momentum",
+    "lr_fraction_max",
     "explorer_data",
     "explorer_reference",
     "explorer_html",
@@ -69,31 +73,34 @@ __all__ = [
 
 #: Step size in units of :math:`2/\lambda_{\max}` (also ``gd_explorer``'s default).
 LR_FRACTION = 0.5
-#: ``(min, max, step)`` of the step-size slider, in units of :math:`2/\lambda_{\max}`.
+#: ``(min, max, step)`` of the step-size slider, in units of :math:`2/\lambda_{\max}`;
+#: the page raises the maximum past the current method's stable step
+#: (:func:`lr_fraction_max`).
 LR_FRACTION_RANGE = (0.05, 1.5, 0.05)
 #: Friction in units of critical damping :math:`b_c = 2\sqrt{\lambda_{\min}}`
 #: (``friction_explorer``'s default).
 FRICTION_RATIO = 1.0
 #: ``(min, max, step)`` of ``friction_explorer``'s log10 slider of that ratio.
 FRICTION_RATIO_LOG10_RANGE = (-1.5, 1.0, 0.05)
-#: Nesterov's :math:`\gamma` of the momentum :math:`(k-1)/(k+\gamma-1)`.
-GAMMA = 3.0
-#: Number of iterations shown.
-STEPS = 200
-#: Second momentum :math:`\beta_2` of two-step momentum.
-BETA2 = -0.1
-#: Weight :math:`\vartheta` (``nu``) of QHM's momentum step.
-NU = 0.7
+#: Number of iterations shown, and the most the page offers.
+STEPS, STEPS_MAX = 200, 2000
 
-#: The methods the page computes, key to label. Keys follow ntklib's family names.
-METHODS = {
-    "gd": "gradient descent (GD)",
-    "heavy_ball": "heavy ball (HB)",
-    "nesterov": "NAG, momentum (k-1)/(k+γ-1)",
-    "nesterov_sc": "NAG-SC, constant momentum",
-    "two_step_momentum": "two-step momentum (β₁, β₂)",
-    "quasi_hyperbolic": "quasi-hyperbolic momentum (QHM)",
-}
+
+def _offered(m: registry.Method) -> bool:
+    """Whether the page can run ``m``: its polynomial is expressions, its modes see
+    the kernel's eigenvalues, and every parameter has a slider."""
+    return (
+        m.recurrence.expressions
+        and m.mode_eigenvalue is None
+        and not m.needs_data
+        and all(p.slider is not None for p in m.params)
+    )
+
+
+#: The families the page offers: every record it can run (:mod:`ntklib.methods`).
+METHODS: tuple[str, ...] = tuple(
+    key for key, m in registry.METHODS.items() if _offered(m)
+)
 
 _ASSETS = ("explorer.js", "explorer.css")
 
@@ -117,6 +124,22 @@ def default_momentum(
     return round(min(max(beta, 0.0), 0.99), 3)
 
 
+def lr_fraction_max(method: str, **params) -> float:
+    r"""The top of the page's step slider, in units of :math:`2/\lambda_{\max}`.
+
+    At least ``LR_FRACTION_RANGE[1]``, and a fifth past the method's stable step
+    :math:`h^\star/2` at these parameters (rounded up to the slider's step), so
+    that the divergence beyond it can always be reached; the page computes the
+    same from its polynomials.
+
+    >>> lr_fraction_max("heavy_ball", momentum=0.53)   # 1.2 x 2(1 + 0.53) / 2
+    1.85
+    """
+    lo, hi, step = LR_FRACTION_RANGE
+    h_star = registry.stable_lr(method, 1.0, **params)[0]
+    return max(hi, round(math.ceil(round(1.2 * h_star / 2 / step, 9)) * step, 9))
+
+
 def _spectrum64(H) -> KernelSpectrum:
     if isinstance(H, KernelSpectrum):
         return H
@@ -128,33 +151,98 @@ def _spectrum64(H) -> KernelSpectrum:
 def _params(
     lambda_min: float,
     lambda_max: float,
+    offered: list[str],
     *,
     method: str,
     lr_fraction: float,
     momentum: float | None,
-    gamma: float,
-    beta2: float,
-    nu: float,
     steps: int,
+    settings: dict,
 ) -> dict:
-    """The validated settings of the page (momentum resolved from its default)."""
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    lo, hi, _ = LR_FRACTION_RANGE
-    frac = check_real(lr_fraction, "lr_fraction", low=lo, high=hi)
+    """The validated settings of the page: every parameter of the offered methods,
+    from ``settings``, else its default or example (the momentum from its
+    friction-based default)."""
+    if not isinstance(method, str) or method not in offered:
+        raise ValueError(f"method must be one of {offered}, got {method!r}")
+    records = [registry.get(k) for k in offered]
+    params = {p.name: p for m in records for p in m.params}
+    unknown = set(settings) - set(params)
+    if unknown:
+        raise TypeError(
+            f"unknown settings {sorted(unknown)}: the methods offered take "
+            f"{sorted(params)}"
+        )
+    lo = LR_FRACTION_RANGE[0]
+    frac = check_real(lr_fraction, "lr_fraction", low=lo)
     if momentum is None:
         momentum = default_momentum(frac * 2 / lambda_max, lambda_min)
-    beta = check_momentum(momentum)
-    b2 = check_real(beta2, "beta2", low=-0.9, high=0.9)
+    given = {**settings, "momentum": momentum}
+    out = {"method": method, "lr_fraction": frac}
+    for name, p in params.items():
+        example = p.default if p.example is None else p.example
+        value = p.check(given.get(name, example))
+        out[name] = list(value) if isinstance(value, tuple) else value
+    chosen = registry.get(method)
+    top = lr_fraction_max(method, **{k: out[k] for k in chosen.names})
+    if frac > top:
+        raise ValueError(
+            f"lr_fraction must lie in [{lo:g}, {top:g}] for {method}, got {frac!r}"
+        )
+    out["steps"] = check_int(steps, "steps", minimum=1)
+    if out["steps"] > STEPS_MAX:
+        raise ValueError(f"steps must be at most {STEPS_MAX}, got {steps!r}")
+    return out
+
+
+def _dash(linestyle) -> str:
+    """A Matplotlib line style as an SVG ``stroke-dasharray``."""
+    named = {"-": "", "solid": "", "--": "6 3", "-.": "8 3 2 3", ":": "2 3"}
+    if isinstance(linestyle, str):
+        return named.get(linestyle, "")
+    return " ".join(f"{2 * v:g}" for v in linestyle[1])
+
+
+def _entry(m: registry.Method) -> dict:
+    """One method of the page: labels, style, parameters and coefficient table."""
+    rec = m.recurrence
+    formula = m.stable_lr(1.0, **m.check(**m.example()))[1]
+    for p in m.params:
+        formula = formula.replace(p.name, p.symbol)
     return {
-        "method": method,
-        "lr_fraction": frac,
-        "momentum": beta,
-        "gamma": check_gamma(gamma),
-        "beta2": b2,
-        "nu": check_real(nu, "nu", low=0.0, high=1.0),
-        "steps": check_int(steps, "steps", minimum=1),
+        "key": m.key,
+        "label": m.label,
+        "short": m.short,
+        "color": m.style["color"],
+        "dash": _dash(m.style.get("linestyle", "-")),
+        "clock": m.clock.text,
+        "params": list(m.names),
+        "let": [[name, expr] for name, expr in rec.let.items()],
+        "limit": dict(rec.limit),
+        "q": list(rec.q),
+        "r": list(rec.r),
+        "varying": rec.time_varying(),
+        "formula": formula.replace("lambda_max", "λmax").replace("beta", "β"),
     }
+
+
+def _controls(records) -> dict:
+    """The sliders of the parameters, by name: label(s) and range(s)."""
+    out = {}
+    for m in records:
+        for p in m.params:
+            tuple_ = isinstance(p.slider[0], tuple)
+            ranges = list(p.slider) if tuple_ else [p.slider]
+            labels = p.label or (f"{p.name} {p.symbol}",)
+            labels = [labels] if isinstance(labels, str) else list(labels)
+            out.setdefault(
+                p.name,
+                {
+                    "ranges": [list(r) for r in ranges],
+                    "labels": labels,
+                    "tuple": tuple_,
+                },
+            )
+    return out
 
 
 def explorer_data(
@@ -164,23 +252,25 @@ def explorer_data(
     method: str = "heavy_ball",
     lr_fraction: float = LR_FRACTION,
     momentum: float | None = None,
-    gamma: float = GAMMA,
-    beta2: float = BETA2,
-    nu: float = NU,
     steps: int = STEPS,
-    methods=tuple(METHODS),
+    methods=METHODS,
     compare: bool = False,
+    **settings,
 ) -> dict:
-    r"""The data an explorer page needs: spectrum, projections and defaults.
+    r"""The data an explorer page needs: spectrum, projections, methods and defaults.
 
     ``H`` (a kernel matrix or a :class:`~ntklib.spectrum.KernelSpectrum`) is
     decomposed in float64 as :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`; the
     result holds ``eigenvalues`` (:math:`\lambda`, ascending), ``modes``
     (:math:`Q^\top\Delta_0`), ``lambda_min``, ``lambda_max``, ``loss0``
-    (:math:`\frac12\|\Delta_0\|^2`), the ``defaults`` of the controls, the
-    ``methods`` offered and ``compare`` (draw the other methods too). Every
-    number is a Python float, so ``json.dumps`` writes it repr-exactly.
-    ``momentum=None`` takes :func:`default_momentum` at the default step.
+    (:math:`\frac12\|\Delta_0\|^2`), the ``methods`` offered (each with its
+    labels, style, parameters and coefficient table from :mod:`ntklib.methods`),
+    the ``controls`` of their parameters, the ``defaults`` of every control and
+    ``compare`` (draw the other methods too). ``settings`` are the methods'
+    parameters by name (``gamma=``, ``nu=``, ``betas=``, ...); the others take
+    their records' examples, and ``momentum=None`` :func:`default_momentum` at
+    the default step. Every number is a Python float, so ``json.dumps`` writes
+    it repr-exactly.
 
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> data = explorer_data(H, [1.0, 2.0])
@@ -188,6 +278,8 @@ def explorer_data(
     ([0.25, 1.0], [1.0, 2.0], 2.5)
     >>> data["defaults"]["lr_fraction"], data["defaults"]["momentum"]
     (0.5, 0.0)
+    >>> data["methods"][1]["key"], data["methods"][1]["q"]
+    ('heavy_ball', ['1', '-(1 + momentum)', 'momentum'])
     """
     spec = _spectrum64(H)
     d0 = check_vector(delta0, "delta0", length=spec.n, dtype=spec.dtype)
@@ -197,24 +289,22 @@ def explorer_data(
             f"H must be positive definite, got lambda_min = {float(lam[0]):.3g}"
         )
     if isinstance(methods, str) or not all(m in METHODS for m in methods):
-        raise ValueError(f"methods must be keys of {sorted(METHODS)}, got {methods!r}")
-    methods = list(dict.fromkeys(methods))
-    if method not in methods:
-        raise ValueError(f"method must be one of methods {methods}, got {method!r}")
+        raise ValueError(f"methods must be among {list(METHODS)}, got {methods!r}")
+    offered = list(dict.fromkeys(methods))
     if not isinstance(compare, bool):
         raise TypeError(f"compare must be a bool, got {compare!r}")
     lmin, lmax = float(lam[0]), float(lam[-1])
     defaults = _params(
         lmin,
         lmax,
+        offered,
         method=method,
         lr_fraction=lr_fraction,
         momentum=momentum,
-        gamma=gamma,
-        beta2=beta2,
-        nu=nu,
         steps=steps,
+        settings=settings,
     )
+    records = [registry.get(k) for k in offered]
     return {
         "n": spec.n,
         "eigenvalues": [float(v) for v in lam.tolist()],
@@ -223,9 +313,13 @@ def explorer_data(
         "lambda_max": lmax,
         "loss0": 0.5 * float((d0 * d0).sum()),
         "defaults": defaults,
-        "methods": [{"key": m, "label": METHODS[m]} for m in methods],
+        "methods": [_entry(m) for m in records],
+        "controls": _controls(records),
         "compare": compare,
-        "ranges": {"lr_fraction": list(LR_FRACTION_RANGE)},
+        "ranges": {
+            "lr_fraction": list(LR_FRACTION_RANGE),
+            "steps": [1, STEPS_MAX, 1],
+        },
     }
 
 
@@ -236,65 +330,53 @@ def explorer_reference(
     *,
     lr_fraction: float = LR_FRACTION,
     momentum: float | None = None,
-    gamma: float = GAMMA,
-    beta2: float = BETA2,
-    nu: float = NU,
     steps: int = STEPS,
+    **settings,
 ) -> dict:
-    r"""What the page shows, computed by ntklib: losses, final loss and rate.
+    r"""What the page shows, computed by ntklib: losses, rates and the stable step.
 
     The step is :math:`\eta` = ``lr_fraction * 2 / lambda_max``; the iterates
-    come from :mod:`ntklib.dynamics` (GD, HB, NAG, NAG-SC) or the optimizers'
-    ``linearised_iterates`` (two-step momentum, QHM), the loss is
-    :math:`L_k = \frac12\|\Delta_k\|^2`, and the *rate per iteration* is
-    :math:`(L_K/L_0)^{1/K}`. ``stable`` says whether :math:`\eta` is below the
-    method's stable step (the page's "diverges" message otherwise).
+    come from :meth:`~ntklib.spectrum.KernelSpectrum.iterates`, the loss is
+    :math:`L_k = \frac12\|\Delta_k\|^2`; ``rho`` is the chapters' :math:`\rho`,
+    the largest spectral radius over the modes (per iteration; for a method
+    whose momentum changes with :math:`k`, that of step ``steps``); ``rate`` the
+    measured per-iteration contraction of the error,
+    :math:`(L_K/L_0)^{1/(2K)}`, which tends to :math:`\rho`. ``stable`` says
+    whether :math:`\eta` is below the method's stable step
+    (:func:`ntklib.methods.stable_lr`; the page's "diverges" message
+    otherwise).
 
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> ref = explorer_reference(H, [1.0, 0.0], "gd", steps=2)
-    >>> ref["loss"].tolist(), ref["rate"], ref["stable"]   # (1 - 0.25)^2k / 2
-    ([0.5, 0.28125, 0.158203125], 0.5625, True)
+    >>> ref["loss"].tolist(), ref["rate"], ref["rho"], ref["stable"]  # (1 - 1/4)^k
+    ([0.5, 0.28125, 0.158203125], 0.75, 0.75, True)
     """
-    from . import dynamics, optim
-
     spec = _spectrum64(H)
     d0 = check_vector(delta0, "delta0", length=spec.n, dtype=spec.dtype)
     p = _params(
         spec.lambda_min,
         spec.lambda_max,
+        list(METHODS),
         method=method,
         lr_fraction=lr_fraction,
         momentum=momentum,
-        gamma=gamma,
-        beta2=beta2,
-        nu=nu,
         steps=steps,
+        settings=settings,
     )
-    lmax, K, beta = spec.lambda_max, p["steps"], p["momentum"]
+    record = registry.get(method)
+    params = {k: tuple(p[k]) if isinstance(p[k], list) else p[k] for k in record.names}
+    lmax, K = spec.lambda_max, p["steps"]
     lr = p["lr_fraction"] * 2 / lmax
-    w = [torch.zeros(1, requires_grad=True)]
-    if method == "gd":
-        it, stable_lr = dynamics.gd_iterates(spec, d0, K, lr), theory.gd_stable_lr(lmax)
-    elif method == "heavy_ball":
-        it = dynamics.heavy_ball_iterates(spec, d0, K, lr, beta)
-        stable_lr = theory.heavy_ball_stable_lr(lmax, beta)
-    elif method == "nesterov":
-        it = dynamics.nesterov_iterates(spec, d0, K, lr, p["gamma"])
-        stable_lr = theory.nesterov_stable_lr(lmax)
-    elif method == "nesterov_sc":
-        it = dynamics.nesterov_sc_iterates(spec, d0, K, lr, beta)
-        stable_lr = theory.nesterov_sc_stable_lr(lmax, beta)
-    elif method == "two_step_momentum":
-        opt = optim.TwoStepMomentum(w, lr=lr, betas=(beta, p["beta2"]))
-        it, stable_lr = opt.linearised_iterates(spec, d0, K), opt.stable_lr(lmax)[0]
-    else:
-        opt = optim.QuasiHyperbolic(w, lr=lr, momentum=beta, nu=p["nu"])
-        it, stable_lr = opt.linearised_iterates(spec, d0, K), opt.stable_lr(lmax)[0]
-    loss = dynamics.squared_loss(it)
+    it = spec.iterates(method, d0, K, lr, **params)
+    loss = 0.5 * (it * it).sum(-1)
+    stable_lr = registry.stable_lr(method, lmax, **params)[0]
+    k = K if record.recurrence.time_varying() else None
+    rho = registry.spectral_radius(method, lr, spec.eigenvalues, k=k, **params)
     return {
         "loss": loss,
         "final_loss": float(loss[-1]),
-        "rate": float((loss[-1] / loss[0]) ** (1 / K)),
+        "rate": float((loss[-1] / loss[0]) ** (1 / (2 * K))),
+        "rho": float(rho.max()),
         "lr": lr,
         "stable": lr < stable_lr,
         "stable_lr": stable_lr,
@@ -337,15 +419,16 @@ def explorer_html(H, delta0, *, element_id: str | None = None, **settings) -> st
 
 
 def explorer(H, delta0, *, json_path=None, **settings):
-    r"""An interactive explorer of GD, heavy ball, NAG, NAG-SC (and Part III's
-    two-step momentum and QHM) on the frozen kernel ``H``.
+    r"""An interactive explorer of the methods of :data:`METHODS` (GD, heavy ball,
+    NAG, NAG-SC, two-step momentum, QHM) on the frozen kernel ``H``.
 
     The reader picks the method, drags the step size (units of
-    :math:`2/\lambda_{\max}`), the momentum :math:`\beta`, NAG's :math:`\gamma`
-    and the number of iterations; the page recomputes the per-mode recurrences
-    (see the module docstring) and redraws the loss :math:`L_k` on a log scale,
-    the stability region in :math:`(\eta\lambda_{\max}, \beta)` with the current
-    point, the final loss and the rate :math:`(L_K/L_0)^{1/K}`. Returns an
+    :math:`2/\lambda_{\max}`, up to past the method's stable step), the method's
+    parameters and the number of iterations; the page recomputes the per-mode
+    recurrences (see the module docstring) and redraws the loss :math:`L_k` on
+    a log scale, the stability region in the plane of the step and the method's
+    first parameter with the current point, the final loss, the chapters'
+    :math:`\rho` per iteration and the measured :math:`(L_K/L_0)^{1/(2K)}`. Returns an
     ``IPython.display.HTML`` object whose plain-text form (what a PDF or a
     terminal shows) says where the explorer runs; ``json_path`` also writes
     :func:`explorer_data` there. ``settings`` are those of :func:`explorer_data`.

@@ -26,40 +26,42 @@ gradient correction :math:`\sqrt\eta\,\nabla^2L\,\dot W`. Dropping every
 :math:`O(h)` term leaves the common *low-resolution* ODE
 :math:`\ddot x + b\dot x + \lambda x = 0`, :math:`\dot x(0) = 0`. Each ODE is a
 damped oscillator :math:`\ddot x + B\dot x + Kx = 0`
-(:func:`mode_coefficients`), solved exactly by :func:`damped_modes`.
+(:func:`mode_coefficients`, from the records of :mod:`ntklib.methods`), solved
+exactly by :func:`ntklib.spectrum.damped_oscillator`. The discrete iterates are
+:meth:`ntklib.spectrum.KernelSpectrum.iterates`, their roots and radii
+:func:`ntklib.methods.roots` and :func:`ntklib.methods.spectral_radius`.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from ._validate import as_tensor, check_lr, check_momentum, check_real, check_times
-from .spectrum import as_spectrum
+from . import methods as _methods
+from ._validate import as_tensor, check_lr, check_momentum, check_real
+from .spectrum import _oscillate, as_spectrum
 
 __all__ = [
     "METHODS",
     "RESOLUTIONS",
     "mode_coefficients",
-    "damped_modes",
     "ode_flow",
-    "discrete_iterates",
     "trajectory_error",
-    "companion_roots",
-    "companion_radii",
     "ode_radii",
 ]
 
-METHODS = ("heavy_ball", "nesterov_sc")
+#: The families whose record has a high-resolution ODE (heavy ball, NAG-SC).
+METHODS = tuple(
+    key for key, m in _methods.METHODS.items() if m.high_resolution_ode is not None
+)
 RESOLUTIONS = ("low", "high")
 
 
-def _method(method: str) -> str:
+def _method(method: str):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method
+    return _methods.get(method)
 
 
 def _resolution(resolution: str) -> str:
@@ -92,7 +94,9 @@ def mode_coefficients(
     * high resolution, heavy ball: :math:`B = b/a`, :math:`K = \lambda/a`,
       :math:`c = -h\lambda/2`;
     * high resolution, NAG-SC: :math:`B = (b+h\lambda)/a`, :math:`K = \lambda/a`,
-      :math:`c = -3h\lambda/2`.
+      :math:`c = -3h\lambda/2`
+
+    (the ``high_resolution_ode`` of each record in :mod:`ntklib.methods`).
 
     >>> B, K, c = mode_coefficients([1.0], 0.01, 0.9, method="nesterov_sc")
     >>> round(B.item(), 6), round(K.item(), 6), round(c.item(), 6)   # b = 1, a = 0.95
@@ -100,76 +104,21 @@ def mode_coefficients(
     """
     lam = _eigenvalues(eigenvalues)
     h, beta = math.sqrt(check_lr(lr)), check_momentum(momentum)
-    method, resolution = _method(method), _resolution(resolution)
+    record, resolution = _method(method), _resolution(resolution)
     b = (1.0 - beta) / h
     if resolution == "low":
         return torch.full_like(lam, b), lam.clone(), torch.zeros_like(lam)
-    a = 1.0 - b * h / 2  # = (1 + beta)/2 > 0
-    if method == "heavy_ball":
-        return torch.full_like(lam, b / a), lam / a, -0.5 * h * lam
-    return (b + h * lam) / a, lam / a, -1.5 * h * lam
-
-
-def damped_modes(damping, stiffness, x0, v0, t) -> torch.Tensor:
-    r"""Exact solution of :math:`\ddot x + B\dot x + Kx = 0`, one column per mode.
-
-    .. math::
-
-        x(t) = e^{-Bt/2}\Big(x_0\cosh(\omega t)
-               + \big(v_0 + \tfrac B2 x_0\big)\frac{\sinh(\omega t)}{\omega}\Big),
-        \qquad \omega = \sqrt{B^2/4 - K}\in\mathbb C,
-
-    with :math:`\sinh(\omega t)/\omega = t` at :math:`\omega = 0` (critical damping)
-    and a series for small :math:`|\omega t|`. ``damping``, ``stiffness``, ``x0``
-    and ``v0`` have one entry per mode (or are scalars); the result has shape
-    ``(len(t), modes)``.
-
-    >>> x = damped_modes(0.0, 1.0, 1.0, 0.0, [math.pi])     # cos(t) at t = pi
-    >>> round(x.item(), 12)
-    -1.0
-    >>> x = damped_modes(2.0, 1.0, 1.0, 0.0, [1.0])         # (1 + t) e^{-t}
-    >>> round(x.item(), 12) == round(2 * math.exp(-1), 12)
-    True
-    """
-    B = as_tensor(damping, "damping", dtype=torch.float64).reshape(-1)
-    K = as_tensor(stiffness, "stiffness", dtype=torch.float64).reshape(-1)
-    x0 = as_tensor(x0, "x0", dtype=torch.float64).reshape(-1)
-    v0 = as_tensor(v0, "v0", dtype=torch.float64).reshape(-1)
-    try:
-        B, K, x0, v0 = torch.broadcast_tensors(B, K, x0, v0)
-    except RuntimeError as exc:
-        raise ValueError(
-            "damping, stiffness, x0 and v0 must have one entry per mode (or be scalars)"
-        ) from exc
-    for name, v in (("damping", B), ("stiffness", K), ("x0", x0), ("v0", v0)):
-        if not bool(torch.isfinite(v).all()):
-            raise ValueError(f"{name} must contain only finite values")
-    if bool((B < 0).any()) or bool((K < 0).any()):
-        raise ValueError("damping and stiffness must be >= 0 (a stable oscillator)")
-    T = check_times(t, dtype=torch.float64).numpy()[:, None]
-    Bn, Kn = B.numpy(), K.numpy()
-    w = np.sqrt((Bn * Bn / 4 - Kn).astype(complex))
-    wt = w * T
-    small = np.abs(wt) < 1e-4
-    safe_w = np.where(w == 0, 1.0, w)
-    decay = -Bn * T / 2
-    # e^{-Bt/2} cosh(wt) overflows in cosh when strongly over-damped: put the decay
-    # into the exponentials first, e^{decay +- wt} (Re(decay +- wt) <= 0 as K >= 0)
-    wt_big = np.where(small, 0, wt)
-    Ep, Em = np.exp(decay + wt_big), np.exp(decay - wt_big)
-    C = np.where(small, np.exp(decay) * (1 + wt**2 / 2), (Ep + Em) / 2)
-    S = np.where(small, np.exp(decay) * T * (1 + wt**2 / 6), (Ep - Em) / (2 * safe_w))
-    x = x0.numpy() * C + (v0.numpy() + Bn * x0.numpy() / 2) * S
-    return torch.from_numpy(np.ascontiguousarray(x.real))
+    return record.high_resolution_ode(lam, h, b)
 
 
 def ode_flow(
     H, delta0, t, lr: float, momentum: float, *, method: str, resolution: str = "high"
 ) -> torch.Tensor:
-    r"""The ODE's :math:`\Delta(t)` for a frozen kernel, shape ``(len(t), n)``.
+    r"""The ODE's :math:`\Delta(t)` for a frozen kernel, at the times ``t``.
 
-    Each eigen-coordinate of ``delta0`` follows :func:`damped_modes` with the
-    coefficients of :func:`mode_coefficients`; ``H`` is a kernel matrix or a
+    Each eigen-coordinate of ``delta0`` follows the damped oscillator
+    (:func:`ntklib.spectrum.damped_oscillator`) with the coefficients of
+    :func:`mode_coefficients`; ``H`` is a kernel matrix or a
     :class:`~ntklib.spectrum.KernelSpectrum`.
 
     >>> H = torch.eye(1, dtype=torch.float64)
@@ -179,9 +128,7 @@ def ode_flow(
     0.6597
     """
     spec = as_spectrum(H)
-    c = spec.modes(delta0)
-    if c.ndim != 1:
-        raise ValueError("delta0 must be one error vector of length n")
+    c = spec.modes(delta0).double().cpu()
     B, K, slope = mode_coefficients(
         spec.eigenvalues.double().cpu(),
         lr,
@@ -189,27 +136,9 @@ def ode_flow(
         method=method,
         resolution=resolution,
     )
-    c64 = c.double().cpu()
-    coords = damped_modes(B, K, c64, slope * c64, t)
-    return (coords @ spec.eigenvectors.double().cpu().T).to(spec.dtype)
-
-
-def discrete_iterates(
-    H, delta0, steps: int, lr: float, momentum: float, *, method: str
-) -> torch.Tensor:
-    r"""Linearised heavy ball or NAG-SC iterates, ``k = 0..steps``.
-
-    A dispatch to :meth:`~ntklib.spectrum.KernelSpectrum.heavy_ball_iterates`
-    and :meth:`~ntklib.spectrum.KernelSpectrum.nesterov_sc_iterates`.
-
-    >>> discrete_iterates(torch.eye(1), [1.0], 1, 0.1, 0.5, method="nesterov_sc")
-    tensor([[1.0000],
-            [0.8500]])
-    """
-    spec = as_spectrum(H)
-    if _method(method) == "heavy_ball":
-        return spec.heavy_ball_iterates(delta0, steps, lr, momentum)
-    return spec.nesterov_sc_iterates(delta0, steps, lr, momentum)
+    T = spec.times(t).double().cpu()
+    x, _ = _oscillate(B, K, c, slope * c, T.reshape(T.shape + (1,) * c.ndim))
+    return (x @ spec.eigenvectors.double().cpu().T).to(spec.dtype)
 
 
 def trajectory_error(
@@ -225,10 +154,10 @@ def trajectory_error(
     r"""Largest :math:`\|\Delta_k - \Delta(k\sqrt\eta)\|` over :math:`k\sqrt\eta\le`
     ``t_end``.
 
-    :math:`\Delta_k` are the linearised iterates (:func:`discrete_iterates`),
-    :math:`\Delta(t)` the ODE (:func:`ode_flow`). At a fixed friction it is
-    :math:`O(\sqrt\eta)` for the low-resolution ODE and :math:`O(\eta)` for the
-    high-resolution one.
+    :math:`\Delta_k` are the linearised iterates
+    (:meth:`~ntklib.spectrum.KernelSpectrum.iterates`), :math:`\Delta(t)` the ODE
+    (:func:`ode_flow`). At a fixed friction it is :math:`O(\sqrt\eta)` for the
+    low-resolution ODE and :math:`O(\eta)` for the high-resolution one.
 
     >>> H = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
     >>> e = [trajectory_error(H, [1.0, 1.0], lr, 1 - lr**0.5, 3.0,   # b = 1
@@ -239,43 +168,12 @@ def trajectory_error(
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     h = math.sqrt(check_lr(lr))
     steps = max(1, int(math.floor(t_end / h + 1e-9)))
-    it = discrete_iterates(H, delta0, steps, lr, momentum, method=method)
+    spec = as_spectrum(H)
+    _method(method)
+    it = spec.iterates(method, delta0, steps, lr, momentum=momentum)
     t = torch.arange(steps + 1, dtype=torch.float64) * h
-    flow = ode_flow(H, delta0, t, lr, momentum, method=method, resolution=resolution)
+    flow = ode_flow(spec, delta0, t, lr, momentum, method=method, resolution=resolution)
     return float((it.double().cpu() - flow.double()).norm(dim=1).max())
-
-
-def companion_roots(
-    eigenvalues, lr: float, momentum: float, *, method: str
-) -> torch.Tensor:
-    r"""Both roots of each mode's characteristic polynomial (complex, ``(modes, 2)``).
-
-    Heavy ball :math:`z^2 - (1+\beta-\eta\lambda)z + \beta`, NAG-SC
-    :math:`z^2 - (1+\beta)(1-\eta\lambda)z + \beta(1-\eta\lambda)`, by the quadratic
-    formula.
-
-    >>> r = companion_roots([2.0], 0.5, 0.25, method="nesterov_sc")   # eta lambda = 1
-    >>> r.abs().max().item()
-    0.0
-    """
-    lam = _eigenvalues(eigenvalues)
-    eta, beta = check_lr(lr), check_momentum(momentum)
-    if _method(method) == "heavy_ball":
-        p, q = 1 + beta - eta * lam, torch.full_like(lam, beta)
-    else:
-        g = 1 - eta * lam
-        p, q = (1 + beta) * g, beta * g
-    disc = torch.sqrt((p * p - 4 * q).to(torch.complex128))
-    return torch.stack([(p + disc) / 2, (p - disc) / 2], dim=1)
-
-
-def companion_radii(eigenvalues, lr: float, momentum: float, *, method: str):
-    r"""Per-step contraction (spectral radius) of each mode of the discrete method.
-
-    >>> companion_radii([1.0, 4.0], 0.25, 0.64, method="heavy_ball")  # sqrt(beta)
-    tensor([0.8000, 0.8000], dtype=torch.float64)
-    """
-    return companion_roots(eigenvalues, lr, momentum, method=method).abs().amax(1)
 
 
 def ode_radii(
@@ -284,7 +182,8 @@ def ode_radii(
     r"""The ODE's per-step contraction :math:`e^{h\max\operatorname{Re} r}`, per mode.
 
     :math:`r` runs over the roots of :math:`r^2 + Br + K`; compare with
-    :func:`companion_radii` (equal to leading order when :math:`\eta\lambda\ll1`).
+    :func:`ntklib.methods.spectral_radius` (equal to leading order when
+    :math:`\eta\lambda\ll1`).
 
     >>> ode_radii([1.0], 0.01, 0.9, method="heavy_ball", resolution="low")  # e^{-h/2}
     tensor([0.9512], dtype=torch.float64)

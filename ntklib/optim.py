@@ -35,10 +35,10 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
-from . import theory
 from ._validate import check_gamma, check_int, check_lr, check_momentum, check_real
 
 __all__ = [
+    "REQUIRED",
     "GD",
     "HeavyBall",
     "Nesterov",
@@ -53,30 +53,35 @@ __all__ = [
     "register_stable_lr",
 ]
 
-from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
-
-def _required(value, cls: str, name: str, hint: str):
-    if value is _MISSING:
-        raise TypeError(f"{cls} needs {name}: {hint}")
-    return value
+#: Marks a required argument in the optimizers' signatures (one instance, in
+#: ntklib._validate).
+from ._validate import REQUIRED  # noqa: E402
 
 
 class _FullBatch(Optimizer):
-    """What the book's optimizers share: ``step(closure)``, the clock, the stable step.
+    """What the book's optimizers share; a subclass writes only ``_update``.
 
-    A subclass defines ``_update(p, grad, state, group)`` (one parameter's
-    step), ``stable_lr(lambda_max)`` and ``linearised_iterates(H, delta0,
-    steps)``: adding an optimizer touches its own class only.
+    Its record in :mod:`ntklib.methods` gives the constructor's parameters
+    (validated, with defaults), the clock, the stable step and the linearised
+    iterates: adding an optimizer touches its record and its ``_update``.
+    ``_update(p, grad, state, group)`` is one parameter's step, in place.
     """
 
-    #: exponent p in t = k * lr**p
-    time_exponent: float = 0.5
+    def __init__(self, params: Iterable, *args, **kwargs) -> None:
+        cls = type(self).__name__
+        super().__init__(params, self.method.bind(cls, args, kwargs))
 
     @property
-    def time_per_step(self) -> float:
-        """Continuous time per step: ``lr`` for GD, ``sqrt(lr)`` with momentum."""
-        return self.param_groups[0]["lr"] ** self.time_exponent
+    def method(self):
+        """This optimizer's record in :data:`ntklib.methods.METHODS`."""
+        from .methods import of
+
+        return of(type(self))
+
+    def _settings(self) -> dict:
+        group = self.param_groups[0]
+        return {k: group[k] for k in ("lr", *self.method.names)}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None):
@@ -100,21 +105,24 @@ class _FullBatch(Optimizer):
     def stable_lr(self, lambda_max: float) -> tuple[float, str]:
         """Largest stable step ``(value, formula)`` of the linearised method.
 
-        The kernel's largest eigenvalue is ``lambda_max``.
+        The kernel's largest eigenvalue is ``lambda_max``; see
+        :meth:`ntklib.methods.Method.stable_lr`.
         """
-        raise NotImplementedError
+        settings = self._settings()
+        settings.pop("lr")
+        return self.method.stable_lr(lambda_max, **settings)
 
     def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
         """This method's iterates on the linear model with frozen kernel ``H``.
 
-        ``H`` is a kernel matrix or a spectrum.
+        ``H`` is a kernel matrix or a spectrum; see
+        :meth:`ntklib.spectrum.KernelSpectrum.iterates`.
         """
-        raise NotImplementedError
-
-    def _spectrum(self, H):
         from .spectrum import as_spectrum
 
-        return as_spectrum(H)
+        settings = self._settings()
+        lr = settings.pop("lr")
+        return as_spectrum(H).iterates(self.method.key, delta0, steps, lr, **settings)
 
 
 class GD(_FullBatch):
@@ -128,20 +136,8 @@ class GD(_FullBatch):
     tensor([0.9000])
     """
 
-    time_exponent = 1.0
-
-    def __init__(self, params: Iterable, lr: float = _MISSING) -> None:
-        lr = _required(lr, "GD", "a step size", "GD(params, lr=0.1)")
-        super().__init__(params, {"lr": check_lr(lr)})
-
     def _update(self, p, grad, state, group):
         p.add_(grad, alpha=-group["lr"])
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        return theory.gd_stable_lr(lambda_max), "2/lambda_max"
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        return self._spectrum(H).gd_iterates(delta0, steps, self.param_groups[0]["lr"])
 
 
 class _ConstantMomentum(_FullBatch):
@@ -149,22 +145,6 @@ class _ConstantMomentum(_FullBatch):
 
     The buffer is b_0 = g_0, b_k = beta b_{k-1} + g_k.
     """
-
-    def __init__(self, params: Iterable, lr, momentum) -> None:
-        name = type(self).__name__
-        lr = _required(
-            lr, name, "a step size", f"{name}(params, lr=0.01, momentum=0.9)"
-        )
-        momentum = _required(
-            momentum,
-            name,
-            "a momentum beta in [0, 1)",
-            f"{name}(params, lr=0.01, momentum=0.9), or from a friction b: "
-            "momentum=ntklib.optim.momentum_from_friction(b, lr)",
-        )
-        super().__init__(
-            params, {"lr": check_lr(lr), "momentum": check_momentum(momentum)}
-        )
 
     def _update(self, p, grad, state, group):
         beta = group["momentum"]
@@ -196,24 +176,9 @@ class HeavyBall(_ConstantMomentum):
     0.76
     """
 
-    def __init__(
-        self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING
-    ) -> None:
-        super().__init__(params, lr, momentum)
-
     @staticmethod
     def _direction(grad, buf, beta):
         return buf
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        beta = self.param_groups[0]["momentum"]
-        return theory.heavy_ball_stable_lr(lambda_max, beta), "2(1+beta)/lambda_max"
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        return self._spectrum(H).heavy_ball_iterates(
-            delta0, steps, g["lr"], g["momentum"]
-        )
 
 
 class NesterovSC(_ConstantMomentum):
@@ -233,27 +198,9 @@ class NesterovSC(_ConstantMomentum):
     0.85
     """
 
-    def __init__(
-        self, params: Iterable, lr: float = _MISSING, momentum: float = _MISSING
-    ) -> None:
-        super().__init__(params, lr, momentum)
-
     @staticmethod
     def _direction(grad, buf, beta):
         return grad.add(buf, alpha=beta)
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        beta = self.param_groups[0]["momentum"]
-        return (
-            theory.nesterov_sc_stable_lr(lambda_max, beta),
-            "2(1+beta)/((1+2beta) lambda_max)",
-        )
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        return self._spectrum(H).nesterov_sc_iterates(
-            delta0, steps, g["lr"], g["momentum"]
-        )
 
 
 class Nesterov(_FullBatch):
@@ -268,7 +215,7 @@ class Nesterov(_FullBatch):
         W_k = V_k + \frac{k-1}{k+\gamma-1}(V_k - V_{k-1}),\qquad V_0 = W_0 .
 
     The parameters hold :math:`W_k`, where the gradient is taken; the state
-    holds :math:`V_k`. :math:`\gamma = 3` is Nesterov's classical
+    holds :math:`V_k`. :math:`\gamma = 3` (the default) is Nesterov's classical
     :math:`(k-1)/(k+2)`. Its limit as :math:`\eta\to 0` with :math:`t = k\sqrt\eta`
     is :math:`\ddot W + (\gamma/t)\dot W + \nabla L(W) = 0` (Su, Boyd & Candès).
     For a constant momentum use :class:`NesterovSC`.
@@ -280,26 +227,6 @@ class Nesterov(_FullBatch):
     >>> round(w.item(), 4)    # V1 = 0.9, V2 = 0.81, W2 = V2 + (1/4)(V2 - V1)
     0.7875
     """
-
-    def __init__(
-        self,
-        params: Iterable,
-        lr: float = _MISSING,
-        gamma: float = 3.0,
-        *,
-        momentum=None,
-    ) -> None:
-        if momentum is not None:
-            raise TypeError(
-                "Nesterov takes no constant momentum: its momentum is "
-                "(k-1)/(k+gamma-1), set by gamma (default 3). For a constant "
-                f"momentum {momentum!r} use "
-                f"NesterovSC(params, lr, momentum={momentum!r})."
-            )
-        lr = _required(
-            lr, "Nesterov", "a step size", "Nesterov(params, lr=0.01, gamma=3.0)"
-        )
-        super().__init__(params, {"lr": check_lr(lr), "gamma": check_gamma(gamma)})
 
     @staticmethod
     def momentum(k: int, gamma: float) -> float:
@@ -320,13 +247,6 @@ class Nesterov(_FullBatch):
         V_new = p - group["lr"] * grad
         p.copy_(V_new + mu * (V_new - state["V"]))
         state["V"] = V_new
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        return theory.nesterov_stable_lr(lambda_max), "4/(3 lambda_max)"
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        return self._spectrum(H).nesterov_iterates(delta0, steps, g["lr"], g["gamma"])
 
 
 # Stable step sizes of optimizers that are not ours (torch.optim's), by class.
@@ -365,18 +285,26 @@ def register_stable_lr(
     _STABLE_LR_RULES[cls] = rule
 
 
-def _sgd_stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
-    group = optimizer.param_groups[0]
-    beta = group.get("momentum", 0.0)
+def _sgd_family(group: dict) -> tuple[str, dict] | None:
+    """The family a ``torch.optim.SGD`` param group runs, and its parameters."""
     if group.get("weight_decay", 0.0) or group.get("dampening", 0.0):
-        return None, "SGD with weight decay or dampening has no stable step rule here"
+        return None
+    beta = group.get("momentum", 0.0)
     if beta == 0:
-        return theory.gd_stable_lr(lambda_max), "2/lambda_max"
-    if group.get("nesterov", False):
-        return theory.nesterov_sc_stable_lr(
-            lambda_max, beta
-        ), "2(1+beta)/((1+2beta) lambda_max)"
-    return theory.heavy_ball_stable_lr(lambda_max, beta), "2(1+beta)/lambda_max"
+        return "gd", {}
+    return ("nesterov_sc" if group.get("nesterov", False) else "heavy_ball"), {
+        "momentum": beta
+    }
+
+
+def _sgd_stable_lr(optimizer: Optimizer, lambda_max: float) -> tuple[float | None, str]:
+    from .methods import get
+
+    family = _sgd_family(optimizer.param_groups[0])
+    if family is None:
+        return None, "SGD with weight decay or dampening has no stable step rule here"
+    key, params = family
+    return get(key).stable_lr(lambda_max, **params)
 
 
 register_stable_lr(torch.optim.SGD, _sgd_stable_lr)
@@ -477,24 +405,29 @@ def nesterov_sc_momentum(mu: float, lr: float) -> float:
 
 
 def time_per_step(optimizer: Optimizer) -> float:
-    r"""Continuous time per step of ``optimizer``.
+    r"""Continuous time per step of ``optimizer``: its record's clock at its ``lr``.
 
-    It is :math:`\eta` without momentum, :math:`\sqrt\eta` with. Works for the
-    optimizers here and for ``torch.optim.SGD``.
+    It is :math:`\eta` without momentum, :math:`\sqrt\eta` with
+    (:class:`ntklib.methods.Clock`). Works for the optimizers here and for
+    ``torch.optim.SGD`` (the clock of the method it runs); any other optimizer
+    gets :math:`\eta`.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))
     0.2
     """
-    if isinstance(optimizer, _FullBatch):
-        return optimizer.time_per_step
+    from .methods import get, of
+
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
     group = optimizer.param_groups[0]
     lr = float(group["lr"])
-    return math.sqrt(lr) if group.get("momentum", 0.0) else lr
+    if isinstance(optimizer, _FullBatch):
+        return of(optimizer).clock.time_per_step(lr)
+    family = _sgd_family(group) if isinstance(optimizer, torch.optim.SGD) else None
+    return get(family[0]).clock.time_per_step(lr) if family else lr
 
 
 def steps_for(optimizer: Optimizer, t_end: float) -> int:
@@ -533,28 +466,6 @@ def continuous_time(steps, lr: float, *, momentum: bool) -> torch.Tensor:
 __all__ += ["TwoStepMomentum", "QuasiHyperbolic", "AggregatedMomentum"]
 
 
-def _mode_iterates(spec, delta0, steps: int, advance) -> torch.Tensor:
-    """Iterates of a linear method on a frozen kernel, mode by mode.
-
-    ``advance(x, state, lam)`` returns the next mode coordinates ``x`` (and
-    updates ``state``, a dict of per-mode tensors) for the eigenvalues ``lam``.
-    """
-    from ._validate import check_int as _check_int
-
-    steps = _check_int(steps, "steps", minimum=0)
-    c = spec.modes(delta0)
-    if c.ndim != 1:
-        raise ValueError("delta0 must be one error vector of length n")
-    lam = spec.eigenvalues
-    out = torch.empty(steps + 1, spec.n, dtype=spec.dtype, device=spec.device)
-    out[0] = c
-    x, state = c.clone(), {}
-    for k in range(1, steps + 1):
-        x = advance(x, state, lam)
-        out[k] = x
-    return out @ spec.eigenvectors.T
-
-
 class TwoStepMomentum(_FullBatch):
     r"""Two-step momentum: a heavy ball with a second momentum term.
 
@@ -568,9 +479,9 @@ class TwoStepMomentum(_FullBatch):
     :class:`HeavyBall` (and ``torch.optim.SGD(momentum=beta1)``). The momenta
     must make :math:`z^2 - \beta_1 z - \beta_2` Schur stable
     (:math:`|\beta_2| < 1`, :math:`|\beta_1| < 1 - \beta_2`; negative values
-    allowed): otherwise no step size is stable. Per mode the characteristic
-    polynomial is :func:`ntklib.theory.two_step_momentum_polynomial`. One step
-    is time :math:`\sqrt\eta` (its generic limit is a heavy-ball flow; the
+    allowed): otherwise no step size is stable. Its per-mode characteristic
+    polynomial is its record's in :mod:`ntklib.methods`. One step is time
+    :math:`\sqrt\eta` (its generic limit is a heavy-ball flow; the
     third-order limit of the chapter uses :math:`t = k\eta^{1/3}`).
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
@@ -581,22 +492,6 @@ class TwoStepMomentum(_FullBatch):
     0.589
     """
 
-    def __init__(self, params: Iterable, lr: float = _MISSING, betas=_MISSING) -> None:
-        lr = _required(
-            lr,
-            "TwoStepMomentum",
-            "a step size",
-            "TwoStepMomentum(params, lr=0.01, betas=(0.9, -0.1))",
-        )
-        betas = _required(
-            betas,
-            "TwoStepMomentum",
-            "two momenta betas=(beta1, beta2)",
-            "TwoStepMomentum(params, lr=0.01, betas=(0.9, -0.1))",
-        )
-        betas = theory._two_step_betas(betas)
-        super().__init__(params, {"lr": check_lr(lr), "betas": betas})
-
     def _update(self, p, grad, state, group):
         b1, b2 = group["betas"]
         if "step_1" not in state:
@@ -606,28 +501,6 @@ class TwoStepMomentum(_FullBatch):
         new.add_(grad, alpha=-group["lr"])
         p.add_(new)
         state["step_2"], state["step_1"] = state["step_1"], new
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        b1, b2 = self.param_groups[0]["betas"]
-        value = theory.two_step_momentum_stable_lr(lambda_max, (b1, b2))
-        if b2 >= 0:
-            return value, "2(1+beta1-beta2)/lambda_max"
-        return value, (
-            "min(2(1+beta1-beta2), (1+beta2)(1-beta1-beta2)/(-beta2))/lambda_max"
-        )
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        eta, (b1, b2) = g["lr"], g["betas"]
-
-        def advance(x, s, lam):
-            d1 = s.get("d1", torch.zeros_like(x))
-            d2 = s.get("d2", torch.zeros_like(x))
-            new = b1 * d1 + b2 * d2 - eta * lam * x
-            s["d2"], s["d1"] = d1, new
-            return x + new
-
-        return _mode_iterates(self._spectrum(H), delta0, steps, advance)
 
 
 class QuasiHyperbolic(_FullBatch):
@@ -644,9 +517,8 @@ class QuasiHyperbolic(_FullBatch):
     step :math:`\eta(1-\beta)`: ``torch.optim.SGD(lr=lr*(1-beta), momentum=beta)``
     (not ``SGD(lr, momentum=beta, dampening=1-beta)``, whose first buffer is
     :math:`g_0` rather than :math:`(1-\beta)g_0`). :math:`\vartheta = \beta` is NAG-SC
-    with step :math:`\eta(1-\beta)`. Per mode the characteristic polynomial is
-    :func:`ntklib.theory.quasi_hyperbolic_polynomial`. One step is time
-    :math:`\sqrt\eta`.
+    with step :math:`\eta(1-\beta)`. Its per-mode characteristic polynomial is its
+    record's in :mod:`ntklib.methods`. One step is time :math:`\sqrt\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
     >>> opt = QuasiHyperbolic([w], lr=0.1, momentum=0.5, nu=0.5)
@@ -654,28 +526,6 @@ class QuasiHyperbolic(_FullBatch):
     >>> round(w.item(), 6)   # 1 - 0.1 (0.5 * 1 + 0.5 * 0.5)
     0.925
     """
-
-    def __init__(
-        self,
-        params: Iterable,
-        lr: float = _MISSING,
-        momentum: float = _MISSING,
-        nu: float = _MISSING,
-    ) -> None:
-        hint = "QuasiHyperbolic(params, lr=0.1, momentum=0.999, nu=0.7)"
-        lr = _required(lr, "QuasiHyperbolic", "a step size", hint)
-        momentum = _required(momentum, "QuasiHyperbolic", "a momentum in [0, 1)", hint)
-        nu = _required(
-            nu, "QuasiHyperbolic", "an immediate discount nu in [0, 1]", hint
-        )
-        super().__init__(
-            params,
-            {
-                "lr": check_lr(lr),
-                "momentum": check_momentum(momentum),
-                "nu": check_real(nu, "nu", low=0.0, high=1.0),
-            },
-        )
 
     def _update(self, p, grad, state, group):
         beta, nu = group["momentum"], group["nu"]
@@ -685,24 +535,6 @@ class QuasiHyperbolic(_FullBatch):
         buf.mul_(beta).add_(grad, alpha=1 - beta)
         p.add_(grad, alpha=-group["lr"] * (1 - nu))
         p.add_(buf, alpha=-group["lr"] * nu)
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        g = self.param_groups[0]
-        return (
-            theory.quasi_hyperbolic_stable_lr(lambda_max, g["momentum"], g["nu"]),
-            "2(1+beta)/((1+beta-2 nu beta) lambda_max)",
-        )
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        eta, beta, nu = g["lr"], g["momentum"], g["nu"]
-
-        def advance(x, s, lam):
-            buf = beta * s.get("buf", torch.zeros_like(x)) + (1 - beta) * lam * x
-            s["buf"] = buf
-            return x - eta * ((1 - nu) * lam * x + nu * buf)
-
-        return _mode_iterates(self._spectrum(H), delta0, steps, advance)
 
 
 class AggregatedMomentum(_FullBatch):
@@ -715,9 +547,8 @@ class AggregatedMomentum(_FullBatch):
 
     One velocity per momentum :math:`\beta_i\in[0, 1)`; the paper's default is
     ``betas=(0.0, 0.9, 0.99)``. With one momentum (or all equal) it is
-    :class:`HeavyBall` (``torch.optim.SGD(momentum=beta)``). Per mode the
-    characteristic polynomial is
-    :func:`ntklib.theory.aggregated_momentum_polynomial`, of degree
+    :class:`HeavyBall` (``torch.optim.SGD(momentum=beta)``). Its per-mode
+    characteristic polynomial (its record's in :mod:`ntklib.methods`) has degree
     :math:`K + 1`. One step is time :math:`\sqrt\eta`.
 
     >>> w = torch.nn.Parameter(torch.tensor([1.0]))
@@ -728,18 +559,6 @@ class AggregatedMomentum(_FullBatch):
     0.785
     """
 
-    def __init__(
-        self, params: Iterable, lr: float = _MISSING, betas=(0.0, 0.9, 0.99)
-    ) -> None:
-        lr = _required(
-            lr,
-            "AggregatedMomentum",
-            "a step size",
-            "AggregatedMomentum(params, lr=0.01, betas=(0.0, 0.9, 0.99))",
-        )
-        betas = theory._agg_betas(betas)
-        super().__init__(params, {"lr": check_lr(lr), "betas": betas})
-
     def _update(self, p, grad, state, group):
         betas = group["betas"]
         if "velocities" not in state:
@@ -749,22 +568,3 @@ class AggregatedMomentum(_FullBatch):
             v.mul_(beta).sub_(grad)
             total.add_(v)
         p.add_(total, alpha=group["lr"] / len(betas))
-
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        betas = self.param_groups[0]["betas"]
-        return (
-            theory.aggregated_momentum_stable_lr(lambda_max, betas),
-            "h*/lambda_max, h* the first unit-circle crossing of its polynomial",
-        )
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        g = self.param_groups[0]
-        eta, betas = g["lr"], g["betas"]
-
-        def advance(x, s, lam):
-            vs = s.get("v", [torch.zeros_like(x) for _ in betas])
-            vs = [b * v - lam * x for b, v in zip(betas, vs)]
-            s["v"] = vs
-            return x + eta / len(betas) * sum(vs)
-
-        return _mode_iterates(self._spectrum(H), delta0, steps, advance)

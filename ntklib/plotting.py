@@ -7,7 +7,8 @@ r"""Plot helpers for the figures the chapters repeat.
 
 All take a Matplotlib ``Axes`` and return it, so figures stay in the notebook.
 
-Every figure made by :func:`figure` cycles through :data:`PALETTE`: six colours
+Every figure made by :func:`figure` cycles through :data:`PALETTE` (defined with
+the methods' styles in :mod:`ntklib.methods`): six colours
 that a reader with any of the three colour-vision deficiencies can tell apart
 and that keep WCAG's 3:1 contrast for graphics against the white page
 (:func:`contrast_ratio`). Curves are also told apart by line style and legend,
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from .fitting import Fit
+from .methods import PALETTE, lookup
 
 __all__ = [
     "PALETTE",
@@ -36,46 +38,29 @@ __all__ = [
     "to_numpy",
 ]
 
-#: The book's colour cycle, Okabe & Ito's blue, vermillion, bluish green and
-#: reddish purple, then black and a dark grey. Their orange, sky blue and yellow
-#: are left out: under 3:1 against white. Tested: contrast >= 3 against white,
-#: and pairwise CAM02-UCS distance >= 10 under simulated deuteranopia,
-#: protanopia and tritanopia (``tests/test_plotting.py``).
-PALETTE: tuple[str, ...] = (
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#000000",
-    "#666666",
-)
-
-
-_METHOD_STYLES = {
-    "GD": (PALETTE[0], "-"),
-    "HB": (PALETTE[1], "--"),
-    "NAG-SC": (PALETTE[2], "-."),
-    "NAG": (PALETTE[3], ":"),
-}
-
 
 def method_style(name: str) -> dict:
-    """Colour and line style of a method, the same in every figure of the book.
+    """Colour, line style and marker of a method, the same in every figure.
 
-    Methods differ in line style too, so no figure relies on colour alone;
-    an unknown name gets ``{}`` (the axes' colour cycle).
+    The style of its record in :mod:`ntklib.methods` (``name`` is a family key,
+    a short label such as ``"HB"``, or a label). Methods differ in line style
+    and marker too, so no figure relies on colour alone; the markers are spaced
+    a tenth of the line apart. An unknown name gets ``{}`` (the axes' colour
+    cycle).
 
-    >>> method_style("HB")
-    {'color': '#D55E00', 'linestyle': '--'}
+    >>> method_style("HB") == method_style("heavy_ball")
+    True
+    >>> method_style("HB")["linestyle"], method_style("HB")["marker"]
+    ('--', 's')
     >>> method_style("Adam")
     {}
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if name not in _METHOD_STYLES:
+    record = lookup(name)
+    if record is None:
         return {}
-    colour, linestyle = _METHOD_STYLES[name]
-    return {"color": colour, "linestyle": linestyle}
+    return {**record.style, "markevery": 0.1, "markersize": 4}
 
 
 def _relative_luminance(colour) -> float:

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from ._validate import as_tensor, check_int, check_lr, check_real, check_vector
 from .kernels import model_inputs
 from .model import TwoLayerReLU, activation_pattern
-from .optim import _FullBatch
+from .optim import REQUIRED, _FullBatch
 from .spectrum import as_spectrum
 
 __all__ = [
@@ -62,8 +63,6 @@ __all__ = [
     "gauss_newton_step_cost",
     "gd_step_cost",
 ]
-
-from ._validate import REQUIRED as _MISSING  # help() shows REQUIRED  # noqa: E402
 
 
 def check_damping(value, name: str = "damping") -> float:
@@ -216,7 +215,7 @@ class GaussNewton(_FullBatch):
         model: nn.Module,
         X,
         y,
-        lr: float = _MISSING,
+        lr: float = REQUIRED,
         damping: float = 0.0,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -225,7 +224,7 @@ class GaussNewton(_FullBatch):
                 f"argument, got {type(model).__name__}: "
                 "GaussNewton(model, X, y, lr=1.0)"
             )
-        if lr is _MISSING:
+        if lr is REQUIRED:
             raise TypeError(
                 "GaussNewton needs a step size: GaussNewton(model, X, y, lr=1.0) "
                 "(lr = 1 is the full Gauss-Newton step)"
@@ -241,7 +240,7 @@ class GaussNewton(_FullBatch):
                 f"damping = 0 needs at least n = {X.shape[0]} parameters (J J^T is "
                 f"singular with D = {n_params}); use damping > 0"
             )
-        super().__init__(list(params.values()), {"lr": lr, "damping": damping})
+        super().__init__(list(params.values()), lr=lr, damping=damping)
         self._model, self._X, self._y = model, X, y
 
     def _residual(self) -> torch.Tensor:
@@ -278,26 +277,20 @@ class GaussNewton(_FullBatch):
         state["step"] = state.get("step", 0) + 1
         return loss
 
-    def stable_lr(self, lambda_max: float) -> tuple[float, str]:
-        damping = self.param_groups[0]["damping"]
-        return gauss_newton_stable_lr(lambda_max, damping), "2(1+damping/lambda_max)"
-
-    def linearised_iterates(self, H, delta0, steps: int) -> torch.Tensor:
-        group = self.param_groups[0]
-        return gauss_newton_iterates(H, delta0, steps, group["lr"], group["damping"])
-
 
 # -- the per-mode theory ---------------------------------------------------------------
 
 
-def _psi(eigenvalues: torch.Tensor, damping: float) -> torch.Tensor:
+def _psi(eigenvalues, damping: float):
     r"""A mode's weight :math:`\psi = \lambda/(\lambda+\varepsilon)` (0 if both vanish).
 
-    The pseudo-inverse leaves the null space alone.
+    The pseudo-inverse leaves the null space alone. Negative round-off in
+    :math:`\lambda` counts as 0; torch tensors, numpy arrays or numbers.
     """
-    denom = eigenvalues + damping
-    safe = torch.where(denom > 0, denom, torch.ones_like(denom))
-    return torch.where(denom > 0, eigenvalues / safe, torch.zeros_like(denom))
+    clamp = getattr(eigenvalues, "clamp_min", None)
+    lam = clamp(0) if clamp is not None else np.maximum(eigenvalues, 0.0)
+    denom = lam + damping
+    return lam / (denom + (denom == 0))
 
 
 def gauss_newton_factor(eigenvalues, lr: float, damping: float = 0.0) -> torch.Tensor:
@@ -379,8 +372,10 @@ def gauss_newton_iterates(
     :math:`\Delta_{k+1} = (I-\eta H(H+\varepsilon I)^{-1})\Delta_k`.
 
     Rows ``k = 0..steps``; per mode
-    :math:`d_k = (1 - \eta\lambda/(\lambda+\varepsilon))^k d_0`.
-    ``H`` is a kernel matrix or a :class:`~ntklib.spectrum.KernelSpectrum`.
+    :math:`d_k = (1 - \eta\lambda/(\lambda+\varepsilon))^k d_0`
+    (:meth:`~ntklib.spectrum.KernelSpectrum.iterates` of the record
+    ``gauss_newton``). ``H`` is a kernel matrix or a
+    :class:`~ntklib.spectrum.KernelSpectrum`.
 
     >>> H = torch.diag(torch.tensor([1.0, 3.0], dtype=torch.float64))
     >>> gauss_newton_iterates(H, [1.0, 1.0], 2, lr=1.0, damping=1.0)
@@ -389,11 +384,7 @@ def gauss_newton_iterates(
             [0.2500, 0.0625]], dtype=torch.float64)
     """
     spec = as_spectrum(H)
-    c = spec._vector(delta0, "delta0")
-    steps = check_int(steps, "steps", minimum=0)
-    factor = gauss_newton_factor(spec.eigenvalues.clamp_min(0), lr, damping)
-    k = torch.arange(steps + 1, dtype=spec.dtype, device=spec.device)[:, None]
-    return spec._back(factor**k * c)
+    return spec.iterates("gauss_newton", delta0, steps, lr, damping=damping)
 
 
 def gauss_newton_flow(H, delta0, t, damping: float = 0.0) -> torch.Tensor:
@@ -407,11 +398,10 @@ def gauss_newton_flow(H, delta0, t, damping: float = 0.0) -> torch.Tensor:
     tensor([[1.0000, 2.0000],
             [0.3679, 0.7358]], dtype=torch.float64)
     """
-    spec = as_spectrum(H)
-    c = spec._vector(delta0, "delta0")
-    t = spec._times(t)
-    rate = _psi(spec.eigenvalues.clamp_min(0), check_damping(damping))
-    return spec._back(torch.exp(-torch.outer(t, rate)) * c)
+    eps = check_damping(damping)
+    return as_spectrum(H).evolve(
+        delta0, t, lambda T, lam: torch.exp(-T * _psi(lam, eps))
+    )
 
 
 # -- the cost of a step ----------------------------------------------------------------

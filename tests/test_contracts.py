@@ -256,7 +256,7 @@ def test_constructor_errors_name_the_class_and_the_fix():
     with pytest.raises(TypeError, match="GD needs a step size"):
         GD(p)
     with pytest.raises(
-        TypeError, match=r"set by gamma.*NesterovSC\(params, lr, momentum=0.9\)"
+        TypeError, match=r"takes no momentum.*NesterovSC\(params, lr, momentum=0.9\)"
     ):
         Nesterov(p, lr=0.1, momentum=0.9)
 

@@ -126,15 +126,16 @@ def test_loss_at_iteration_is_the_loss_after_k_steps():
     assert loss_at_iteration(runs, k + 1)["GD"] == got  # the last record at or before k
 
 
-def test_companion_radius_against_closed_forms():
-    """Heavy ball against theory's closed form; NAG-SC against its iterates."""
-    from ntklib.experiments.comparison import companion_radius
-    from ntklib.theory import heavy_ball_spectral_radius
+def test_radius_of_hb_and_nag_sc_against_roots_and_iterates():
+    """The registry's radius: heavy ball against numpy.roots, NAG-SC against its
+    iterates (the method's tuned rows use it)."""
+    from ntklib.methods import spectral_radius
 
     lam = np.array([0.05, 0.3, 1.0, 2.5])
-    got = companion_radius(0.3, 0.6, lam, nesterov=False)
-    np.testing.assert_allclose(got, heavy_ball_spectral_radius(0.3, 0.6, lam))
-    sc = companion_radius(0.3, 0.6, lam, nesterov=True)
+    got = spectral_radius("heavy_ball", 0.3, lam, momentum=0.6)
+    roots = [np.abs(np.roots([1, -(1 + 0.6 - 0.3 * v), 0.6])).max() for v in lam]
+    np.testing.assert_allclose(got, roots, rtol=1e-12)
+    sc = spectral_radius("nesterov_sc", 0.3, lam, momentum=0.6)
     spec = KernelSpectrum(torch.diag(torch.tensor(lam)))
     it = spec.nesterov_sc_iterates(torch.ones(4, dtype=torch.float64), 400, 0.3, 0.6)
     for j in range(4):  # the k-th root of the amplitude tends to the radius
@@ -142,7 +143,7 @@ def test_companion_radius_against_closed_forms():
         assert abs(amp.item() ** (1 / 100) - sc[j]) < 0.02
     # the gradient correction: NAG-SC damps the fast modes more than heavy ball
     assert (sc[1:] < got[1:]).all()
-    assert math.isclose(companion_radius(0.5, 0.25, [2.0], nesterov=True)[0], 0.0)
+    assert spectral_radius("nesterov_sc", 0.5, [2.0], momentum=0.25)[0] < 1e-7
 
 
 def test_tuned_parameters_are_the_textbook_ones():

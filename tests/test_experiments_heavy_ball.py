@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import ntklib
 from ntklib import (
     KernelSpectrum,
     TwoLayerReLU,
@@ -199,8 +200,10 @@ def test_stability_region_covers_negative_momenta():
     _assert_radii_match_companion_eigenvalues(reg, etas, betas)
     assert reg.agree == 1.0 and reg.agree_negative == 1.0
     # beta = -0.5 is stable only for eta lambda_max < 1, half of GD's limit
-    assert study.companion_radius(0.9 / 2.0, -0.5, 2.0) < 1
-    assert study.companion_radius(1.1 / 2.0, -0.5, 2.0) > 1
+    hb = ntklib.methods.get("heavy_ball")  # its polynomial, negative momentum
+    radius = ntklib.theory.polynomial_spectral_radius
+    assert radius(hb.polynomial(0.9, momentum=-0.5)) < 1
+    assert radius(hb.polynomial(1.1, momentum=-0.5)) > 1
     with pytest.raises(ValueError, match="betas"):
         study.stability_region(H, [0.5, 1.0], [-1.0, 0.5])
 

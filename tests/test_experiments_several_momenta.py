@@ -15,6 +15,7 @@ from scipy.integrate import solve_ivp
 
 from ntklib import KernelSpectrum, TwoLayerReLU, empirical_ntk, sphere_data, theory
 from ntklib.experiments import several_momenta as study
+from ntklib.methods import polynomial
 from ntklib.optim import TwoStepMomentum
 
 
@@ -148,11 +149,11 @@ def test_worst_radius_against_the_optimizers_own_polynomials(family, params):
     if family == "heavy_ball":
         polys = [[1, -(1 + params[1] - eta * v), params[1]] for v in lam]
     elif family == "two_step_momentum":
-        polys = theory.two_step_momentum_polynomial(eta, params[1:], lam)
+        polys = polynomial(family, eta, lam, betas=params[1:])
     elif family == "quasi_hyperbolic":
-        polys = theory.quasi_hyperbolic_polynomial(eta, params[1], params[2], lam)
+        polys = polynomial(family, eta, lam, momentum=params[1], nu=params[2])
     else:
-        polys = theory.aggregated_momentum_polynomial(eta, params[1:], lam)
+        polys = polynomial(family, eta, lam, betas=params[1:])
     ref = max(np.abs(np.roots(p)).max() for p in polys)
     assert study.worst_radius(family, params, lam) == pytest.approx(ref, rel=1e-9)
     assert study.worst_radius("two_step_momentum", (0.5, 0.9, 0.5), lam) == 10.0

@@ -8,12 +8,13 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomllib
 import torch
 
 from ntklib import explorer as ex
-from ntklib import optim, theory
+from ntklib import methods, optim, theory
 from ntklib.dynamics import heavy_ball_iterates, squared_loss
 from ntklib.spectrum import KernelSpectrum
 
@@ -67,7 +68,8 @@ def test_defaults_are_the_shared_constants():
     d = data["defaults"]
     lr = ex.LR_FRACTION * 2 / data["lambda_max"]
     assert d["lr_fraction"] == ex.LR_FRACTION and d["steps"] == ex.STEPS
-    assert d["gamma"] == ex.GAMMA and d["method"] == "heavy_ball"
+    assert d["gamma"] == methods.get("nesterov").check()["gamma"]
+    assert d["method"] == "heavy_ball"
     assert d["momentum"] == ex.default_momentum(lr, data["lambda_min"])
     # the default momentum is the heavy ball of friction FRICTION_RATIO * b_c
     b = optim.friction_from_momentum(d["momentum"], lr)
@@ -90,12 +92,19 @@ def test_defaults_are_the_shared_constants():
         (dict(lr_fraction="big"), TypeError, "lr_fraction"),
         (dict(momentum=1.0), ValueError, "momentum"),
         (dict(gamma=0.0), ValueError, "gamma"),
-        (dict(beta2=0.95), ValueError, "beta2"),
+        (dict(betas=(0.5, 0.95)), ValueError, "betas"),
+        (dict(beta2=0.5), TypeError, "beta2"),
+        (dict(lr_fraction=1.9, momentum=0.5), ValueError, "lr_fraction"),
         (dict(nu=1.5), ValueError, "nu"),
         (dict(steps=0), ValueError, "steps"),
         (dict(steps=2.5), TypeError, "steps"),
         (dict(compare="yes"), TypeError, "compare"),
-        (dict(H=-torch.eye(6, dtype=torch.float64)), ValueError, "positive definite"),
+        (dict(H=-torch.eye(6, dtype=torch.float64)), ValueError, "positive"),
+        (
+            dict(H=torch.zeros(6, 6, dtype=torch.float64)),
+            ValueError,
+            "positive definite",
+        ),
     ],
 )
 def test_validation_names_the_argument(kwargs, error, name):
@@ -158,10 +167,17 @@ def test_assets_are_package_data_and_small():
 def test_reference_is_ntklib_dynamics():
     H, d0 = _kernel()
     ref = ex.explorer_reference(H, d0, "heavy_ball", momentum=0.7, steps=30)
-    lr = ex.LR_FRACTION * 2 / KernelSpectrum(H).lambda_max
+    spec = KernelSpectrum(H)
+    lr = ex.LR_FRACTION * 2 / spec.lambda_max
     loss = squared_loss(heavy_ball_iterates(H, d0, 30, lr, 0.7))
     assert torch.equal(ref["loss"], loss) and ref["lr"] == lr
-    assert ref["rate"] == float((loss[-1] / loss[0]) ** (1 / 30))
+    assert ref["rate"] == float((loss[-1] / loss[0]) ** (1 / 60))
+    # the chapters' rho: the largest root modulus of z^2 - (1 + b - h) z + b
+    roots = [
+        np.abs(np.roots([1, -(1 + 0.7 - lr * v), 0.7])).max()
+        for v in spec.eigenvalues.tolist()
+    ]
+    assert ref["rho"] == pytest.approx(max(roots), rel=1e-12)
 
 
 def test_reference_special_cases_agree():
@@ -169,9 +185,7 @@ def test_reference_special_cases_agree():
     H, d0 = _kernel()
     kw = dict(lr_fraction=0.8, steps=40)
     hb = ex.explorer_reference(H, d0, "heavy_ball", momentum=0.6, **kw)
-    two = ex.explorer_reference(
-        H, d0, "two_step_momentum", momentum=0.6, beta2=0.0, **kw
-    )
+    two = ex.explorer_reference(H, d0, "two_step_momentum", betas=(0.6, 0.0), **kw)
     gd = ex.explorer_reference(H, d0, "gd", **kw)
     qhm = ex.explorer_reference(H, d0, "quasi_hyperbolic", momentum=0.9, nu=0.0, **kw)
     assert abs(two["final_loss"] / hb["final_loss"] - 1) < 1e-9
@@ -185,6 +199,41 @@ def test_reference_stability_follows_theory():
         "stable"
     ]
     assert not ex.explorer_reference(H, d0, "nesterov", lr_fraction=0.7)["stable"]
+
+
+@pytest.mark.parametrize("key", ex.METHODS)
+def test_every_method_of_the_page_is_its_record(key):
+    """The page's table is the registry's: labels, style, coefficients, formula."""
+    H, d0 = _kernel()
+    data = ex.explorer_data(H, d0, methods=ex.METHODS)
+    (entry,) = [m for m in data["methods"] if m["key"] == key]
+    record = methods.get(key)
+    assert entry["q"] == list(record.recurrence.q)
+    assert entry["r"] == list(record.recurrence.r)
+    assert entry["short"] == record.short and entry["color"] == record.style["color"]
+    assert entry["params"] == list(record.names)
+    for name in record.names:  # every parameter has its slider and a default
+        assert name in data["controls"] and name in data["defaults"]
+    # the slider reaches past the stable step at the default settings
+    params = {k: data["defaults"][k] for k in record.names}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    h_star = methods.stable_lr(key, 1.0, **params)[0]
+    assert ex.lr_fraction_max(key, **params) >= max(1.2 * h_star / 2, 1.5)
+
+
+def test_every_expression_method_of_the_registry_is_offered():
+    offered = {
+        k
+        for k, m in methods.METHODS.items()
+        if m.recurrence.expressions and m.mode_eigenvalue is None and not m.needs_data
+    }
+    assert offered == set(ex.METHODS) and len(offered) >= 6
+
+
+def test_heavy_ball_slider_reaches_past_its_limit_at_the_default_momentum():
+    """Issue 24: with beta = 0.53 the slider stopped at eta lambda_max = 3 < 3.06."""
+    top = ex.lr_fraction_max("heavy_ball", momentum=0.53)
+    assert 2 * top > 2 * (1 + 0.53)
 
 
 def _fake_ipywidgets(monkeypatch):

@@ -2,11 +2,14 @@
 opened from file:// as a reader's saved page would be.
 
 Every control is moved (keyboard, fill, select) and must change the chart; the
-readout must match ntklib's own computation (ntklib.explorer.explorer_reference, i.e.
-ntklib.dynamics and the optimizers' linearised_iterates) to 1e-6 relative; unstable
-settings must say "diverges"; the page logs no error, every control has a label, and
-axe-core finds no serious or critical violation. One update is timed for a 24- and a
-512-mode spectrum.
+readout (final loss, the chapters' rho, the measured rate, the stable step) must
+match ntklib's own computation (ntklib.explorer.explorer_reference: the registry's
+iterates, spectral radius and stable step) to 1e-6 relative, for every method the
+page offers; unstable settings must say "diverges"; the step slider reaches past
+the current stable step; comparing methods, a diverging one does not stretch the
+axis; a rejected typed value says why; the page logs no error, every control has a
+label, and axe-core finds no serious or critical violation. One update is timed for
+a 24- and a 512-mode spectrum.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from test_site import CHROMIUM, FLAGS
 
 from ntklib import TwoLayerReLU, empirical_ntk, sphere_data
+from ntklib import methods as ntklib_methods
 from ntklib.explorer import METHODS, explorer_html, explorer_reference
 
 RTOL = 1e-6
@@ -77,6 +81,13 @@ def page(browser, kernel, tmp_path):
     ctx.close()
 
 
+def page_defaults(tab) -> dict:
+    """The defaults the page was built with (its JSON data)."""
+    return tab.evaluate(
+        "() => JSON.parse(document.getElementById('ex-data').textContent).defaults"
+    )
+
+
 def _chart(tab) -> str:
     return tab.inner_html("#ex .ntkx-figs")
 
@@ -91,6 +102,8 @@ def _readout(tab) -> dict:
         "status": r.get_attribute("data-status"),
         "final_loss": float(r.get_attribute("data-final-loss")),
         "rate": float(r.get_attribute("data-rate")),
+        "rho": float(r.get_attribute("data-rho")),
+        "stable_lr": float(r.get_attribute("data-stable-lr")),
         "text": r.inner_text(),
     }
 
@@ -130,7 +143,8 @@ def test_each_control_changes_the_chart(page):
         ("keys", "#ex-gamma", "ArrowRight"),
         ("fill", "#ex-gamma-num", "7.5"),
         ("select", "#ex-method", "two_step_momentum"),
-        ("keys", "#ex-beta2", "ArrowRight"),
+        ("keys", "#ex-betas-0", "ArrowLeft"),
+        ("keys", "#ex-betas-1", "ArrowRight"),
         ("select", "#ex-method", "quasi_hyperbolic"),
         ("keys", "#ex-nu", "ArrowLeft"),
         ("check", "#ex-compare", None),
@@ -182,10 +196,10 @@ SETTINGS = {
         dict(lr_fraction=0.3, momentum=0.5, steps=3),
     ],
     "two_step_momentum": [
-        dict(lr_fraction=0.5, momentum=0.6, beta2=-0.1, steps=200),
-        dict(lr_fraction=1.2, momentum=0.7, beta2=0.2, steps=500),
-        dict(lr_fraction=0.2, momentum=0.9, beta2=-0.5, steps=100),
-        dict(lr_fraction=0.8, momentum=0.0, beta2=0.0, steps=50),
+        dict(lr_fraction=0.5, betas=(0.6, -0.1), steps=200),
+        dict(lr_fraction=1.2, betas=(0.7, 0.2), steps=500),
+        dict(lr_fraction=0.2, betas=(0.9, -0.5), steps=100),
+        dict(lr_fraction=0.8, betas=(0.0, 0.0), steps=50),
     ],
     "quasi_hyperbolic": [
         dict(lr_fraction=0.5, momentum=0.9, nu=0.7, steps=200),
@@ -195,22 +209,49 @@ SETTINGS = {
     ],
 }
 NAMES = {"lr_fraction": "lr", "momentum": "momentum", "gamma": "gamma"}
-NAMES |= {"beta2": "beta2", "nu": "nu", "steps": "steps"}
+NAMES |= {"nu": "nu", "steps": "steps"}
+
+
+def _set_all(tab, settings: dict) -> None:
+    for name, value in settings.items():
+        if isinstance(value, tuple):  # one control per entry: betas-0, betas-1
+            for i, v in enumerate(value):
+                _set(tab, f"{name}-{i}", v)
+        else:
+            _set(tab, NAMES[name], value)
 
 
 @pytest.mark.parametrize("method", list(SETTINGS))
 def test_readout_matches_ntklib(page, kernel, method):
     page.select_option("#ex-method", method)
     for s in SETTINGS[method]:
-        for name, value in s.items():
-            _set(page, NAMES[name], value)
+        _set_all(page, s)
         got = _readout(page)
         ref = explorer_reference(*kernel, method, **s)
         assert ref["stable"] and got["status"] == "converges", (method, s, got)
-        for q in ("final_loss", "rate"):
+        for q in ("final_loss", "rate", "rho", "stable_lr"):
             rel = abs(got[q] - ref[q]) / abs(ref[q])
             AGREEMENT.append(rel)
             assert rel <= RTOL, (method, s, q, got[q], ref[q])
+        assert "ρ = " in got["text"] and "per iteration k" in got["text"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_offered_method_matches_ntklib_at_its_defaults(page, kernel, method):
+    """A method added to the registry is on the page and computed as ntklib does."""
+    page.select_option("#ex-method", method)
+    got = _readout(page)
+    record = ntklib_methods.get(method)
+    defaults = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in page_defaults(page).items()
+        if k in record.names
+    }
+    ref = explorer_reference(*kernel, method, **defaults)
+    assert got["status"] == ("converges" if ref["stable"] else "diverges")
+    for q in ("final_loss", "rho", "stable_lr"):
+        if ref["stable"] or q != "final_loss":
+            assert got[q] == pytest.approx(ref[q], rel=RTOL), (method, q)
 
 
 UNSTABLE = {
@@ -218,7 +259,7 @@ UNSTABLE = {
     "heavy_ball": dict(lr_fraction=1.3, momentum=0.2),
     "nesterov": dict(lr_fraction=0.7),
     "nesterov_sc": dict(lr_fraction=0.9, momentum=0.5),
-    "two_step_momentum": dict(lr_fraction=1.3, momentum=0.3, beta2=0.2),
+    "two_step_momentum": dict(lr_fraction=1.3, betas=(0.3, 0.2)),
     "quasi_hyperbolic": dict(lr_fraction=1.2, momentum=0.1, nu=0.5),
 }
 
@@ -227,8 +268,7 @@ UNSTABLE = {
 def test_unstable_settings_say_diverges(page, kernel, method):
     page.select_option("#ex-method", method)
     _set(page, "steps", 2000)
-    for name, value in UNSTABLE[method].items():
-        _set(page, NAMES[name], value)
+    _set_all(page, UNSTABLE[method])
     got = _readout(page)
     assert not explorer_reference(*kernel, method, **UNSTABLE[method])["stable"]
     assert got["status"] == "diverges" and got["text"].startswith("diverges:")
@@ -240,9 +280,74 @@ def test_unstable_settings_say_diverges(page, kernel, method):
     _set(page, "lr", 0.3)
     assert _readout(page)["status"] == "converges"
     if method == "two_step_momentum":  # momenta for which no step is stable
-        _set(page, "momentum", 0.9)
+        _set(page, "betas-0", 0.9)
         got = _readout(page)
         assert got["status"] == "diverges" and "no step size is stable" in got["text"]
+
+
+def test_step_slider_reaches_past_the_current_stable_step(page):
+    """Issue 24: at beta = 0.53 the heavy-ball slider stopped at 3 < 2(1 + beta)."""
+    page.select_option("#ex-method", "heavy_ball")
+    for beta in (0.53, 0.9, 0.99):
+        _set(page, "momentum", beta)
+        top = float(page.get_attribute("#ex-lr", "max"))
+        assert 2 * top > 2 * (1 + beta), (beta, top)
+        page.focus("#ex-lr")
+        page.keyboard.press("End")  # the slider's end diverges
+        assert _readout(page)["status"] == "diverges"
+    page.select_option("#ex-method", "quasi_hyperbolic")
+    _set(page, "momentum", 0.9)
+    _set(page, "nu", 1.0)  # stable below eta lambda_max = 2(1 + b)/(1 - b) = 38
+    assert 2 * float(page.get_attribute("#ex-lr", "max")) > 38
+
+
+def test_comparing_methods_caps_the_axis_at_the_converging_ones(page):
+    """Issue 24: once one method diverged the axis stretched to 1e+260."""
+    page.select_option("#ex-method", "heavy_ball")
+    _set(page, "momentum", 0.6)
+    _set(page, "lr", 1.2)  # heavy ball stable (3.2 > 2.4), GD and NAG not
+    _set(page, "steps", 2000)
+    page.check("#ex-compare")
+    ticks = page.eval_on_selector_all(
+        "#ex .ntkx-loss .ntkx-tick", "els => els.map(e => e.textContent)"
+    )
+    exponents = [int(t[2:]) for t in ticks if t.startswith("1e")]
+    assert max(exponents) <= 5, exponents  # L_0 ~ 1e1 here, not 1e+300
+    legend = page.text_content("#ex .ntkx-loss")
+    assert "GD (diverges)" in legend
+
+
+def test_the_readout_gives_the_chapters_rho_at_polyaks_tuning(page, kernel):
+    """Issue 24: the page showed a loss ratio (~ rho^2) where ch04 prints rho."""
+    from ntklib.spectrum import KernelSpectrum
+    from ntklib.theory import polyak_tuning
+
+    spec = KernelSpectrum(kernel[0])
+    lr, beta, rho = polyak_tuning(spec.lambda_min, spec.lambda_max)
+    page.select_option("#ex-method", "heavy_ball")
+    _set(page, "momentum", beta)
+    _set(page, "lr", lr * spec.lambda_max / 2)
+    got = _readout(page)
+    assert got["rho"] == pytest.approx(rho, rel=1e-6)
+    assert "ρ = " + format(rho, ".6g")[:6] in got["text"]
+
+
+def test_qhm_weight_has_the_books_symbol(page):
+    page.select_option("#ex-method", "quasi_hyperbolic")
+    label = page.locator('label[for="ex-nu"]').inner_text()
+    assert "ϑ" in label and "ν" not in label
+
+
+def test_a_rejected_typed_value_says_why(page):
+    page.select_option("#ex-method", "heavy_ball")
+    before = _readout(page)
+    page.fill("#ex-momentum-num", "1.5")
+    error = page.locator("#ex-momentum-error")
+    assert error.is_visible() and "from 0 to 0.99" in error.inner_text()
+    assert page.get_attribute("#ex-momentum-num", "aria-invalid") == "true"
+    assert _readout(page)["final_loss"] == before["final_loss"]  # not used
+    page.fill("#ex-momentum-num", "0.5")
+    assert not error.is_visible()
 
 
 def test_axe_finds_no_serious_violation(page):

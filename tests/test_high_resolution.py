@@ -1,8 +1,9 @@
-"""The high-resolution ODEs per mode against independent references.
+"""The high-resolution ODEs per mode, and the one damped-oscillator solver
+(ntklib.spectrum.damped_oscillator), against independent references.
 
-References: scipy.integrate.solve_ivp on the ODEs written out by hand,
-KernelSpectrum.heavy_ball_flow (an independent closed form), numpy.roots,
-torch.optim.SGD and hand-written scalar recurrences.
+References: scipy.integrate.solve_ivp on the ODEs written out by hand and
+closed forms. The discrete iterates, roots and radii are the registry's, tested
+for every method in tests/test_methods.py.
 """
 
 import math
@@ -13,16 +14,19 @@ import scipy.integrate
 import torch
 
 from ntklib.high_resolution import (
-    companion_radii,
-    companion_roots,
-    damped_modes,
-    discrete_iterates,
     mode_coefficients,
     ode_flow,
     ode_radii,
     trajectory_error,
 )
-from ntklib.spectrum import KernelSpectrum
+from ntklib.methods import spectral_radius
+from ntklib.spectrum import KernelSpectrum, damped_oscillator
+
+
+def damped_modes(B, K, x0, v0, t):
+    """The position of the one oscillator solver, with one column per mode."""
+    x, _ = damped_oscillator(B, K, x0, v0, t)
+    return x.reshape(len(t), -1)
 
 
 def _kernel(n=5, seed=0):
@@ -62,6 +66,16 @@ def test_damped_modes_strongly_over_damped_long_times():
     slow, fast = -1000.0 + w, -1000.0 - w
     want = (fast * math.exp(slow) - slow * math.exp(fast)) / (fast - slow)
     assert abs(damped_modes(2000.0, 1.0, 1.0, 0.0, [1.0]).item() - want) < 1e-12
+
+
+@pytest.mark.parametrize("B, K", [(0.5, 2.0), (2.0, 1.0), (3.0, 1.0)])
+def test_oscillator_velocity_is_the_derivative(B, K):
+    t = torch.linspace(0.1, 5, 50, dtype=torch.float64)
+    x, v = damped_oscillator(B, K, 0.7, -0.3, t)
+    dt = 1e-6
+    xp, _ = damped_oscillator(B, K, 0.7, -0.3, t + dt)
+    xm, _ = damped_oscillator(B, K, 0.7, -0.3, t - dt)
+    assert torch.allclose((xp - xm) / (2 * dt), v, atol=1e-8)
 
 
 def test_damped_modes_under_damped_long_times():
@@ -109,25 +123,11 @@ def test_nesterov_sc_high_resolution_matches_solve_ivp_per_mode():
     B, K, c = mode_coefficients([lam], lr, beta, method="nesterov_sc")
     t = np.linspace(0, 4, 21)
     ours = damped_modes(B, K, 1.0, c, t)[:, 0].numpy()
+    # the batched form: one column per mode, any shape of times
+    assert damped_oscillator(B, K, 1.0, c, 2.0)[0].shape == (1,)
     a = 1 - b * h / 2
     ref = _ivp((b + h * lam) / a, lam / a, 1.0, -1.5 * h * lam, t)
     assert np.abs(ours - ref).max() < 1e-9
-
-
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_discrete_iterates_match_torch_sgd(nesterov):
-    H = _kernel()
-    d0 = torch.linspace(-1, 1, 5, dtype=torch.float64)
-    lr, beta = 0.05, 0.8
-    w = torch.nn.Parameter(d0.clone())
-    opt = torch.optim.SGD([w], lr=lr, momentum=beta, nesterov=nesterov)
-    for _ in range(20):
-        opt.zero_grad()
-        (0.5 * w @ H @ w).backward()
-        opt.step()
-    method = "nesterov_sc" if nesterov else "heavy_ball"
-    ours = discrete_iterates(H, d0, 20, lr, beta, method=method)
-    assert (ours[-1] - w.detach()).abs().max() < 1e-12
 
 
 @pytest.mark.parametrize("method", ["heavy_ball", "nesterov_sc"])
@@ -157,8 +157,8 @@ def test_the_initial_velocity_matters():
         h, beta = math.sqrt(lr), 1 - b * math.sqrt(lr)
         B, K, c = mode_coefficients([lam], lr, beta, method="nesterov_sc")
         k = round(3.0 / h)
-        it = discrete_iterates(
-            torch.tensor([[lam]]), [1.0], k, lr, beta, method="nesterov_sc"
+        it = KernelSpectrum(torch.tensor([[lam]], dtype=torch.float64)).iterates(
+            "nesterov_sc", [1.0], k, lr, momentum=beta
         )
         t = torch.arange(k + 1, dtype=torch.float64) * h
         errs.append((damped_modes(B, K, 1.0, 0.0, t)[:, 0] - it[:, 0]).abs().max())
@@ -168,33 +168,15 @@ def test_the_initial_velocity_matters():
     assert 3.2 < errs_matched[0] / errs_matched[1] < 4.8, "matched velocity: order 2"
 
 
-def test_companion_roots_match_numpy_roots():
-    lam = np.array([0.01, 0.5, 2.0, 7.0])
-    lr, beta = 0.2, 0.7
-    for method in ("heavy_ball", "nesterov_sc"):
-        ours = companion_roots(lam, lr, beta, method=method).numpy()
-        for row, l in zip(ours, lam):
-            if method == "heavy_ball":
-                ref = np.roots([1, -(1 + beta - lr * l), beta])
-            else:
-                g = 1 - lr * l
-                ref = np.roots([1, -(1 + beta) * g, beta * g])
-            assert np.allclose(sorted(row, key=abs), sorted(ref, key=abs), atol=1e-12)
-        assert np.allclose(
-            companion_radii(lam, lr, beta, method=method).numpy(),
-            np.abs(ours).max(1),
-        )
-
-
 def test_ode_radii_track_companion_radii_only_for_small_steps():
     lam, b = torch.tensor([1.0]), 0.5
     for lr in (1e-4, 1e-2):
         beta = 1 - b * math.sqrt(lr)
-        got = ode_radii(lam, lr, beta, method="heavy_ball")
-        want = companion_radii(lam, lr, beta, method="heavy_ball")
-        assert abs(got - want).item() < 2 * lr**1.5
+        got = ode_radii(lam, lr, beta, method="heavy_ball").item()
+        want = spectral_radius("heavy_ball", lr, 1.0, momentum=beta).item()
+        assert abs(got - want) < 2 * lr**1.5
     beta = 0.9  # at eta lambda = 1 NAG-SC's companion radius is 0, its ODE's is not
-    assert companion_radii(lam, 1.0, beta, method="nesterov_sc").item() < 1e-7
+    assert spectral_radius("nesterov_sc", 1.0, 1.0, momentum=beta).item() < 1e-7
     assert ode_radii(lam, 1.0, beta, method="nesterov_sc").item() > 0.3
 
 
@@ -232,9 +214,7 @@ def test_ode_radii_track_companion_radii_only_for_small_steps():
             ValueError,
         ),
         (
-            lambda: discrete_iterates(
-                torch.eye(2), [1.0, 1.0], 3, 0.01, 0.9, method="hb"
-            ),
+            lambda: ode_flow(torch.eye(1), [1.0], [1.0], 0.01, 0.9, method="gd"),
             ValueError,
         ),
     ],

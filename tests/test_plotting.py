@@ -103,14 +103,15 @@ def test_lines_over_a_heat_map_are_not_checked_against_white():
 
 
 def test_methods_keep_one_style_across_figures_and_differ_in_more_than_colour():
+    """Every record's style: in the palette, and told apart without colour."""
+    from ntklib.methods import METHODS
     from ntklib.plotting import method_style
 
-    names = ["GD", "HB", "NAG-SC", "NAG"]
-    styles = [method_style(n) for n in names]
-    assert (
-        len({s["color"] for s in styles}) == len({s["linestyle"] for s in styles}) == 4
-    )
+    styles = [method_style(key) for key in METHODS]
     assert all(s["color"] in PALETTE for s in styles)
+    shapes = [(str(s["linestyle"]), s.get("marker")) for s in styles]
+    assert len(set(shapes)) == len(shapes), "two methods differ by colour only"
+    assert method_style("HB") == method_style("heavy_ball")  # short label or key
     assert method_style("not a method") == {}
     with pytest.raises(TypeError, match="name"):
         method_style(3)

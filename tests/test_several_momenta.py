@@ -13,6 +13,7 @@ from ntklib import (
     DivergenceError,
     KernelSpectrum,
     TwoLayerReLU,
+    methods,
     sphere_data,
     theory,
     train,
@@ -123,6 +124,8 @@ def test_aggregated_momentum_equals_its_definition_and_reduces_to_sgd():
     assert _close(one, sgd) and _close(same, sgd)
 
 
+TSM, QHM, AGG = "two_step_momentum", "quasi_hyperbolic", "aggregated_momentum"
+
 MAKERS = {
     "TwoStepMomentum": lambda p: TwoStepMomentum(p, lr=0.1, betas=(0.8, -0.1)),
     "QuasiHyperbolic": lambda p: QuasiHyperbolic(p, lr=0.1, momentum=0.9, nu=0.7),
@@ -168,15 +171,10 @@ def test_linearised_iterates_follow_the_characteristic_polynomial(name):
     opt = MAKERS[name]([torch.nn.Parameter(torch.zeros(1))])
     it = opt.linearised_iterates(KernelSpectrum(H), d0, 60).numpy() @ Q
     g = opt.param_groups[0]
+    record = methods.of(opt)
+    params = {k: g[k] for k in record.names}
     for i, li in enumerate(lam):
-        if name == "TwoStepMomentum":
-            poly = theory.two_step_momentum_polynomial(g["lr"], g["betas"], li)
-        elif name == "QuasiHyperbolic":
-            poly = theory.quasi_hyperbolic_polynomial(
-                g["lr"], g["momentum"], g["nu"], li
-            )
-        else:
-            poly = theory.aggregated_momentum_polynomial(g["lr"], g["betas"], li)
+        poly = methods.polynomial(record.key, g["lr"], li, **params)
         roots = np.roots(poly)
         roots = roots[np.abs(roots) > 1e-12]  # a root at 0 adds nothing for k >= 1
         x = it[:, i]
@@ -266,13 +264,11 @@ def test_two_step_stable_lr_is_the_stability_boundary(betas):
     eta = theory.two_step_momentum_stable_lr(lmax, betas)
     lam = np.linspace(1e-3, lmax, 400)
     inside = max(
-        np.abs(
-            np.roots(theory.two_step_momentum_polynomial(0.995 * eta, betas, li))
-        ).max()
+        np.abs(np.roots(methods.polynomial(TSM, 0.995 * eta, li, betas=betas))).max()
         for li in lam
     )
     outside = np.abs(
-        np.roots(theory.two_step_momentum_polynomial(1.01 * eta, betas, lmax))
+        np.roots(methods.polynomial(TSM, 1.01 * eta, lmax, betas=betas))
     ).max()
     assert inside < 1 < outside
     h = theory.first_unit_circle_crossing(
@@ -283,11 +279,11 @@ def test_two_step_stable_lr_is_the_stability_boundary(betas):
 
 @pytest.mark.parametrize("betas", [(0.5,), (0.0, 0.9, 0.99), (0.5, 0.9)])
 def test_aggregated_stable_lr_is_the_stability_boundary(betas):
-    eta = theory.aggregated_momentum_stable_lr(1.0, betas)
+    eta, _ = methods.stable_lr(AGG, 1.0, betas=betas)
     lam = np.linspace(1e-3, 1.0, 600)
-    radii = theory.aggregated_momentum_spectral_radius(0.995 * eta, betas, lam)
+    radii = methods.spectral_radius(AGG, 0.995 * eta, lam, betas=betas)
     assert radii.max() < 1
-    assert theory.aggregated_momentum_spectral_radius(1.01 * eta, betas, 1.0) > 1
+    assert methods.spectral_radius(AGG, 1.01 * eta, 1.0, betas=betas) > 1
 
 
 @pytest.mark.parametrize("beta, nu", [(0.9, 0.7), (0.5, 1.0), (0.99, 0.0)])
@@ -296,12 +292,12 @@ def test_quasi_hyperbolic_stable_lr_is_the_stability_boundary(beta, nu):
     lam = np.linspace(1e-3, 1.0, 400)
     inside = max(
         np.abs(
-            np.roots(theory.quasi_hyperbolic_polynomial(0.995 * eta, beta, nu, li))
+            np.roots(methods.polynomial(QHM, 0.995 * eta, li, momentum=beta, nu=nu))
         ).max()
         for li in lam
     )
     outside = np.abs(
-        np.roots(theory.quasi_hyperbolic_polynomial(1.01 * eta, beta, nu, 1.0))
+        np.roots(methods.polynomial(QHM, 1.01 * eta, 1.0, momentum=beta, nu=nu))
     ).max()
     assert inside < 1 < outside
 
@@ -344,7 +340,7 @@ def test_arguments_are_validated():
         QuasiHyperbolic(p, lr=0.1, momentum=0.9, nu=1.5)
     with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\)"):
         QuasiHyperbolic(p, lr=0.1, momentum=1.0, nu=0.5)
-    with pytest.raises(TypeError, match="QuasiHyperbolic needs an immediate discount"):
+    with pytest.raises(TypeError, match="QuasiHyperbolic needs the weight nu"):
         QuasiHyperbolic(p, lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match=r"betas\[1\] must lie in \[0, 1\)"):
         AggregatedMomentum(p, lr=0.1, betas=(0.0, 1.2))

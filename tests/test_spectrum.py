@@ -113,11 +113,11 @@ def test_modes_and_bad_input():
     spec = KernelSpectrum(H)
     c = spec.modes(D0)
     assert torch.allclose(spec.eigenvectors @ c, D0, atol=1e-14)
-    with pytest.raises(ValueError, match="last dimension 12"):
+    with pytest.raises(ValueError, match=r"must have shape \(12,\)"):
         spec.modes(torch.zeros(3))
     with pytest.raises(ValueError, match="H must be symmetric"):
         KernelSpectrum(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="delta0 must have length 12"):
+    with pytest.raises(ValueError, match=r"delta0 must have shape \(12,\)"):
         spec.gd_flow(torch.zeros(3), [1.0])
 
 
@@ -165,3 +165,71 @@ def test_discretisation_bad_input():
         discretisation_order("gd", H, D0, [0.1], 1.0)
     with pytest.raises(TypeError, match="friction must be a real number"):
         discretisation_order("heavy_ball", H, D0, [0.1, 0.05], 1.0)
+
+
+# -- issue 22: the rows about KernelSpectrum (each failed on main) ----------------------
+
+
+def _kernel(n):
+    A = torch.randn(n, 2 * n, generator=torch.Generator().manual_seed(n)).double()
+    return A @ A.T / (2 * n) + 0.1 * torch.eye(n, dtype=torch.float64)
+
+
+def test_an_indefinite_matrix_is_refused_and_round_off_is_not():
+    """An indefinite H was accepted: gd_flow grew to 3e7 by t = 10, silently."""
+    H = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigs -1, 3
+    with pytest.raises(ValueError, match="positive semi-definite.*-1"):
+        KernelSpectrum(H)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        dynamics.gd_flow(H, [1.0, -1.0], [10.0])
+    # repeated points: a singular Gram matrix whose lambda_min is round-off
+    X = torch.tensor([[0.6, 0.8], [0.6, 0.8], [0.0, 1.0]], dtype=torch.float64)
+    spec = KernelSpectrum(X @ X.T)
+    assert abs(spec.lambda_min) < 1e-15
+    assert spec.gd_flow([1.0, 1.0, 1.0], [10.0]).abs().max() <= 3**0.5
+
+
+FLOWS = {
+    "gd": lambda s, d, t: s.gd_flow(d, t),
+    "heavy_ball": lambda s, d, t: s.heavy_ball_flow(d, t, 0.7),
+    "nesterov": lambda s, d, t: s.nesterov_flow(d, t, 3.0),
+    "heavy_ball velocity": lambda s, d, t: s.heavy_ball_flow(
+        d, t, 0.7, return_velocity=True
+    )[1],
+}
+
+
+@pytest.mark.parametrize("name", list(FLOWS))
+def test_flows_at_a_scalar_time_return_one_vector(name):
+    """A scalar t gave shape (1, n), not (n,)."""
+    spec = KernelSpectrum(_kernel(5))
+    d0 = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    flow = FLOWS[name]
+    at = flow(spec, d0, 1.5)
+    assert at.shape == (5,)
+    assert torch.equal(at, flow(spec, d0, [1.5])[0])
+    assert torch.equal(at, flow(spec, d0, torch.tensor(1.5, dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("name", list(FLOWS))
+def test_flows_accept_a_batch_of_initial_errors(name):
+    """A batch (B, n) of initial errors was refused."""
+    spec = KernelSpectrum(_kernel(5))
+    D = torch.randn(3, 5, generator=torch.Generator().manual_seed(1)).double()
+    t = [0.0, 0.5, 2.0]
+    flow = FLOWS[name]
+    batch = flow(spec, D, t)
+    assert batch.shape == (3, 3, 5)  # times, batch, n
+    for b in range(3):
+        assert torch.allclose(batch[:, b], flow(spec, D[b], t), rtol=1e-13, atol=1e-15)
+    assert flow(spec, D, 2.0).shape == (3, 5)
+
+
+def test_iterates_accept_a_batch_of_initial_errors():
+    spec = KernelSpectrum(_kernel(5))
+    D = torch.randn(4, 5, generator=torch.Generator().manual_seed(2)).double()
+    batch = spec.heavy_ball_iterates(D, 30, 0.1, 0.8)
+    assert batch.shape == (31, 4, 5)
+    for b in range(4):
+        one = spec.heavy_ball_iterates(D[b], 30, 0.1, 0.8)
+        assert torch.allclose(batch[:, b], one, rtol=1e-13, atol=1e-15)

@@ -110,7 +110,11 @@ D = -Y
         ),
         (lambda: momentum_from_friction(2.0, 1.0), ValueError, "outside [0, 1)"),
         (lambda: dyn.gd_flow(H, D, [-1.0]), ValueError, "t must be non-negative"),
-        (lambda: dyn.gd_flow(H, D[:3], [1.0]), ValueError, "delta0 must have length 4"),
+        (
+            lambda: dyn.gd_flow(H, D[:3], [1.0]),
+            ValueError,
+            "delta0 must have shape (4,)",
+        ),
         (lambda: dyn.gd_flow(H[:3], D, [1.0]), ValueError, "H must be a square"),
         (
             lambda: dyn.heavy_ball_flow(H, D, [1.0], friction=-1.0),
@@ -120,7 +124,7 @@ D = -Y
         (
             lambda: dyn.heavy_ball_flow(H, D, [1.0], 1.0, velocity0=torch.zeros(3)),
             ValueError,
-            "velocity0 must have length 4",
+            "velocity0 must have shape (4,)",
         ),
         (
             lambda: dyn.nesterov_flow(H, D, [1.0], gamma=-3.0),
@@ -168,9 +172,9 @@ D = -Y
             "delta must lie in (0, 1)",
         ),
         (
-            lambda: theory.heavy_ball_spectral_radius(0.1, 1.0, 1.0),
+            lambda: ntklib.methods.spectral_radius("heavy_ball", 0.1, 1, momentum=1.0),
             ValueError,
-            "momentum < 1",
+            "momentum must lie in [0, 1)",
         ),
         (
             lambda: ntklib.fit_exponential_rate([1.0, 2.0], [1.0]),

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import methods as registry
 from .. import profiles
 from .._validate import check_int, check_lr, check_matrix, check_real, check_vector
 from ..deep import (
@@ -48,7 +49,7 @@ from ..deep import (
     relative_drift,
 )
 from ..fitting import Fit, fit_power_law
-from ..optim import GD, HeavyBall, Nesterov, momentum_from_friction
+from ..optim import GD, momentum_from_friction
 from ..plotting import figure, to_numpy
 from ..spectrum import KernelSpectrum
 from ..training import Run, train
@@ -391,19 +392,15 @@ def _momentum_one(net, X, y, method, eta, friction, steps):
     spec = KernelSpectrum(H0)
     if friction is None:
         friction = math.sqrt(2 * spec.lambda_min)
-    if method == "heavy_ball":
-        beta = momentum_from_friction(friction, eta)
-        opt = HeavyBall(net.parameters(), lr=eta * s, momentum=beta)
-    else:
-        opt = Nesterov(net.parameters(), lr=eta * s, gamma=3.0)
+    record = registry.get(method)  # heavy ball: beta = 1 - b sqrt(eta); NAG: gamma 3
+    settings = {"gamma": 3.0} if "gamma" in record.names else {}
+    if "momentum" in record.names:
+        settings["momentum"] = momentum_from_friction(friction, eta)
+    opt = record.optimizer(net.parameters(), lr=eta * s, **settings)
     run = train(net, X, y, opt, steps, record=("delta",), time_per_step=eta**0.5)
     d0 = run.delta[0]
-    if method == "heavy_ball":
-        flow = spec.heavy_ball_flow(d0, run.time, friction)
-        lin = spec.heavy_ball_iterates(d0, steps, eta, beta)
-    else:
-        flow = spec.nesterov_flow(d0, run.time, 3.0)
-        lin = spec.nesterov_iterates(d0, steps, eta, 3.0)
+    flow = record.flow(spec, d0, run.time, eta, **settings)
+    lin = spec.iterates(method, d0, steps, eta, **settings)
     J = per_example_jacobian(net, X)
     return run, flow, lin, relative_drift(H0, s * (J @ J.T)), friction
 
@@ -518,7 +515,6 @@ def draw_drift(*sweeps: DriftSweep):
 
 
 _PARAM_NAMES = {"ntk": "NTK", "mup": "muP", "mean_field": "mean field"}
-_METHOD_NAMES = {"heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
 def draw_momentum(*sweeps: MomentumSweep):
@@ -534,7 +530,7 @@ def draw_momentum(*sweeps: MomentumSweep):
         ax.set(
             xlabel=r"$t = k\sqrt{\eta}$",
             ylabel="loss",
-            title=f"{_METHOD_NAMES.get(sw.method, sw.method)}, "
+            title=f"{registry.get(sw.method).short}, "
             f"{_PARAM_NAMES.get(sw.parameterisation, sw.parameterisation)}",
         )
         ax.legend(fontsize="small", loc="upper right")

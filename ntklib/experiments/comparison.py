@@ -6,9 +6,10 @@ r"""Several optimizers from the same initial network, on one clock (Chapter 6).
   on the fitting window, and as measured on the network;
 * :func:`width_requirements`: the theorems' widths against the book's;
 * :func:`loss_at_iteration`: the per-iteration comparison at one shared step;
-* :func:`tuned_parameters`, :func:`companion_radius` and :func:`tuned_comparison`:
-  the fair comparison, each method at its own best step, per iteration and per
-  gradient evaluation, against the contraction factors of the companion matrices;
+* :func:`tuned_parameters` and :func:`tuned_comparison`: the fair comparison,
+  each method at its own best step, per iteration and per gradient evaluation,
+  against the contraction factors of the companion matrices
+  (:func:`ntklib.methods.spectral_radius`);
 * ``draw_*``: the chapter's figures.
 
 The methods are named ``"GD"``, ``"HB"`` (friction :math:`b`), ``"NAG-SC"``
@@ -22,15 +23,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from .. import methods as registry
 from .._validate import check_gamma, check_int, check_lambda0, check_real
 from ..dynamics import squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import GD, HeavyBall, Nesterov, NesterovSC
 from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..theory import heavy_ball_flow_loss_rate, heavy_ball_width, nesterov_width
@@ -47,7 +47,6 @@ __all__ = [
     "width_markdown",
     "loss_at_iteration",
     "tuned_parameters",
-    "companion_radius",
     "TunedRow",
     "tuned_comparison",
     "tuned_markdown",
@@ -327,8 +326,11 @@ def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
 def tuned_parameters(lambda_min: float, lambda_max: float) -> dict[str, dict]:
     r"""Each method's textbook step for a quadratic with spectrum in :math:`[\mu, L]`.
 
+    The ``tuned`` parameters of each record (:mod:`ntklib.methods`), by short label:
+
     * GD: :math:`\eta = 2/(L+\mu)`;
-    * HB (Polyak): :math:`\eta = 4/(\sqrt L+\sqrt\mu)^2`,
+    * HB (Polyak, :func:`ntklib.theory.polyak_tuning`):
+      :math:`\eta = 4/(\sqrt L+\sqrt\mu)^2`,
       :math:`\beta = \big(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\big)^2`;
     * NAG-SC: :math:`\eta = 1/L`, :math:`\beta = \frac{\sqrt\kappa-1}{\sqrt\kappa+1}`;
     * NAG: :math:`\eta = 1/L`, momentum :math:`\frac{k-1}{k+2}` (:math:`\gamma = 3`),
@@ -341,43 +343,7 @@ def tuned_parameters(lambda_min: float, lambda_max: float) -> dict[str, dict]:
     """
     mu = check_real(lambda_min, "lambda_min", low=0.0, low_open=True)
     L = check_real(lambda_max, "lambda_max", low=mu)
-    q = math.sqrt(L / mu)
-    return {
-        "GD": {"lr": 2 / (L + mu)},
-        "HB": {
-            "lr": 4 / (math.sqrt(L) + math.sqrt(mu)) ** 2,
-            "momentum": ((q - 1) / (q + 1)) ** 2,
-        },
-        "NAG-SC": {"lr": 1 / L, "momentum": (q - 1) / (q + 1)},
-        "NAG": {"lr": 1 / L, "gamma": 3.0},
-    }
-
-
-def companion_radius(lr: float, momentum: float, eigenvalues, *, nesterov: bool):
-    r"""Largest per-step contraction of the linearised method over the given modes.
-
-    The spectral radius of each mode's companion matrix, by ``numpy.linalg.eigvals``:
-    heavy ball :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`,
-    NAG-SC (``nesterov=True``) :math:`(1-\eta\lambda)
-    \begin{pmatrix}1+\beta&-\beta\\1/(1-\eta\lambda)&0\end{pmatrix}`, i.e.
-    :math:`z^2-(1+\beta)(1-\eta\lambda)z+\beta(1-\eta\lambda)`. GD is
-    ``momentum=0``. Returns one radius per eigenvalue (a numpy array).
-
-    >>> companion_radius(0.1, 0.0, [1.0, 2.0], nesterov=False)   # GD: |1 - eta lambda|
-    array([0.9, 0.8])
-    >>> companion_radius(0.5, 0.25, [2.0], nesterov=True)        # eta lambda = 1: 0
-    array([0.])
-    """
-    eta, beta = float(lr), float(momentum)
-    radii = []
-    for lam in np.asarray(eigenvalues, dtype=np.float64).ravel():
-        g = 1 - eta * lam
-        if nesterov:
-            M = np.array([[(1 + beta) * g, -beta * g], [1.0, 0.0]])
-        else:
-            M = np.array([[1 + beta - eta * lam, -beta], [1.0, 0.0]])
-        radii.append(np.abs(np.linalg.eigvals(M)).max())
-    return np.round(np.array(radii), 15)
+    return {name: registry.lookup(name).tuned(mu, L) for name in METHODS}
 
 
 @dataclass(frozen=True)
@@ -385,12 +351,13 @@ class TunedRow:
     r"""One method at its tuned parameters.
 
     ``rho`` is the predicted per-step contraction of the error
-    (:func:`companion_radius`, largest over the modes of :math:`H(0)`; ``nan``
-    for NAG, whose momentum changes with :math:`k`); ``measured`` the fit
-    :math:`L_k\approx Ce^{-rk}` per iteration on the window of :func:`_window`;
-    ``steps`` the first iteration with :math:`L_k\le` ``target`` :math:`L_0`
-    (``reached`` says whether the run got there); ``gradient_evaluations`` the
-    number of gradients the run took to get there (counted, not assumed).
+    (:func:`ntklib.methods.spectral_radius`, largest over the modes of
+    :math:`H(0)`; ``nan`` for NAG, whose momentum changes with :math:`k`);
+    ``measured`` the fit :math:`L_k\approx Ce^{-rk}` per iteration on the window
+    of :func:`_window`; ``steps`` the first iteration with :math:`L_k\le`
+    ``target`` :math:`L_0` (``reached`` says whether the run got there);
+    ``gradient_evaluations`` the number of gradients the run took to get there
+    (counted, not assumed).
 
     ``linearised`` holds the same method on the linear model, from the same
     :math:`\Delta(0)`, with the kernel frozen at :math:`H(0)` (key ``"H(0)"``) and
@@ -409,14 +376,6 @@ class TunedRow:
     reached: bool
     linearised: dict
     lambda_max: tuple[float, float]
-
-
-_TUNED_MAKERS = {
-    "GD": lambda p, q: GD(p, lr=q["lr"]),
-    "HB": lambda p, q: HeavyBall(p, lr=q["lr"], momentum=q["momentum"]),
-    "NAG-SC": lambda p, q: NesterovSC(p, lr=q["lr"], momentum=q["momentum"]),
-    "NAG": lambda p, q: Nesterov(p, lr=q["lr"], gamma=q["gamma"]),
-}
 
 
 def _window(loss: torch.Tensor, target: float) -> tuple[Fit, int, bool]:
@@ -477,19 +436,21 @@ def tuned_comparison(
     delta0 = (TwoLayerReLU.for_data(X, m, seed=_seed(seed))(X) - y).detach()
     rows = []
     for name, q in params.items():
+        record = registry.lookup(name)
         rho = float("nan")
-        if name != "NAG":
-            beta, sc = q.get("momentum", 0.0), name == "NAG-SC"
-            rho = float(companion_radius(q["lr"], beta, lam, nesterov=sc).max())
+        if not record.recurrence.time_varying():
+            rho = float(
+                registry.spectral_radius(record.key, eigenvalues=lam, **q).max()
+            )
             steps = math.ceil(1.2 * math.log(target) / (2 * math.log(rho))) + 10
         elif nag_steps is not None:
             steps = check_int(nag_steps, "nag_steps")
         else:  # as many as the linearised method needs on H(0), and a margin
-            probe = _TUNED_MAKERS[name]([torch.zeros(1, requires_grad=True)], q)
+            probe = record.optimizer([torch.zeros(1, requires_grad=True)], **q)
             lin = squared_loss(probe.linearised_iterates(spec, delta0, 5000))
             steps = 2 * _window(lin, target)[1] + 20
         net = TwoLayerReLU.for_data(X, m, seed=_seed(seed))
-        opt = _TUNED_MAKERS[name](net.parameters(), q)
+        opt = record.optimizer(net.parameters(), **q)
         run = train(net, X, y, opt, steps, record=("loss",), every=1)
         per_step = run.gradient_evaluations / steps  # counted by train
         fit, k, reached = _window(run.loss, target)

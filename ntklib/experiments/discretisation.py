@@ -16,16 +16,23 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_gamma, check_int, check_real
+from .. import methods as registry
+from .._validate import check_int, check_real
 from ..fitting import Fit, fit_power_law
 from ..model import TwoLayerReLU
-from ..optim import GD, HeavyBall, Nesterov, momentum_from_friction, steps_for
+from ..optim import momentum_from_friction, steps_for, time_per_step
 from ..spectrum import as_spectrum
 from ..training import train
 
 __all__ = ["OrderStudy", "discretisation_order", "METHODS"]
 
-METHODS = ("gd", "heavy_ball", "nesterov")
+#: The methods with an exact flow whose parameters the study sets from a friction
+#: (a momentum) and ``gamma``: gradient descent, heavy ball, NAG-SC and NAG.
+METHODS = tuple(
+    key
+    for key, m in registry.METHODS.items()
+    if m.flow is not None and set(m.names) <= {"momentum", "gamma"}
+)
 
 
 @dataclass(frozen=True)
@@ -61,22 +68,14 @@ class OrderStudy:
         return -self.fit.value
 
 
-def _optimizer(
-    method: str, params, lr: float, friction: float | None, gamma: float | None
-):
-    if method == "gd":
-        return GD(params, lr=lr)
-    if method == "heavy_ball":
-        return HeavyBall(params, lr=lr, momentum=momentum_from_friction(friction, lr))
-    return Nesterov(params, lr=lr, gamma=gamma)
-
-
-def _flow(spec, method, delta0, t, friction, gamma):
-    if method == "gd":
-        return spec.gd_flow(delta0, [t])[0]
-    if method == "heavy_ball":
-        return spec.heavy_ball_flow(delta0, [t], friction)[0]
-    return spec.nesterov_flow(delta0, [t], gamma)[0]
+def _settings(method: str, lr: float, friction, gamma) -> dict:
+    """The record's parameters at step ``lr``: a momentum :math:`1 - b\\sqrt\\eta`
+    from the friction, and ``gamma``."""
+    names = registry.get(method).names
+    given = {"gamma": gamma} if "gamma" in names else {}
+    if "momentum" in names:
+        given["momentum"] = momentum_from_friction(friction, lr)
+    return given
 
 
 def discretisation_order(
@@ -93,14 +92,15 @@ def discretisation_order(
     r"""Error of ``method``'s iterates against its exact flow at time ``t_end``.
 
     The order is the log-log slope of the linearised error against :math:`h`:
-    1 for all three methods.
+    1 for every method of :data:`METHODS`.
 
     Parameters
     ----------
-    method : {"gd", "heavy_ball", "nesterov"}
-        ``"gd"`` (gradient flow), ``"heavy_ball"`` (needs ``friction``
-        :math:`b`; momentum :math:`1 - b\sqrt\eta`) or ``"nesterov"`` (needs
-        ``gamma``).
+    method : str
+        A family of :data:`METHODS`, whose record gives the optimizer and the
+        flow: ``"gd"`` (gradient flow), ``"heavy_ball"`` and ``"nesterov_sc"``
+        (need ``friction`` :math:`b`; momentum :math:`1 - b\sqrt\eta`; the flow
+        is the heavy ball with friction) or ``"nesterov"`` (needs ``gamma``).
     H : torch.Tensor or KernelSpectrum
         The frozen kernel (matrix or :class:`~ntklib.spectrum.KernelSpectrum`).
     delta0 : array_like
@@ -111,7 +111,7 @@ def discretisation_order(
         The continuous time horizon; each error is taken at the time the
         iteration actually reached.
     friction, gamma : float, optional
-        For ``"heavy_ball"`` and ``"nesterov"``.
+        For the methods with a momentum, and for ``"nesterov"``.
     network : tuple, optional
         ``network=(X, y, m, seed)`` also trains a ``TwoLayerReLU`` of width ``m``
         (whose initial error must be ``delta0``) with the same optimizer.
@@ -131,10 +131,9 @@ def discretisation_order(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "heavy_ball":
+    record = registry.get(method)
+    if "momentum" in record.names:
         friction = check_real(friction, "friction", low=0.0, low_open=True)
-    if method == "nesterov":
-        gamma = check_gamma(gamma)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
     spec = as_spectrum(H)
     lrs = [check_real(lr, "lrs", low=0.0, low_open=True) for lr in lrs]
@@ -145,19 +144,18 @@ def discretisation_order(
         check_int(m, "m")
     hs, lin, net_err = [], [], []
     for lr in lrs:
-        probe = _optimizer(
-            method, [torch.zeros(1, requires_grad=True)], lr, friction, gamma
-        )
-        h, k = probe.time_per_step, steps_for(probe, t_end)
+        settings = _settings(method, lr, friction, gamma)
+        probe = record.optimizer([torch.zeros(1, requires_grad=True)], lr, **settings)
+        h, k = time_per_step(probe), steps_for(probe, t_end)
         # the exact flow at the time reached
-        target = _flow(spec, method, delta0, k * h, friction, gamma)
+        target = record.flow(spec, delta0, k * h, lr, **settings)
         lin.append(
             (probe.linearised_iterates(spec, delta0, k)[-1] - target).norm().item()
         )
         hs.append(h)
         if network is not None:
             net = TwoLayerReLU.for_data(X, m, seed=seed)
-            opt = _optimizer(method, net.parameters(), lr, friction, gamma)
+            opt = record.optimizer(net.parameters(), lr, **settings)
             run = train(
                 net, X, y, opt, k, record=("delta",), every=k, check_assumptions=False
             )

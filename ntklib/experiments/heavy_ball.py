@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import theory
+from .. import methods, theory
 from .._validate import check_int, check_lambda0, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..dynamics import heavy_ball_lyapunov, heavy_ball_residual, squared_loss
@@ -62,7 +62,6 @@ __all__ = [
     "friction_sweep",
     "StabilityRegion",
     "stability_region",
-    "companion_radius",
     "StepCounts",
     "tuned_step_counts",
     "Tightness",
@@ -281,16 +280,11 @@ def friction_sweep(
 # -- the discrete stability region ----------------------------------------
 
 
-def companion_radius(lr, momentum, eigenvalue) -> np.ndarray:
-    r"""Spectral radius of the heavy-ball companion matrix, negative momenta included.
-
-    :func:`ntklib.theory.heavy_ball_spectral_radius` on :math:`-1<\beta<1`;
-    arrays broadcast.
-
-    >>> float(companion_radius(0.1, 0.0, 1.0)), float(companion_radius(0.5, -0.5, 1.0))
-    (0.9, 0.7071067811865476)
-    """
-    return theory.heavy_ball_spectral_radius(lr, momentum, eigenvalue)
+def _radius(eta, beta, eigenvalues) -> np.ndarray:
+    """Heavy ball's per-mode radius from its record; grids broadcast, and negative
+    momenta are allowed (no checks)."""
+    poly = methods.get("heavy_ball").polynomial(eta * eigenvalues, momentum=beta)
+    return theory.polynomial_spectral_radius(poly)
 
 
 @dataclass(frozen=True)
@@ -322,8 +316,7 @@ class StabilityRegion:
     @property
     def rho_theory(self) -> float:
         r"""The optimal contraction :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`."""
-        s = math.sqrt(self.kappa)
-        return (s - 1) / (s + 1)
+        return theory.polyak_tuning(1.0, self.kappa)[2]
 
 
 def stability_region(
@@ -333,7 +326,7 @@ def stability_region(
 
     Mode :math:`\lambda` is multiplied per step by
     :math:`\begin{pmatrix}1+\beta-\eta\lambda&-\beta\\1&0\end{pmatrix}`
-    (:func:`~ntklib.experiments.heavy_ball.companion_radius`); the region is
+    (its record in :mod:`ntklib.methods`); the region is
     stable where the largest radius
     over the modes is below one, exactly when :math:`-1<\beta<1` and
     :math:`\eta\lambda_{\max}<2(1+\beta)` (the Jury conditions for
@@ -361,11 +354,10 @@ def stability_region(
     if lmin <= 0:
         raise ValueError(f"H must be positive definite, got lambda_min = {lmin:.3g}")
     E, B = np.meshgrid(eta_lmax, betas)
-    rho = companion_radius(E[..., None] / lmax, B[..., None], lams).max(-1)
+    rho = _radius(E[..., None] / lmax, B[..., None], lams).max(-1)
     kappa = lmax / lmin
-    eta_opt = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
-    beta_opt = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
-    rho_opt = float(companion_radius(eta_opt, beta_opt, lams).max())
+    eta_opt, beta_opt, _ = theory.polyak_tuning(lmin, lmax)
+    rho_opt = float(_radius(eta_opt, beta_opt, lams).max())
     away = np.abs(E - 2 * (1 + B)) > boundary_margin
     same = (rho < 1) == (E < 2 * (1 + B))
     agree = float(same[away].mean())
@@ -450,12 +442,11 @@ def tuned_step_counts(H, delta0, tol: float = 1e-6) -> StepCounts:
         raise ValueError(f"H must be positive definite, got lambda_min = {lmin:.3g}")
     kappa = lmax / lmin
     rho_gd = (kappa - 1) / (kappa + 1)
-    rho_hb = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+    eta, beta, rho_hb = theory.polyak_tuning(lmin, lmax)
     n_gd = math.ceil(2.2 * math.log(tol) / math.log(rho_gd)) + 10
     gd = spec.gd_iterates(delta0, n_gd, 2 / (lmax + lmin))
-    eta = 4 / (math.sqrt(lmax) + math.sqrt(lmin)) ** 2
     n_hb = math.ceil(2.5 * math.log(tol) / math.log(rho_hb)) + 10
-    hb = spec.heavy_ball_iterates(delta0, n_hb, eta, rho_hb**2)
+    hb = spec.heavy_ball_iterates(delta0, n_hb, eta, beta)
     (k_gd, r_gd), (k_hb, r_hb) = _count_and_rate(gd, tol), _count_and_rate(hb, tol)
     predicted = math.log(rho_hb) / math.log(rho_gd)
     return StepCounts(k_gd, k_hb, r_gd, r_hb, kappa, predicted)

@@ -29,20 +29,14 @@ import matplotlib.ticker
 import numpy as np
 import torch
 
+from .. import methods as registry
 from .. import profiles
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, fit_power_law
-from ..high_resolution import (
-    METHODS,
-    RESOLUTIONS,
-    companion_radii,
-    companion_roots,
-    ode_radii,
-    trajectory_error,
-)
+from ..high_resolution import METHODS, RESOLUTIONS, ode_radii, trajectory_error
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import GD, HeavyBall, NesterovSC, nesterov_sc_momentum
+from ..optim import nesterov_sc_momentum
 from ..plotting import figure, method_style, to_numpy
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..training import DivergenceError, train
@@ -183,7 +177,7 @@ class FastModes:
     def predicted_sign_changes(self, method: str) -> float:
         r"""Steps times :math:`\theta/\pi`, :math:`\theta` the top mode's root angle."""
         lam = self.spectrum.lambda_max
-        z = companion_roots([lam], self.lr, self.momentum, method=method)[0, 0]
+        z = registry.roots(method, self.lr, lam, momentum=self.momentum)[0, 0]
         return (
             (self.top[method].numel() - 1) * abs(math.atan2(z.imag, z.real)) / math.pi
         )
@@ -214,8 +208,13 @@ class FastModes:
 
 
 def _optimizer(method: str, params, lr: float, momentum: float):
-    cls = HeavyBall if method == "heavy_ball" else NesterovSC
-    return cls(params, lr=lr, momentum=momentum)
+    return registry.get(method).optimizer(params, lr=lr, momentum=momentum)
+
+
+def _radii(method: str, eigenvalues, lr: float, **params) -> torch.Tensor:
+    """The record's per-mode spectral radius, as a float64 tensor."""
+    lam = eigenvalues.double().cpu().numpy()
+    return torch.from_numpy(registry.spectral_radius(method, lr, lam, **params))
 
 
 def fast_modes(
@@ -246,8 +245,7 @@ def fast_modes(
     eta = 1.0 / spec.lambda_max
     beta = nesterov_sc_momentum(spec.lambda_min, eta)
     stable = {
-        "heavy_ball": 2 * (1 + beta) / spec.lambda_max,
-        "nesterov_sc": 2 * (1 + beta) / ((1 + 2 * beta) * spec.lambda_max),
+        m: registry.stable_lr(m, spec.lambda_max, momentum=beta)[0] for m in METHODS
     }
     if div_factor * stable["nesterov_sc"] >= stable["heavy_ball"]:
         raise ValueError(f"div_factor must be < 1 + 2 beta = {1 + 2 * beta:.4g}")
@@ -262,7 +260,7 @@ def fast_modes(
         )  # fmt: skip
         c = run.delta @ top_vec
         top[method], runs[method] = (c / c[0]).double().cpu(), run
-        radii[method] = companion_radii(lam, eta, beta, method=method)
+        radii[method] = _radii(method, lam, eta, momentum=beta)
         high[method] = ode_radii(lam, eta, beta, method=method, resolution="high")
         low[method] = ode_radii(lam, eta, beta, method=method, resolution="low")
         net = TwoLayerReLU.for_data(X, m, seed=seed)
@@ -319,7 +317,8 @@ class TunedScaling:
         return -fit_power_law(x, v).value
 
 
-TUNED = {"GD": "gd", "HB": "heavy_ball", "NAG-SC": "nesterov_sc"}
+#: The methods compared, by short label (their records' ``short``).
+TUNED = ("GD", "HB", "NAG-SC")
 
 
 def tuned_scaling(
@@ -358,8 +357,8 @@ def tuned_scaling(
     decades = check_real(decades, "decades", low=0.0, low_open=True)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError("datasets must be a non-empty dict {name: (X, y)}")
-    methods = tuple(methods)
-    if not methods or any(lab not in TUNED for lab in methods):
+    labels = tuple(methods)
+    if not labels or any(lab not in TUNED for lab in labels):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
     kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
     seed = profiles.seed(seed)
@@ -370,35 +369,17 @@ def tuned_scaling(
         kappa[name] = spec.condition_number
         pred[name], meas[name], fits[name], steps[name] = {}, {}, {}, {}
         end[name] = {}
-        for label in methods:
-            method, p = TUNED[label], params[label]
-            kind = "heavy_ball" if method == "gd" else method
-            rho = (
-                companion_radii(lam, p["lr"], p.get("momentum", 0.0), method=kind)
-                .max()
-                .item()
-            )
+        for label in labels:
+            method, p = registry.lookup(label).key, params[label]
+            rho = _radii(method, lam, **p).max().item()
             end[name][label] = rho
             K = min(4000, math.ceil(2.3 * decades / -math.log(rho)))
             net = TwoLayerReLU.for_data(X, m, seed=seed)
-            opt = (
-                GD(net.parameters(), lr=p["lr"])
-                if method == "gd"
-                else _optimizer(method, net.parameters(), p["lr"], p["momentum"])
-            )
+            opt = registry.get(method).optimizer(net.parameters(), **p)
             if network:
                 loss = train(net, X, y, opt, K, check_assumptions=False).loss
                 lam_end = KernelSpectrum(empirical_ntk(net, X)).eigenvalues
-                end[name][label] = (
-                    companion_radii(
-                        lam_end.double().cpu(),
-                        p["lr"],
-                        p.get("momentum", 0.0),
-                        method=kind,
-                    )
-                    .max()
-                    .item()
-                )
+                end[name][label] = _radii(method, lam_end, **p).max().item()
             else:
                 delta0 = (net(X) - y).detach()
                 it = opt.linearised_iterates(spec, delta0, K)
@@ -408,9 +389,6 @@ def tuned_scaling(
             pred[name][label], fits[name][label] = rho, fit
             meas[name][label], steps[name][label] = math.exp(-fit.value / 2), K
     return TunedScaling(kappa, pred, meas, fits, steps, end, network)
-
-
-_NAMES = {"heavy_ball": "heavy ball", "nesterov_sc": "NAG-SC"}
 
 
 def _legend_below(ax, ncol: int = 2) -> None:
@@ -424,8 +402,10 @@ def _legend_below(ax, ncol: int = 2) -> None:
     )
 
 
-# heavy ball's markers filled, NAG-SC's open: the methods differ in more than colour
-_FILL = {"heavy_ball": {}, "nesterov_sc": {"mfc": "none"}}
+def _look(method: str) -> tuple[str, dict]:
+    """A method's short label, and its markers: the first method's filled, the
+    others' open, so that the methods differ in more than colour."""
+    return registry.get(method).short, {} if method == METHODS[0] else {"mfc": "none"}
 
 
 def draw_orders(ladder: OrderLadder, t_end: float):
@@ -434,13 +414,14 @@ def draw_orders(ladder: OrderLadder, t_end: float):
     h = to_numpy(ladder.h)
     marks = {"low": "o-", "high": "s--"}
     for method in METHODS:
+        name, fill = _look(method)
         for res in RESOLUTIONS:
             ax.loglog(
                 h,
                 to_numpy(ladder.errors[(method, res)]),
                 marks[res],
-                label=f"{_NAMES[method]}, {res}: order {ladder.order(method, res):.2f}",
-                **_FILL[method],
+                label=f"{name}, {res}: order {ladder.order(method, res):.2f}",
+                **fill,
             )
     ax.set_xlabel(r"$h = \sqrt{\eta}$")
     ax.set_ylabel(rf"$\max_{{kh\leq {t_end:g}}}\|\Delta_k - \Delta(kh)\|$")
@@ -453,21 +434,20 @@ def draw_fast_modes(fm: FastModes):
     """Left: top-mode coordinates; right: per-mode radii against eigenvalue."""
     fig, axes = figure(2)
     for method in METHODS:
-        axes[0].plot(
-            to_numpy(fm.top[method]), "o-", ms=3, label=_NAMES[method], **_FILL[method]
-        )
+        name, fill = _look(method)
+        axes[0].plot(to_numpy(fm.top[method]), "o-", ms=3, label=name, **fill)
     axes[0].set_xlabel("iteration $k$")
     axes[0].set_ylabel(r"top-mode coordinate $c_k/c_0$")
     axes[0].set_title(r"$\eta\lambda_{\max} = 1$, same $\beta$")
     lam = to_numpy(fm.spectrum.eigenvalues)
     for method in METHODS:
-        name = _NAMES[method]
+        name, fill = _look(method)
         axes[1].semilogx(
             lam,
             to_numpy(fm.radii[method]),
             "o",
             label=f"{name}, companion radius",
-            **_FILL[method],
+            **fill,
         )
         axes[1].semilogx(
             lam, to_numpy(fm.ode_high[method]), "--", label=f"{name}, high-res ODE"

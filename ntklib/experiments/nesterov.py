@@ -29,18 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import methods as registry
 from .._validate import check_gamma, check_int, check_lambda0, check_lr, check_real
 from ..dynamics import nesterov_lyapunov, nesterov_lyapunov_rate, squared_loss
 from ..fitting import Fit, fit_exponential_rate, fit_power_law, upper_envelope
 from ..kernels import empirical_ntk
 from ..model import TwoLayerReLU
-from ..optim import HeavyBall, Nesterov, NesterovSC, nesterov_sc_momentum
+from ..optim import Nesterov, NesterovSC, nesterov_sc_momentum
 from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum
 from ..theory import heavy_ball_friction
 from ..training import Run, train
 from ._style import MARKERS, legend_below, plot_curves
-from .comparison import companion_radius
 
 __all__ = [
     "nesterov_exponents",
@@ -423,7 +423,7 @@ class ModeRates:
     For each method ``name``: ``eigenvalues[name]`` are those of the run's last
     kernel :math:`H(T)`; ``predicted[name]`` is :math:`-2\log\rho(\lambda)/\sqrt\eta`
     for every mode, with :math:`\rho` the spectral radius of the mode's companion
-    matrix (:func:`ntklib.experiments.comparison.companion_radius`);
+    matrix (:func:`ntklib.methods.spectral_radius`);
     ``measured[name]`` the rates fitted on the network's error projected on the
     eigenvectors of :math:`H(T)` listed in ``modes``; ``runs[name]`` the runs.
     """
@@ -473,16 +473,16 @@ def gradient_correction_study(
     """
     m, lr = check_int(m, "m"), check_lr(lr)
     t_end = check_real(t_end, "t_end", low=0.0, low_open=True)
-    makers = {"HB": HeavyBall, "NAG-SC": NesterovSC}
     eigenvalues, predicted, measured, runs = {}, {}, {}, {}
     lo, hi = window[0] * t_end, window[1] * t_end
-    for name, cls in makers.items():
+    for name in ("HB", "NAG-SC"):
+        record = registry.lookup(name)
         net = TwoLayerReLU.for_data(X, m, _seed(seed))
-        opt = cls(net.parameters(), lr=lr, momentum=momentum)
+        opt = record.optimizer(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)
         spec = KernelSpectrum(empirical_ntk(net, X))  # H(T)
         lam = spec.eigenvalues.cpu().numpy()
-        rho = companion_radius(lr, momentum, lam, nesterov=name == "NAG-SC")
+        rho = registry.spectral_radius(record.key, lr, lam, momentum=momentum)
         eigenvalues[name] = spec.eigenvalues
         predicted[name] = torch.as_tensor(-2 * np.log(rho) / math.sqrt(lr))
         coords = spec.modes(run.delta)

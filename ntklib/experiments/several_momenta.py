@@ -36,6 +36,7 @@ import matplotlib.ticker
 import numpy as np
 import torch
 
+from .. import methods as registry
 from .. import theory
 from .._validate import check_int, check_real
 from ..fitting import fit_exponential_rate, upper_envelope
@@ -51,6 +52,7 @@ from ..optim import (
 from ..plotting import figure, to_numpy
 from ..profiles import seed as book_seed
 from ..spectrum import as_spectrum
+from ..theory import _radius
 from ..training import train
 
 __all__ = [
@@ -242,39 +244,9 @@ def criteria_agreement(
 # -- the two-step region ---------------------------------------------------------
 
 
-def _radius(coeffs: np.ndarray) -> np.ndarray:
-    """Largest root modulus, one monic polynomial per row (no argument checks).
-
-    Degrees 2 and 3 in closed form (the quadratic formula, Cardano), which is
-    ten times faster than the companion matrices' eigenvalues inside the
-    optimiser; other degrees through :func:`ntklib.theory.companion_matrix`.
-    """
-    c = np.asarray(coeffs, dtype=np.float64)
-    if c.shape[-1] == 3:
-        b, d = c[..., 1], c[..., 2]
-        root = np.sqrt((b * b / 4 - d).astype(np.complex128))
-        return np.maximum(np.abs(-b / 2 + root), np.abs(-b / 2 - root))
-    if c.shape[-1] == 4:
-        a, b, d = c[..., 1], c[..., 2], c[..., 3]
-        p = b - a * a / 3
-        q = 2 * a**3 / 27 - a * b / 3 + d
-        disc = np.sqrt((q * q / 4 + p**3 / 27).astype(np.complex128))
-        w = np.where(np.abs(-q / 2 + disc) >= np.abs(-q / 2 - disc), disc, -disc)
-        u = (-q / 2 + w) ** (1 / 3)
-        omega = np.exp(2j * np.pi / 3)
-        out = np.zeros(u.shape)
-        for k in range(3):
-            uk = u * omega**k
-            safe = np.where(np.abs(uk) > 1e-300, uk, 1.0)
-            t = np.where(np.abs(uk) > 1e-300, uk - p / (3 * safe), 0.0)
-            out = np.maximum(out, np.abs(t - a / 3))
-        return out
-    return np.abs(np.linalg.eigvals(theory.companion_matrix(c))).max(-1)
-
-
-def _two_step_coeffs(h, b1, b2) -> np.ndarray:
-    h, b1, b2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (h, b1, b2)))
-    return np.stack([np.ones_like(h), -(1 + b1 - h), b1 - b2, b2], -1)
+def _two_step(h, b1, b2) -> np.ndarray:
+    """Two-step momentum's per-mode polynomials, from its record (grids broadcast)."""
+    return registry.get("two_step_momentum").polynomial(h, betas=(b1, b2))
 
 
 @dataclass(frozen=True)
@@ -317,7 +289,7 @@ def two_step_region(
     spec = as_spectrum(H)
     lam = spec.eigenvalues.double().cpu().numpy()
     B1, B2 = np.meshgrid(np.asarray(beta1, float), np.asarray(beta2, float))
-    rho = _radius(_two_step_coeffs(lr * lam, B1[..., None], B2[..., None])).max(-1)
+    rho = _radius(_two_step(lr * lam, B1[..., None], B2[..., None])).max(-1)
     h, b1, b2 = lr * lam, B1[..., None], B2[..., None]
     jury = (
         (np.abs(b2) < 1)
@@ -406,7 +378,7 @@ def _stable_eigenvalue(eta: float, b1: float, b2: float, hi: float) -> float:
     """Largest lambda with companion radius < 1, by bisection on [hi/8, hi]."""
 
     def radius(lam):
-        coeffs = [1.0, -(1 + b1 - eta * lam), b1 - b2, b2]
+        coeffs = _two_step(eta * lam, b1, b2)
         return np.abs(np.linalg.eigvals(theory.companion_matrix(coeffs))).max()
 
     if radius(hi) < 1:
@@ -483,30 +455,6 @@ def polynomial_lower_bound(kappa: float, degree: int) -> float:
     return (k - 1) / (k + 1)
 
 
-def _hb(x, h):
-    eta, b = x
-    return np.stack(np.broadcast_arrays(1.0, -(1 + b - eta * h), b), -1)
-
-
-def _tsm(x, h):
-    return _two_step_coeffs(x[0] * h, x[1], x[2])
-
-
-def _qhm(x, h):
-    eta, b, nu = x
-    g = eta * h
-    return np.stack(
-        np.broadcast_arrays(1.0, -(1 + b - g * (1 - nu * b)), b * (1 - (1 - nu) * g)),
-        -1,
-    )
-
-
-def _agg(x, h):
-    eta, b1, b2 = x
-    q = np.polymul([1.0, -1.0], np.poly([b1, b2]))
-    return q + (eta * h)[:, None] * np.array([0.0, 1.0, -(b1 + b2) / 2, 0.0])
-
-
 def _valid_hb(x):
     return abs(x[1]) < 1
 
@@ -523,13 +471,32 @@ def _valid_agg(x):
     return 0 <= x[1] < 1 and 0 <= x[2] < 1
 
 
-#: family -> (parameter names, coefficients(x, h), validity(x))
+#: family -> (parameter names, the record's parameters from them, validity): the
+#: parameters the optimiser searches, the step first; the polynomial is the
+#: record's (:mod:`ntklib.methods`).
 FAMILIES: dict[str, tuple[tuple[str, ...], Callable, Callable]] = {
-    "heavy_ball": (("lr", "momentum"), _hb, _valid_hb),
-    "two_step_momentum": (("lr", "beta1", "beta2"), _tsm, _valid_tsm),
-    "quasi_hyperbolic": (("lr", "momentum", "nu"), _qhm, _valid_qhm),
-    "aggregated_momentum": (("lr", "beta1", "beta2"), _agg, _valid_agg),
+    "heavy_ball": (("lr", "momentum"), lambda x: {"momentum": x[1]}, _valid_hb),
+    "two_step_momentum": (
+        ("lr", "beta1", "beta2"),
+        lambda x: {"betas": (x[1], x[2])},
+        _valid_tsm,
+    ),
+    "quasi_hyperbolic": (
+        ("lr", "momentum", "nu"),
+        lambda x: {"momentum": x[1], "nu": x[2]},
+        _valid_qhm,
+    ),
+    "aggregated_momentum": (
+        ("lr", "beta1", "beta2"),
+        lambda x: {"betas": (x[1], x[2])},
+        _valid_agg,
+    ),
 }
+
+
+def _coefficients(family: str, x, h) -> np.ndarray:
+    """The record's per-mode polynomials at the parameters ``x`` (no checks)."""
+    return registry.get(family).polynomial(x[0] * h, **FAMILIES[family][1](x))
 
 
 def worst_radius(family: str, params: Sequence[float], eigenvalues) -> float:
@@ -545,11 +512,12 @@ def worst_radius(family: str, params: Sequence[float], eigenvalues) -> float:
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
-    _, coeffs, valid = FAMILIES[family]
+    valid = FAMILIES[family][2]
     x = np.asarray(params, float)
     if x[0] <= 0 or not valid(x):
         return 10.0  # a finite penalty keeps Nelder-Mead's simplex arithmetic clean
-    return round(float(_radius(coeffs(x, np.asarray(eigenvalues, float))).max()), 15)
+    c = _coefficients(family, x, np.asarray(eigenvalues, float))
+    return round(float(_radius(c).max()), 15)
 
 
 @dataclass(frozen=True)
@@ -817,15 +785,8 @@ def network_rate(
     names = FAMILIES[family][0]
     x = [params[n] for n in names]
     net = TwoLayerReLU.for_data(X, check_int(m, "m"), _seed(seed))
-    p = net.parameters()
-    if family == "heavy_ball":
-        opt = TwoStepMomentum(p, lr=x[0], betas=(x[1], 0.0))
-    elif family == "two_step_momentum":
-        opt = TwoStepMomentum(p, lr=x[0], betas=(x[1], x[2]))
-    elif family == "quasi_hyperbolic":
-        opt = QuasiHyperbolic(p, lr=x[0], momentum=x[1], nu=x[2])
-    else:
-        opt = AggregatedMomentum(p, lr=x[0], betas=(x[1], x[2]))
+    record = registry.get(family)
+    opt = record.optimizer(net.parameters(), lr=x[0], **FAMILIES[family][1](x))
     run = train(net, X, y, opt, steps=check_int(steps, "steps"))
     k = run.step.to(run.loss.dtype)
     rate = fit_exponential_rate(k, upper_envelope(run.loss), t_min=fit_from).value
