@@ -8,6 +8,7 @@ contrast_ratio.
 import base64
 import io
 import itertools
+import json
 import re
 
 import colorspacious
@@ -280,3 +281,30 @@ def test_jupyter_shows_figures_as_svg_or_as_png_for_the_pdf(monkeypatch):
         plt.close(fig)
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_every_book_figure_comes_from_figure():
+    """ntklib.plotting is the one place that sizes figures: no chapter and no other
+    module of ntklib calls plt.subplots or plt.figure or sets a figsize or an
+    rcParam (the student notebooks of book/assignments run in Jupyter only)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = {
+        p.relative_to(root): p.read_text()
+        for p in (root / "ntklib").rglob("*.py")
+        if p.name != "plotting.py"
+    }
+    for nb in sorted((root / "book").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        code[nb.relative_to(root)] = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "code"
+        )
+    pattern = re.compile(r"plt\.subplots|plt\.figure\(|figsize|rcParams|\brc\(")
+    found = [
+        f"{path}: {line.strip()[:70]}"
+        for path, text in code.items()
+        for line in text.splitlines()
+        if pattern.search(line)
+    ]
+    assert not found, found
