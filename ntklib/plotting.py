@@ -36,7 +36,10 @@ from matplotlib.figure import Figure
 from .fitting import Fit
 
 __all__ = [
+    "BOOK_RC",
+    "COLUMN_PX",
     "FIGURE_WIDTH",
+    "MIN_TEXT_PX",
     "PALETTE",
     "contrast_ratio",
     "figure",

@@ -559,7 +559,7 @@ def test_phone_menu_and_contents_buttons_open_their_panels(page, site, browser):
     tab.goto(site + page, wait_until="load")
     for button, panel, link in (
         (".primary-toggle", "#pst-primary-sidebar-modal", "nav.bd-links a"),
-        (".secondary-toggle", "#pst-secondary-sidebar-modal", "nav.bd-toc-nav a"),
+        (".secondary-toggle", "#pst-secondary-sidebar-modal", "nav.page-toc a"),
     ):
         visible = tab.locator(f"{button}:visible")
         assert visible.count() == 1, f"{page}: one visible {button}"
