@@ -26,8 +26,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 env: $(STAMP)
 
+# A notebook that fails leaves its traceback in _build/html/reports/ (myst-nb), naming
+# this machine's paths: every site build moves it to _build/reports, out of the folder
+# that is published, whether the build passed or failed (tests/test_site.py checks).
+# $(call site_build,environment,options): one site build, its exit status kept.
+site_build = ( rm -rf _build/html/reports _build/reports; \
+	$(1) NTKLIB_SEED=0 $(BIN)/jupyter-book build --all . $(2); rc=$$?; \
+	if [ -d _build/html/reports ]; then mv _build/html/reports _build/reports; \
+		echo "==> notebook tracebacks in $(CURDIR)/_build/reports (kept out of the site)"; fi; \
+	exit $$rc )
+
 book: $(STAMP) assignments
-	NTKLIB_SEED=0 $(BIN)/jupyter-book build --all .   # --all: an incremental build leaves the bibliography stale
+	@# --all: an incremental build leaves the bibliography stale
+	$(call site_build,,)
 	@echo
 	@echo "==> The book is built. Open $(CURDIR)/_build/html/index.html"
 
@@ -47,7 +58,7 @@ test: $(STAMP) chromium
 	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q \
 		&& NTKLIB_SEED=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env $(NOTEBOOKS))
 	@echo "==> 4/5 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
-	@$(call timed,4/5 site build (jupyter-book -W),NTKLIB_SEED=0 MPLBACKEND=Agg $(BIN)/jupyter-book build --all . -W -n --keep-going)
+	@$(call timed,4/5 site build (jupyter-book -W),$(call site_build,MPLBACKEND=Agg,-W -n --keep-going))
 	@echo "==> 5/5 every page of the site in headless Chromium"
 	@$(call timed,5/5 browser test (Chromium),NTKLIB_SITE_BUILT=1 $(BIN)/python -m pytest tests/test_site.py -q)
 	@echo
@@ -105,7 +116,8 @@ TEX_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-ex
 
 pdf: $(STAMP) tex
 	@echo "==> Building the PDF (jupyter-book --builder pdflatex, engine xelatex)"
-	@s=$$(date +%s); $(BIN)/jupyter-book build . --builder pdflatex || exit $$?; \
+	@# figures as PNG: LaTeX takes no SVG (ntklib.plotting.show_figures_as)
+	@s=$$(date +%s); NTKLIB_FIGURE_FORMAT=png $(BIN)/jupyter-book build . --builder pdflatex || exit $$?; \
 		echo "==> PDF built in $$(( $$(date +%s) - s )) s: $(CURDIR)/_build/latex/book.pdf"
 	NTKLIB_PDF_BUILT=1 $(BIN)/python -m pytest tests/test_pdf.py -q
 

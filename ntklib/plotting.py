@@ -13,27 +13,45 @@ that a reader with any of the three colour-vision deficiencies can tell apart
 and that keep WCAG's 3:1 contrast for graphics against the white page
 (:func:`contrast_ratio`). Curves are also told apart by line style and legend,
 never by colour alone.
+
+Figures are drawn for the page that shows them (the book's website, a desktop or
+a phone). :func:`figure` lays the panels out no wider than :data:`FIGURE_WIDTH`
+(side by side while they fit, stacked in rows otherwise, :func:`panel_grid`),
+sets no text smaller than what reads at the width the page shows
+(:func:`min_text_points`), and in Jupyter shows figures as SVG
+(:func:`show_figures_as`), so they stay sharp on every screen.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import sys
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .fitting import Fit
 from .methods import PALETTE, lookup
 
 __all__ = [
+    "BOOK_RC",
+    "COLUMN_PX",
+    "FIGURE_WIDTH",
+    "MIN_TEXT_PX",
     "PALETTE",
     "contrast_ratio",
     "figure",
+    "min_text_points",
+    "panel_grid",
     "low_contrast_artists",
     "method_style",
     "plot_loss",
     "plot_power_law",
+    "show_figures_as",
     "slope_guide",
     "to_numpy",
 ]
@@ -136,29 +154,192 @@ def low_contrast_artists(fig, min_ratio: float = 3.0) -> list[tuple[str, str, fl
     return found
 
 
-def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.4, height: float = 3.3):
-    """A figure with ``nrows x ncols`` axes of the book's size; returns ``(fig, axes)``.
+#: The widest a figure is drawn, in inches. A figure reaches the page as an SVG
+#: whose inch is 96 CSS pixels: 5.5 in is 528 px, inside the text column of a
+#: 1280-pixel window (:data:`COLUMN_PX`), so a desktop shows every figure at its
+#: natural size, and a phone at 342/528 = 65% of it.
+FIGURE_WIDTH = 5.5
 
-    Its axes cycle through :data:`PALETTE`.
+#: The text column of the book's pages in CSS pixels, measured in Chromium
+#: (``tests/test_site.py``) in a 1280-pixel window and on a 390-pixel phone.
+COLUMN_PX = {"desktop": 672, "phone": 342}
+
+#: The smallest text of a figure, in CSS pixels as shown, on each screen of
+#: :data:`COLUMN_PX`; the browser test measures it on every built page.
+MIN_TEXT_PX = {"desktop": 10.0, "phone": 8.0}
+
+#: Matplotlib settings of the book's figures (set by :func:`figure`).
+BOOK_RC = {
+    "savefig.dpi": 200,  # a PNG (the PDF) and rasters in an SVG: twice the shown size
+    "svg.fonttype": "path",  # letters as outlines: the same glyphs on every screen
+    "svg.hashsalt": "ntklib",  # stable ids: a page changes only where its figure does
+}
+
+
+def min_text_points(width: float) -> float:
+    r"""The smallest font size (points) readable on every screen, ``width`` inches wide.
+
+    A page shows a figure :math:`w` inches wide at its natural width, :math:`96 w`
+    CSS px, or shrunk to the text column where that is narrower: text of :math:`s`
+    points is shown at :math:`\tfrac43 s \min(1, c / 96 w)` px on a column of
+    :math:`c` px. The result is the least :math:`s` that keeps this at least
+    :data:`MIN_TEXT_PX` on each screen of :data:`COLUMN_PX`.
+
+    >>> round(min_text_points(4.4), 2)  # one panel of the default width
+    7.5
+    >>> round(min_text_points(FIGURE_WIDTH), 2)  # the widest figure: the phone decides
+    9.26
+    """
+    if not width > 0:
+        raise ValueError(f"width must be a positive number of inches, got {width!r}")
+    natural_px = 96.0 * width
+    return max(
+        0.75 * MIN_TEXT_PX[screen] * max(1.0, natural_px / column)
+        for screen, column in COLUMN_PX.items()
+    )
+
+
+def panel_grid(
+    n: int, panel_width: float, max_width: float = FIGURE_WIDTH
+) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels, as many side by side as fit ``max_width``.
+
+    Panels ``panel_width`` inches wide fill a row up to ``max_width`` inches (at
+    least one per row); the others go to further rows. Side by side, two panels of
+    the default width would be shown at half size on a phone: they are stacked.
+
+    >>> panel_grid(2, 2.7)  # two narrow panels fit side by side
+    (1, 2)
+    >>> panel_grid(2, 4.4)  # two of the default width are stacked
+    (2, 1)
+    >>> panel_grid(3, 2.7)  # two in the first row, one below
+    (2, 2)
+    """
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not (panel_width > 0 and max_width > 0):
+        raise ValueError(
+            f"panel_width and max_width must be positive, got {panel_width!r}, "
+            f"{max_width!r}"
+        )
+    per_row = max(1, min(n, math.floor(max_width / panel_width + 1e-9)))
+    return math.ceil(n / per_row), per_row
+
+
+_shown_as: str | None = None
+
+
+def show_figures_as(fmt: str | None = None) -> str | None:
+    """Show the figures of Jupyter as ``"svg"`` or ``"png"`` (:func:`figure` calls it).
+
+    SVG (the default) stays sharp at any size and is what the website shows. LaTeX
+    (the PDF build) takes no SVG: ``make pdf`` sets ``NTKLIB_FIGURE_FORMAT=png``
+    for PNGs at 200 dpi. ``fmt=None`` reads that variable. Outside an IPython
+    kernel nothing changes and the result is ``None``; inside one it is the format.
+
+    >>> show_figures_as() is None  # a plain Python session
+    True
+    """
+    global _shown_as
+    if fmt is None:
+        fmt = os.environ.get("NTKLIB_FIGURE_FORMAT", "svg")
+    if fmt not in ("svg", "png"):
+        raise ValueError(f'fmt must be "svg" or "png", got {fmt!r}')
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return None
+    if _shown_as != fmt:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        options = {"metadata": {"Date": None}} if fmt == "svg" else {"dpi": 200}
+        set_matplotlib_formats(fmt, **options)
+        _shown_as = fmt
+    return fmt
+
+
+class _ReadableFigure(Figure):
+    """A Figure that, drawn, lifts its text to :func:`min_text_points` of its width
+    and rasterises colour meshes (an SVG of a 200 x 200 heat map would otherwise
+    hold 40,000 paths). The width is the saved image's at most: the figure's and
+    the padding of ``bbox_inches="tight"``, as Jupyter saves it."""
+
+    def draw(self, renderer):
+        from matplotlib.collections import QuadMesh
+        from matplotlib.text import Text
+
+        if not hasattr(self, "_shown_width"):
+            self._shown_width = (
+                self.get_figwidth() + 2 * plt.rcParams["savefig.pad_inches"]
+            )
+        floor = min_text_points(self._shown_width)
+        for ax in self.get_axes():
+            for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+                for which in ("major", "minor"):
+                    labels = axis.get_ticklabels(minor=which == "minor")
+                    if labels and min(t.get_fontsize() for t in labels) < floor:
+                        ax.tick_params(axis=name, which=which, labelsize=floor)
+            for mesh in ax.collections:
+                if isinstance(mesh, QuadMesh):
+                    mesh.set_rasterized(True)
+        for text in self.findobj(Text):
+            if text.get_text() and text.get_fontsize() < floor:
+                text.set_fontsize(floor)
+        super().draw(renderer)
+
+
+def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.4, height: float = 3.3):
+    """A figure of ``nrows x ncols`` panels for the book's pages: ``(fig, axes)``.
+
+    Each panel is ``width`` x ``height`` inches. Panels stay side by side while the
+    row fits :data:`FIGURE_WIDTH`; otherwise they are laid out by :func:`panel_grid`
+    (stacked, for the default width), in the same reading order, so ``axes`` always
+    holds ``ncols * nrows`` panels. A panel wider than :data:`FIGURE_WIDTH` is
+    shrunk to it, keeping its shape. No text is drawn smaller than
+    :func:`min_text_points`, and Jupyter shows the figure as SVG
+    (:func:`show_figures_as`). The axes cycle through :data:`PALETTE`.
 
     >>> fig, axes = figure(2)
-    >>> len(axes)
-    2
+    >>> len(axes), fig.get_size_inches().round(1).tolist()  # stacked
+    (2, [4.4, 6.6])
     >>> axes[1].plot([0, 1])[0].get_color() == PALETTE[0]
     True
     >>> plt.close(fig)
+    >>> fig, axes = figure(2, width=2.7)  # narrow panels: side by side
+    >>> fig.get_size_inches().round(1).tolist()
+    [5.4, 3.3]
+    >>> plt.close(fig)
     """
+    for name, value in (("ncols", ncols), ("nrows", nrows)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not (width > 0 and height > 0):
+        raise ValueError(
+            f"width and height must be positive, got {width!r}, {height!r}"
+        )
+    if width > FIGURE_WIDTH:
+        width, height = FIGURE_WIDTH, height * FIGURE_WIDTH / width
+    n = ncols * nrows
+    rows, cols = (
+        (nrows, ncols) if width * ncols <= FIGURE_WIDTH + 1e-9 else panel_grid(n, width)
+    )
+    plt.rcParams.update(BOOK_RC)
+    show_figures_as()
     fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(width * ncols, height * nrows),
+        rows,
+        cols,
+        figsize=(width * cols, height * rows),
         constrained_layout=True,
         squeeze=False,
+        FigureClass=_ReadableFigure,
     )
     flat = axes.flatten()
+    for ax in flat[n:]:
+        fig.delaxes(ax)
+    flat = flat[:n]
     for ax in flat:
         ax.set_prop_cycle(color=PALETTE)
-    return fig, (flat[0] if flat.size == 1 else flat)
+    return fig, (flat[0] if n == 1 else flat)
 
 
 def plot_loss(
