@@ -48,6 +48,7 @@ __all__ = [
     "nesterov_sc_momentum",
     "time_per_step",
     "steps_for",
+    "clock_of",
     "continuous_time",
     "stable_lr",
     "register_stable_lr",
@@ -404,17 +405,19 @@ def nesterov_sc_momentum(mu: float, lr: float) -> float:
     return (1.0 - s) / (1.0 + s)
 
 
-def time_per_step(optimizer: Optimizer) -> float:
-    r"""Continuous time per step of ``optimizer``: its record's clock at its ``lr``.
+def clock_of(optimizer: Optimizer):
+    r"""The clock of the method ``optimizer`` runs (its record's); ``None`` if unknown.
 
-    It is :math:`\eta` without momentum, :math:`\sqrt\eta` with
-    (:class:`ntklib.methods.Clock`). Works for the optimizers here and for
-    ``torch.optim.SGD`` (the clock of the method it runs); any other optimizer
-    gets :math:`\eta`.
+    Known: the optimizers here (their record in :mod:`ntklib.methods`) and
+    ``torch.optim.SGD`` (the record of the method its param group runs: GD,
+    heavy ball or NAG-SC). Any other optimizer (Adam, RMSprop, ...) has no
+    continuous-time limit that ntklib knows.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
-    >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))
-    0.2
+    >>> clock_of(torch.optim.SGD([w], lr=0.1, momentum=0.9)).exponent
+    0.5
+    >>> clock_of(torch.optim.Adam([w])) is None
+    True
     """
     from .methods import get, of
 
@@ -422,12 +425,28 @@ def time_per_step(optimizer: Optimizer) -> float:
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
-    group = optimizer.param_groups[0]
-    lr = float(group["lr"])
     if isinstance(optimizer, _FullBatch):
-        return of(optimizer).clock.time_per_step(lr)
-    family = _sgd_family(group) if isinstance(optimizer, torch.optim.SGD) else None
-    return get(family[0]).clock.time_per_step(lr) if family else lr
+        return of(optimizer).clock
+    if isinstance(optimizer, torch.optim.SGD):  # weight decay leaves the clock as is
+        momentum = optimizer.param_groups[0]["momentum"]
+        return get("heavy_ball" if momentum else "gd").clock
+    return None
+
+
+def time_per_step(optimizer: Optimizer) -> float:
+    r"""Continuous time per step of ``optimizer``: its record's clock at its ``lr``.
+
+    It is :math:`\eta` without momentum, :math:`\sqrt\eta` with
+    (:class:`ntklib.methods.Clock`, found by :func:`clock_of`). Any other
+    optimizer gets :math:`\eta`.
+
+    >>> w = torch.nn.Parameter(torch.zeros(1))
+    >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))
+    0.2
+    """
+    clock = clock_of(optimizer)
+    lr = float(optimizer.param_groups[0]["lr"])
+    return clock.time_per_step(lr) if clock is not None else lr
 
 
 def steps_for(optimizer: Optimizer, t_end: float) -> int:

@@ -208,8 +208,6 @@ class GaussNewton(_FullBatch):
     True
     """
 
-    time_exponent = 1.0
-
     def __init__(
         self,
         model: nn.Module,

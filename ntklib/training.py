@@ -431,12 +431,10 @@ def _check_assumptions(model: TwoLayerReLU, X: torch.Tensor) -> None:
 
 def _known_exponent(optimizer: Optimizer) -> float | None:
     """The exponent ``p`` of ``t = k lr**p`` where ntklib knows the limit, else None."""
-    p = getattr(optimizer, "time_exponent", None)  # ntklib's optimizers
-    if p is not None:
-        return float(p)
-    if isinstance(optimizer, torch.optim.SGD):
-        return 0.5 if optimizer.param_groups[0].get("momentum", 0.0) else 1.0
-    return None
+    from .optim import clock_of  # the records' clocks (ntklib.methods)
+
+    clock = clock_of(optimizer)
+    return None if clock is None else float(clock.exponent)
 
 
 @dataclass(frozen=True)

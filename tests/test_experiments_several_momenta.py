@@ -181,7 +181,9 @@ def test_network_rate_matches_the_linearised_iterates(data):
     assert abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
     # the radius over the kernel after the run, computed here independently
     lam_end = torch.linalg.eigvalsh(empirical_ntk(net_after(X, m, params), X))
-    polys = theory.two_step_momentum_polynomial(0.4, (0.3, -0.1), lam_end.numpy())
+    # two-step momentum x+ = x - eta lam x + b1 (x - x_) + b2 (x_ - x__), per mode
+    b1, b2 = 0.3, -0.1
+    polys = [[1.0, -(1 + b1 - 0.4 * lam), b1 - b2, b2] for lam in lam_end.tolist()]
     ref = max(np.abs(np.roots(p)).max() for p in polys)
     assert nr.predicted_end == pytest.approx(ref, rel=1e-9)
     assert nr.drift == pytest.approx(

@@ -1,5 +1,7 @@
 """Bad input gets a clear TypeError/ValueError that names the argument."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -266,7 +268,7 @@ def test_help_names_the_required_arguments(cls):
     import pydoc
 
     text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
-    assert "lr: 'float' = REQUIRED" in text
+    assert re.search(r"lr: '?float'? = REQUIRED", text), text[:400]
     assert "object object at" not in text
     with pytest.raises(TypeError, match="needs a step size"):
         cls([torch.nn.Parameter(torch.zeros(1))])

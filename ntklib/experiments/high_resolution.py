@@ -471,8 +471,8 @@ def draw_tuned_scaling(ts: TunedScaling):
         meas = [-math.log(ts.measured[n][label]) for n in names]
         pred = [-math.log(ts.predicted[n][label]) for n in names]
         fitted = "network" if ts.network else "kernel model"
-        style = method_style(label)  # colour and line style per method
-        line = ax.loglog(k, meas, marker="o", label=f"{label} ({fitted})", **style)[0]
+        style = {"marker": "o", **method_style(label)}  # colour, line, marker
+        line = ax.loglog(k, meas, label=f"{label} ({fitted})", **style)[0]
         ax.loglog(
             k,
             pred,

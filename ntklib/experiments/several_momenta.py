@@ -855,11 +855,10 @@ def _misjudged_grid(kappa_hat: float, spread: float, points: int, count: int):
 
 
 def _efficiency(family: str, x, lam, kappas, first) -> np.ndarray | None:
-    _, coeffs, valid = FAMILIES[family]
     x = np.asarray(x, float)
-    if x[0] <= 0 or not valid(x):
+    if x[0] <= 0 or not FAMILIES[family][2](x):
         return None
-    r = _radius(coeffs(x, lam))
+    r = _radius(_coefficients(family, x, lam))
     worst = np.maximum.accumulate(r[::-1])[::-1][first]  # max over [1/kappa, 1]
     if not (worst < 1 - 1e-12).all():
         return np.zeros(len(kappas))

@@ -976,12 +976,11 @@ def draw_width_law(
         ci = Bootstrap.interval(boots[method].m_star)
         lo = torch.nan_to_num(ci[0], nan=sw.widths[0])
         hi = torch.nan_to_num(ci[1], nan=sw.widths[-1])
-        style = method_style(method)
+        style = {"marker": _MARKERS[k], **method_style(method)}
         ax.errorbar(
             ns,
             m,
             yerr=torch.stack([m - lo, hi - m]).clamp(min=0),
-            marker=_MARKERS[k],
             capsize=3,
             label=f"{method}: $m^*$ (95%)",
             **style,
