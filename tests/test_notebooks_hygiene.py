@@ -107,9 +107,11 @@ PAGES_MD = sorted((ROOT / "book").glob("*.md"))
 
 
 def _prose(path) -> str:
+    """The page's Markdown; a notebook's markdown cells are separate blocks (a
+    blank line between them), so no paragraph or formula runs across two cells."""
     if path.suffix == ".md":
         return path.read_text()
-    return "\n".join(
+    return "\n\n".join(
         "".join(c["source"])
         for c in json.loads(path.read_text())["cells"]
         if c["cell_type"] == "markdown"
@@ -323,3 +325,69 @@ def test_checks_are_scoped_to_their_notebook(path):
     )
     scopes = set(_SCOPE.findall(code))
     assert scopes <= {path.stem}, f"{path.name}: Checks({scopes}) != {path.stem!r}"
+
+
+#: Longest paragraph of running prose, in source lines (issue 24: walls of text):
+#: 15 source lines of about 80 characters are about 12 lines on the page.
+PARAGRAPH_LINES = 15
+_NOT_PROSE = ("$$", "|", "#", "-", "*", "+", ">", "<", "{")
+
+
+def _long_paragraphs(text: str, limit: int = PARAGRAPH_LINES) -> list[str]:
+    """Paragraphs of running prose longer than ``limit`` lines (outside fences,
+    display math, tables, lists and headings), each named by its first words."""
+    found, block, prose, fence, math = [], [], False, None, False
+
+    def close():
+        if prose and len(block) > limit:
+            found.append(f"{block[0][:50]}... ({len(block)} lines)")
+
+    for line in text.split("\n") + [""]:
+        opener, stripped = _FENCE.match(line), line.strip()
+        if fence is not None:  # inside a code block or a directive
+            if opener and opener.group(1)[0] == fence[0] and not opener.group(2):
+                fence = None
+            continue
+        if opener:
+            close()
+            block, fence = [], opener.group(1)
+            continue
+        if stripped.startswith("$$") or math:  # display math ends the paragraph
+            close()
+            block = []
+            math = (stripped.count("$$") % 2 == 1) != math
+            continue
+        if not stripped:
+            close()
+            block = []
+            continue
+        if not block:
+            prose = not (
+                stripped.startswith(_NOT_PROSE) or re.match(r"\d+\. ", stripped)
+            )
+        block.append(line)
+    return found
+
+
+def test_the_paragraph_check_can_fail():
+    prose = "\n".join(f"line {i}" for i in range(PARAGRAPH_LINES + 1))
+    assert _long_paragraphs(prose)
+    assert not _long_paragraphs(prose, limit=PARAGRAPH_LINES + 1)
+    assert not _long_paragraphs("- " + prose)  # a list is not running prose
+    assert not _long_paragraphs("$$\n" + prose + "\n$$")
+    assert not _long_paragraphs("```{prf:proof}\n" + prose + "\n```")
+
+
+def test_a_paragraph_ends_with_its_cell(tmp_path):
+    half = [f"line {i}\n" for i in range(PARAGRAPH_LINES // 2 + 1)]
+    cells = [{"cell_type": "markdown", "source": half}] * 2
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"cells": cells}))
+    assert not _long_paragraphs(_prose(tmp_path / "nb.ipynb"))
+    assert _long_paragraphs("".join(half * 2))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES_MD, ids=lambda p: p.name)
+def test_prose_comes_in_short_paragraphs(path):
+    """No paragraph of running prose is longer than 15 source lines (~12 on the page)."""
+    long = _long_paragraphs(_prose(path))
+    assert not long, f"{path.name}: split these paragraphs: {long}"
