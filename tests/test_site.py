@@ -35,9 +35,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from ntklib.plotting import MIN_TEXT_PX
-
 from booktools.toc import ROOT, toc_files
+from ntklib.plotting import MIN_TEXT_PX
 
 HTML = ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
