@@ -328,8 +328,8 @@ def test_checks_are_scoped_to_their_notebook(path):
 
 
 #: Longest paragraph of running prose, in source lines (issue 24: walls of text):
-#: 15 source lines of about 80 characters are about 12 lines on the page.
-PARAGRAPH_LINES = 15
+#: 12 source lines of about 80 characters are about 10 lines on the page.
+PARAGRAPH_LINES = 12
 _NOT_PROSE = ("$$", "|", "#", "-", "*", "+", ">", "<", "{")
 
 
@@ -388,6 +388,6 @@ def test_a_paragraph_ends_with_its_cell(tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS + PAGES_MD, ids=lambda p: p.name)
 def test_prose_comes_in_short_paragraphs(path):
-    """No paragraph of running prose is longer than 15 source lines (~12 on the page)."""
+    """No paragraph of running prose is longer than 12 source lines (~10 on the page)."""
     long = _long_paragraphs(_prose(path))
     assert not long, f"{path.name}: split these paragraphs: {long}"
