@@ -437,16 +437,21 @@ def time_per_step(optimizer: Optimizer) -> float:
     r"""Continuous time per step of ``optimizer``: its record's clock at its ``lr``.
 
     It is :math:`\eta` without momentum, :math:`\sqrt\eta` with
-    (:class:`ntklib.methods.Clock`, found by :func:`clock_of`). Any other
-    optimizer gets :math:`\eta`.
+    (:class:`ntklib.methods.Clock`, found by :func:`clock_of`). An optimizer
+    whose continuous-time limit ntklib does not know (Adam, RMSprop, ...) has no
+    time per step: ``ValueError``, as in :func:`ntklib.train`.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))
     0.2
     """
     clock = clock_of(optimizer)
-    lr = float(optimizer.param_groups[0]["lr"])
-    return clock.time_per_step(lr) if clock is not None else lr
+    if clock is None:
+        raise ValueError(
+            f"ntklib knows no continuous-time limit of {type(optimizer).__name__}, "
+            "so it has no time per step; count steps instead"
+        )
+    return clock.time_per_step(float(optimizer.param_groups[0]["lr"]))
 
 
 def steps_for(optimizer: Optimizer, t_end: float) -> int:

@@ -149,6 +149,8 @@ def test_parameter_conversions():
     assert time_per_step(HeavyBall([w], lr=0.04, momentum=0.5)) == pytest.approx(0.2)
     assert time_per_step(Nesterov([w], lr=0.04)) == pytest.approx(0.2)
     assert time_per_step(torch.optim.SGD([w], lr=0.04)) == pytest.approx(0.04)
+    with pytest.raises(ValueError, match="no continuous-time limit of Adam"):
+        time_per_step(torch.optim.Adam([w], lr=0.04))
     assert torch.allclose(
         continuous_time(torch.arange(3), 0.04, momentum=False),
         torch.tensor([0, 0.04, 0.08]),
