@@ -375,9 +375,13 @@ class Method:
                 others, key=lambda m: len(os.path.commonprefix([m.key, self.key]))
             )
             names = ", ".join(m.optimizer.__name__ for m in others)
+            verb = "takes" if len(others) == 1 else "take"
+            needed = "".join(  # the example names every required parameter
+                f", {p.name}=..." for p in near.params if p.required and p.name != name
+            )
             text += (
-                f". {names} take {name}=, e.g. "
-                f"{near.optimizer.__name__}(params, lr, {name}={value!r})"
+                f". {names} {verb} {name}=, e.g. "
+                f"{near.optimizer.__name__}(params, lr{needed}, {name}={value!r})"
             )
         return text
 

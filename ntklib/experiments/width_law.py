@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import methods as registry
 from .._validate import check_int, check_lambda0, check_matrix, check_real
 from ..data import sphere_data
 from ..kernels import infinite_ntk
@@ -342,7 +343,7 @@ def _train_population(
             W.sub_(velocity, alpha=lr)
         else:
             W.sub_(velocity * (lr * alive[block].to(X.dtype))[:, None])
-    h = lr if method == "GD" else math.sqrt(lr)
+    h = registry.lookup(method).clock.time_per_step(lr)  # the method's clock
     dead = ~alive
     loss[:, dead] = float("nan")
     lam = torch.stack(lmins)
@@ -529,7 +530,7 @@ def sweep(
             ev = torch.linalg.eigvalsh(infinite_ntk(X))
             lam0[s, i] = ev[0]
             lr, beta, t_end = schedule(method, float(ev[0]), float(ev[-1]), epsilon)
-            h = lr if method == "GD" else math.sqrt(lr)
+            h = registry.lookup(method).clock.time_per_step(lr)  # the method's clock
             steps = round(t_end / h)
             if s == 0:
                 steps_of.append(steps)
