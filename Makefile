@@ -55,7 +55,7 @@ test: $(STAMP) chromium
 	@echo "==> 2/5 the assignments: otter assign, solutions graded (make assignments)"
 	@$(call timed,2/5 assignments (otter assign),$(MAKE) --no-print-directory assignments)
 	@echo "==> 3/5 unit tests, doctests, notebook hygiene, the assignments' grading, the wheel in a fresh venv, and every notebook in _toc.yml under nbval at NTKLIB_SEED=1 (the site build runs them at 0)"
-	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q \
+	@$(call timed,3/5 tests + doctests + notebooks (pytest),NTKLIB_ASSIGNMENTS=$(ASSIGNMENTS_OUT) $(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q --durations=12 \
 		&& NTKLIB_SEED=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env $(NOTEBOOKS))
 	@echo "==> 4/5 site build with warnings as errors, under MPLBACKEND=Agg (figures must survive it)"
 	@$(call timed,4/5 site build (jupyter-book -W),$(call site_build,MPLBACKEND=Agg,-W -n --keep-going))
