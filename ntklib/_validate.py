@@ -64,7 +64,8 @@ class _Required:
         return self
 
 
-REQUIRED = _Required()
+# typed Any: the sentinel stands as the default of an argument of any type
+REQUIRED: Any = _Required()
 
 
 def _describe(value: Any) -> str:

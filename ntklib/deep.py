@@ -158,6 +158,8 @@ class DeepReLU(nn.Module):
     64
     """
 
+    parameterisation: str  # set by _draw_weights
+
     def __init__(
         self,
         d: int,
@@ -247,6 +249,8 @@ class TinyCNN(nn.Module):
     >>> cnn(torch.zeros(2, 64, dtype=torch.float64)).shape, cnn.lr_scale
     (torch.Size([2]), 1)
     """
+
+    parameterisation: str  # set by _draw_weights
 
     def __init__(
         self,

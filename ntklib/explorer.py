@@ -45,6 +45,7 @@ import math
 import uuid
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -177,7 +178,7 @@ def _params(
     if momentum is None:
         momentum = default_momentum(frac * 2 / lambda_max, lambda_min)
     given = {**settings, "momentum": momentum}
-    out = {"method": method, "lr_fraction": frac}
+    out: dict[str, Any] = {"method": method, "lr_fraction": frac}
     for name, p in params.items():
         example = p.default if p.example is None else p.example
         value = p.check(given.get(name, example))
@@ -227,7 +228,7 @@ def _entry(m: registry.Method) -> dict:
 
 def _controls(records) -> dict:
     """The sliders of the parameters, by name: label(s) and range(s)."""
-    out = {}
+    out: dict[str, dict] = {}
     for m in records:
         for p in m.params:
             tuple_ = isinstance(p.slider[0], tuple)

@@ -186,7 +186,7 @@ def _generic_ntk(
             J = torch.cat([j.reshape(n, -1) for j in jac.values()], dim=1)
             return J @ J.T
         # NTK-vector products: column k of H is J (J^T e_k); never forms J.
-        _, vjp_fn = vjp(f, params)
+        vjp_fn = vjp(f, params)[1]  # (f(params), vjp_fn)
 
         def column(e):
             (tangent,) = vjp_fn(e)
@@ -296,6 +296,7 @@ def empirical_ntk(
                 "jacobian" if X.shape[0] * P * X.element_size() <= 2**28 else "ntk-vp"
             )
     if method == "closed-form":
+        assert isinstance(model, TwoLayerReLU)  # closed, checked above
         return relu_ntk(X, model.W.detach())
     check_deterministic(model)
     return _generic_ntk(model, X, method, chosen)

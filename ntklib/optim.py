@@ -85,7 +85,9 @@ class _FullBatch(Optimizer):
         return {k: group[k] for k in ("lr", *self.method.names)}
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def step(  # type: ignore[override]  # torch types closure as () -> float; it returns the loss tensor
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ):
         """One step; ``closure`` (re-evaluates the loss and calls ``backward``) runs
         with gradients enabled, as in ``torch.optim``. Returns the closure's loss."""
         loss = None

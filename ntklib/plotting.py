@@ -28,6 +28,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,6 +37,9 @@ from matplotlib.figure import Figure
 
 from .fitting import Fit
 from .methods import PALETTE, lookup
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "BOOK_RC",
@@ -150,7 +154,7 @@ def low_contrast_artists(fig, min_ratio: float = 3.0) -> list[tuple[str, str, fl
             seen = a * np.array([r, g, b]) + (1 - a) * background
             ratio = contrast_ratio(tuple(seen), tuple(background))
             if ratio < min_ratio:
-                found.append((line.get_label(), to_hex(seen), ratio))
+                found.append((line.get_label(), to_hex(tuple(seen)), ratio))
     return found
 
 
@@ -169,7 +173,7 @@ COLUMN_PX = {"desktop": 672, "phone": 342}
 MIN_TEXT_PX = {"desktop": 10.0, "phone": 8.0}
 
 #: Matplotlib settings of the book's figures (set by :func:`figure`).
-BOOK_RC = {
+BOOK_RC: dict[RcKeyType, Any] = {
     "savefig.dpi": 200,  # a PNG (the PDF) and rasters in an SVG: twice the shown size
     "svg.fonttype": "path",  # letters as outlines: the same glyphs on every screen
     "svg.hashsalt": "ntklib",  # stable ids: a page changes only where its figure does
@@ -452,10 +456,10 @@ def slope_guide(
     >>> ax = slope_guide(ax, [1.0, 100.0], 1.0, 0.5, label="$m^{-1/2}$")
     >>> plt.close(fig)
     """
-    x = to_numpy(x)
+    xs = to_numpy(x)
     ax.plot(
-        x,
-        y0 * (x / x[0]) ** (-exponent),
+        xs,
+        y0 * (xs / xs[0]) ** (-exponent),
         color=PALETTE[5],
         lw=1,
         ls=":",

@@ -74,7 +74,9 @@ def check_damping(value, name: str = "damping") -> float:
 
 
 def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
-    params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    params: dict[str, torch.Tensor] = {
+        k: p for k, p in model.named_parameters() if p.requires_grad
+    }
     if not params:
         raise ValueError("model has no trainable parameters")
     return params
@@ -252,7 +254,9 @@ class GaussNewton(_FullBatch):
         return out.detach() - self._y
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def step(  # type: ignore[override]  # torch types closure as () -> float; it returns the loss tensor
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ):
         """One damped Gauss–Newton step; returns the closure's value (or ``None``).
 
         ``closure`` (optional, as in ``torch.optim``) runs with gradients enabled

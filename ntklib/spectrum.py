@@ -300,8 +300,8 @@ class KernelSpectrum:
             )
         N = q.shape[-1] - 1
         if N == 1 and not m.recurrence.time_varying():
-            k = torch.arange(steps + 1, dtype=self.dtype, device=self.device)
-            return self.from_modes((-q[0, 1] - h * r[0, 1]) ** self._over(k, c) * c)
+            ks = torch.arange(steps + 1, dtype=self.dtype, device=self.device)
+            return self.from_modes((-q[0, 1] - h * r[0, 1]) ** self._over(ks, c) * c)
         out = torch.empty((steps + 1,) + c.shape, dtype=self.dtype, device=self.device)
         out[0] = c
         past = [c] * N  # d_{k-1}, ..., d_{k-N}: at rest in q

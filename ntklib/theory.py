@@ -536,7 +536,7 @@ def first_unit_circle_crossing(q, r) -> float:
     rf = np.zeros(N + 1)
     rf[N + 1 - r.size :] = r
     # z^N q(1/z) has the reversed coefficients; the product has degree 2N
-    P = np.polysub(np.polymul(qf, rf[::-1]), np.polymul(qf[::-1], rf))
+    P: np.ndarray = np.polysub(np.polymul(qf, rf[::-1]), np.polymul(qf[::-1], rf))
     P = np.trim_zeros(P, "f")
     zs = np.roots(P) if P.size > 1 else np.array([], dtype=complex)
     zs = np.concatenate([zs, [1.0 + 0j, -1.0 + 0j]])

@@ -354,7 +354,7 @@ def error_dynamics_order(
         steps.append(eta)
         res.append(float((v + HD).norm() / HD.norm()))
     order = math.log(res[0] / res[1]) / math.log(steps[0] / steps[1])
-    return OrderCheck(tuple(steps), tuple(res), order)
+    return OrderCheck((steps[0], steps[1]), (res[0], res[1]), order)
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,12 @@ def tuned_parameters(lambda_min: float, lambda_max: float) -> dict[str, dict]:
     """
     mu = check_real(lambda_min, "lambda_min", low=0.0, low_open=True)
     L = check_real(lambda_max, "lambda_max", low=mu)
-    return {name: registry.lookup(name).tuned(mu, L) for name in METHODS}
+    out = {}
+    for name in METHODS:
+        tune = registry.named(name).tuned
+        assert tune is not None, f"the record of {name} has tuned parameters"
+        out[name] = tune(mu, L)
+    return out
 
 
 @dataclass(frozen=True)
@@ -436,7 +441,7 @@ def tuned_comparison(
     delta0 = (TwoLayerReLU.for_data(X, m, seed=_seed(seed))(X) - y).detach()
     rows = []
     for name, q in params.items():
-        record = registry.lookup(name)
+        record = registry.named(name)
         rho = float("nan")
         if not record.recurrence.time_varying():
             rho = float(

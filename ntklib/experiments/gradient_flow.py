@@ -32,6 +32,7 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from matplotlib.ticker import NullFormatter
@@ -232,7 +233,7 @@ def eigenmode_rates(
 
 
 #: Line styles and markers that tell curves apart without colour.
-_STYLES = (
+_STYLES: tuple[dict[str, Any], ...] = (
     dict(ls="-", marker="o"),
     dict(ls="--", marker="s"),
     dict(ls="-.", marker="^"),
@@ -737,7 +738,8 @@ def stable_step_runs(
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     eta_star = gd_stable_lr(spec.lambda_max)
-    runs, lmax, flipped = {}, {}, {}
+    runs: dict[float, Run | DivergenceError] = {}
+    lmax, flipped = {}, {}
     S0 = X @ net.W.detach().T >= 0
     for factor in factors:
         net = TwoLayerReLU.for_data(X, m, seed)

@@ -251,7 +251,8 @@ def fast_modes(
         raise ValueError(f"div_factor must be < 1 + 2 beta = {1 + 2 * beta:.4g}")
     lr_div = div_factor * stable["nesterov_sc"]
     top_vec = spec.eigenvectors[:, -1]
-    top, radii, high, low, diverged, runs = {}, {}, {}, {}, {}, {}
+    top, radii, high, low, runs = {}, {}, {}, {}, {}
+    diverged: dict[str, float | DivergenceError] = {}
     for method in METHODS:
         net = TwoLayerReLU.for_data(X, m, seed=seed)
         run = train(
@@ -360,7 +361,12 @@ def tuned_scaling(
     labels = tuple(methods)
     if not labels or any(lab not in TUNED for lab in labels):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
-    kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
+    kappa: dict[str, float] = {}
+    pred: dict[str, dict] = {}
+    meas: dict[str, dict] = {}
+    fits: dict[str, dict] = {}
+    steps: dict[str, dict] = {}
+    end: dict[str, dict] = {}
     seed = profiles.seed(seed)
     for name, (X, y) in datasets.items():
         spec = KernelSpectrum(empirical_ntk(TwoLayerReLU.for_data(X, m, seed=seed), X))
@@ -370,7 +376,7 @@ def tuned_scaling(
         pred[name], meas[name], fits[name], steps[name] = {}, {}, {}, {}
         end[name] = {}
         for label in labels:
-            method, p = registry.lookup(label).key, params[label]
+            method, p = registry.named(label).key, params[label]
             rho = _radii(method, lam, **p).max().item()
             end[name][label] = rho
             K = min(4000, math.ceil(2.3 * decades / -math.log(rho)))

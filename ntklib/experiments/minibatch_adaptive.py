@@ -165,6 +165,7 @@ def minibatch_train(
     params = [p for g in optimizer.param_groups for p in g["params"]]
     if len(params) != 1 or params[0] is not model.W:
         raise ValueError("optimizer must hold exactly the model's weights model.W")
+    batch = check_int(batch, "batch")  # None would train at full batch
     run = train(
         model,
         X,
@@ -179,7 +180,7 @@ def minibatch_train(
         check_assumptions=False,
     )
     loss = run.loss.to(device="cpu", dtype=torch.float64)
-    return MiniBatchRun(run.step, loss, run.batch, run.lr)
+    return MiniBatchRun(run.step, loss, batch, run.lr)
 
 
 def _lr(optimizer: Optimizer) -> float:
@@ -408,9 +409,9 @@ def kernel_path_rates(
         if k % every == 0 or k == steps:
             ks.append(k)
             logs.append(torch.log(0.5 * (err * err).sum(1)))
-    k = torch.tensor(ks, dtype=H.dtype, device=H.device)
-    keep = k >= start * steps
-    kc = k[keep] - k[keep].mean()
+    kt = torch.tensor(ks, dtype=H.dtype, device=H.device)
+    keep = kt >= start * steps
+    kc = kt[keep] - kt[keep].mean()
     y = torch.stack(logs, 1)[:, keep]
     slope = ((y - y.mean(1, keepdim=True)) * kc).sum(1) / (kc * kc).sum()
     return -slope
@@ -901,7 +902,8 @@ def draw_adaptive(runs: Sequence[AdaptiveRun]):
     axes[2].set_ylabel("$\\lambda_{\\max}(JP_kJ^\\top)$")
     axes[2].axhline(2, color="0.4", ls=(0, (1, 3)), label="2: the edge of stability")
     axes[2].set_xlabel("step $k$")
-    handles, labels = [], []
+    handles: list = []
+    labels: list[str] = []
     for ax in (axes[0], axes[2]):
         h, lab = ax.get_legend_handles_labels()
         handles, labels = handles + h, labels + lab

@@ -476,7 +476,7 @@ def gradient_correction_study(
     eigenvalues, predicted, measured, runs = {}, {}, {}, {}
     lo, hi = window[0] * t_end, window[1] * t_end
     for name in ("HB", "NAG-SC"):
-        record = registry.lookup(name)
+        record = registry.named(name)
         net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = record.optimizer(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)

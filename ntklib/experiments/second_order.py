@@ -464,9 +464,15 @@ def damping_tradeoff(model, X, dampings: Iterable[float]) -> Tradeoff:
         rows.append((lr, rho, float(radius), float(gain), float(gain_meas), bound))
     cols = torch.tensor(rows, dtype=torch.float64)
     kappa = lmax / lmin
+    lr_col, rho_col, radius_col, gain_col, gain_meas_col, bound_col = cols.T
     return Tradeoff(
         torch.tensor(eps, dtype=torch.float64),
-        *cols.T,
+        lr_col,
+        rho_col,
+        radius_col,
+        gain_col,
+        gain_meas_col,
+        bound_col,
         rho_gd=(kappa - 1) / (kappa + 1),
         lambda_min=lmin,
         lambda_max=lmax,

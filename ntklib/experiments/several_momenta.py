@@ -142,6 +142,7 @@ def torch_reductions(
     """
     m, steps = check_int(m, "m"), check_int(steps, "steps")
     b, eta = check_real(momentum, "momentum", low=0, high=1, high_open=True), lr
+    sgd: Callable[..., torch.optim.Optimizer]
     if reference == "torch":
         sgd = torch.optim.SGD
     elif reference == "ntklib":
@@ -175,7 +176,7 @@ def torch_reductions(
         ),
     }
     if reference == "torch":
-        damp = run(lambda p: sgd(p, lr=eta, momentum=b, dampening=1 - b))
+        damp = run(lambda p: torch.optim.SGD(p, lr=eta, momentum=b, dampening=1 - b))
         out["qhm_dampening"] = rel(qhm, damp)
     return out
 
@@ -644,6 +645,7 @@ def optimise_radius(
         res = _restarted_nelder_mead(f, x0[free], (), rounds, maxiter)
         if best is None or res.fun < best.fun:
             best = res
+    assert best is not None  # starts >= 1
     x = full(best.x)
     fine = _grid(lmin, lmax, 20 * points) / lmax
     params = dict(zip(names, x.tolist()))
@@ -957,7 +959,7 @@ def robust_tuning(
 # -- beyond quadratic models --------------------------------------------------------
 
 
-def lessard_gradient(x: np.ndarray) -> np.ndarray:
+def lessard_gradient(x: float | np.ndarray) -> np.ndarray:
     r"""The gradient of Lessard, Recht & Packard's one-dimensional counterexample.
 
     :math:`f'(x) = 25x` for :math:`x < 1`, :math:`x + 24` for

@@ -308,7 +308,7 @@ def _train_population(
     alive = torch.ones(B, dtype=torch.bool, device=X.device)
     loss = torch.empty(steps + 1, B, dtype=X.dtype, device=X.device)
     k_steps, lmins = [], []
-    delta0 = None
+    delta0: torch.Tensor | None = None  # the error at step 0
     sizes = torch.tensor(widths, device=X.device)
     size = coef.abs()
     for k in range(steps + 1):
@@ -347,6 +347,7 @@ def _train_population(
     loss[:, dead] = float("nan")
     lam = torch.stack(lmins)
     lam[:, dead] = float("nan")
+    assert delta0 is not None  # step 0 set it
     return Population(
         method=method,
         widths=widths,
@@ -390,7 +391,9 @@ def linearised_loss(
     return torch.stack(out)
 
 
-def window_rate(time, loss, t_end: float, envelope: bool = False) -> torch.Tensor:
+def window_rate(
+    time, loss, t_end: float | torch.Tensor, envelope: bool = False
+) -> torch.Tensor:
     r"""Least-squares rate :math:`-\mathrm d\log L/\mathrm dt` on :math:`[T/4, T]`.
 
     One rate per column of ``loss`` (``(R, B)``, rows at ``time``); with
@@ -970,7 +973,7 @@ def draw_width_law(
     fig, ax = figure(width=5.6, height=4.6)
     first = next(iter(sweeps.values()))
     ns = torch.tensor(first.ns, dtype=torch.float64)
-    anchor = None
+    anchor: torch.Tensor | None = None  # the first sweep's m* at the smallest n
     for k, (method, sw) in enumerate(sweeps.items()):
         m = m_star(sw)
         ci = Bootstrap.interval(boots[method].m_star)
@@ -986,6 +989,7 @@ def draw_width_law(
             **style,
         )
         anchor = m[0] if anchor is None else anchor
+    assert anchor is not None  # sweeps holds at least `first`
     styles = (":", "-.", (0, (3, 1, 1, 1, 1, 1)))
     for k, (label, widths) in enumerate((references or {}).items()):
         w = torch.as_tensor(widths, dtype=torch.float64)
