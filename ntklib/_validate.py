@@ -25,6 +25,7 @@ __all__ = [
     "check_times",
     "check_finite",
     "check_lr",
+    "check_damping",
     "check_momentum",
     "check_gamma",
     "check_lambda0",
@@ -306,6 +307,11 @@ def check_times(
 
 
 # The ranges the methods share, checked in one place.
+
+
+def check_damping(value, name: str = "damping") -> float:
+    """A Levenberg–Marquardt damping ``epsilon >= 0``."""
+    return check_real(value, name, low=0.0)
 
 
 def check_lr(value: Any, name: str = "lr") -> float:

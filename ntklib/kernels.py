@@ -151,7 +151,7 @@ def check_deterministic(model: nn.Module, *, per_example: bool = False) -> None:
 
 
 @contextmanager
-def functorch_advice(what: str) -> Iterator[None]:
+def _functorch_advice(what: str) -> Iterator[None]:
     """Re-raise ``torch.func``'s in-place mutation error with the fix."""
     try:
         yield
@@ -180,7 +180,7 @@ def _generic_ntk(
     def f(p):
         return _scalar_outputs(functional_call(model, (p, buffers), (X,)), n)
 
-    with functorch_advice("empirical_ntk"):
+    with _functorch_advice("empirical_ntk"):
         if method == "jacobian":
             jac = jacrev(f)(params)
             J = torch.cat([j.reshape(n, -1) for j in jac.values()], dim=1)

@@ -64,7 +64,13 @@ import numpy as np
 
 from . import optim, theory
 from . import second_order as so
-from ._validate import check_gamma, check_lr, check_momentum, check_real
+from ._validate import (
+    check_damping,
+    check_gamma,
+    check_lr,
+    check_momentum,
+    check_real,
+)
 from .optim import REQUIRED
 
 __all__ = [
@@ -856,7 +862,7 @@ register(
             Param(
                 "damping",
                 "ε",
-                so.check_damping,
+                check_damping,
                 default=0.0,
                 example=0.1,
                 needs="a damping epsilon >= 0",

@@ -45,7 +45,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import as_tensor, check_int, check_lr, check_real, check_vector
+from ._validate import (
+    as_tensor,
+    check_damping,
+    check_int,
+    check_lr,
+    check_real,
+    check_vector,
+)
 from .kernels import model_inputs
 from .model import TwoLayerReLU, activation_pattern
 from .optim import REQUIRED, _FullBatch
@@ -63,11 +70,6 @@ __all__ = [
     "gauss_newton_step_cost",
     "gd_step_cost",
 ]
-
-
-def check_damping(value, name: str = "damping") -> float:
-    """A Levenberg–Marquardt damping ``epsilon >= 0``."""
-    return check_real(value, name, low=0.0)
 
 
 # -- the Jacobian and the step ---------------------------------------------------------

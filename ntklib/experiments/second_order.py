@@ -39,7 +39,7 @@ import scipy.linalg
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .._validate import check_int, check_lr, check_real
+from .._validate import check_damping, check_int, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..data import sphere_data
 from ..fitting import Fit, fit_exponential_rate, fit_power_law
@@ -50,7 +50,6 @@ from ..plotting import figure, to_numpy
 from ..profiles import seed as book_seed
 from ..second_order import (
     GaussNewton,
-    check_damping,
     gauss_newton_direction,
     gauss_newton_factor,
     gauss_newton_step_cost,
