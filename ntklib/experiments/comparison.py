@@ -69,9 +69,9 @@ def run_optimizers(
     X,
     y,
     m: int,
+    *,
     makers: dict[str, Callable],
     t_end: float,
-    *,
     seed: int | None = None,
     record: Iterable[str] = ("loss",),
     records: int = 600,
@@ -89,7 +89,7 @@ def run_optimizers(
     >>> X, y = sphere_data(6, 3)
     >>> makers = {"GD": lambda p: GD(p, lr=0.04),
     ...           "HB": lambda p: HeavyBall(p, lr=0.04, momentum=0.8)}
-    >>> runs = run_optimizers(X, y, 256, makers, 2.0)
+    >>> runs = run_optimizers(X, y, 256, makers=makers, t_end=2.0)
     >>> [(k, round(float(r.time[-1]), 6)) for k, r in runs.items()]
     [('GD', 2.0), ('HB', 2.0)]
     """
@@ -175,7 +175,8 @@ def rate_table(
     >>> from ntklib import sphere_data, empirical_ntk, infinite_ntk, lambda_min
     >>> from ntklib.optim import GD
     >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 1024, {"GD": lambda p: GD(p, lr=0.1)}, 20.0)
+    >>> runs = run_optimizers(X, y, 1024, makers={"GD": lambda p: GD(p, lr=0.1)},
+    ...                       t_end=20.0)
     >>> net = TwoLayerReLU(3, 1024, seed=0)
     >>> lam0 = lambda_min(infinite_ntk(X))
     >>> (row,) = rate_table(runs, empirical_ntk(net, X), net(X).detach() - y,
@@ -310,7 +311,8 @@ def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
     >>> from ntklib import sphere_data
     >>> from ntklib.optim import GD
     >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 64, {"GD": lambda p: GD(p, lr=0.1)}, 2.0)
+    >>> runs = run_optimizers(X, y, 64, makers={"GD": lambda p: GD(p, lr=0.1)},
+    ...                       t_end=2.0)
     >>> loss_at_iteration(runs, 0)["GD"] == runs["GD"].loss[0].item()
     True
     """
@@ -407,8 +409,8 @@ def tuned_comparison(
     X,
     y,
     m: int,
-    H,
     *,
+    H,
     target: float = 1e-16,
     nag_steps: int | None = None,
     seed: int | None = None,
@@ -430,7 +432,7 @@ def tuned_comparison(
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)
-    >>> rows = tuned_comparison(X, y, 1024, H, target=1e-10, nag_steps=200)
+    >>> rows = tuned_comparison(X, y, 1024, H=H, target=1e-10, nag_steps=200)
     >>> [(r.method, r.reached) for r in rows]
     [('GD', True), ('HB', True), ('NAG-SC', True), ('NAG', True)]
     """

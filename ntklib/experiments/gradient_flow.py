@@ -136,9 +136,9 @@ def gd_against_kernel(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     lambda0: float | None = None,
 ) -> KernelComparison:
@@ -151,7 +151,7 @@ def gd_against_kernel(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> cmp = gd_against_kernel(X, y, 4096, 0.5, 10.0)
+    >>> cmp = gd_against_kernel(X, y, 4096, lr=0.5, t_end=10.0)
     >>> cmp.gap_gd < 0.01 < cmp.gap_flow
     True
     """
@@ -209,7 +209,8 @@ def eigenmode_rates(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> rate = eigenmode_rates(gd_against_kernel(X, y, 4096, 0.1, 20.0), [5])[0]
+    >>> comparison = gd_against_kernel(X, y, 4096, lr=0.1, t_end=20.0)
+    >>> rate = eigenmode_rates(comparison, [5])[0]
     >>> round(rate.eigenvalue, 2), round(rate.measured, 2), round(rate.discrete, 2)
     (1.03, 1.04, 1.08)
     """
@@ -356,10 +357,10 @@ def lazy_training_sweep(
     X,
     y,
     widths: Iterable[int],
+    *,
     seeds: int,
     t_end: float,
     lr: float,
-    *,
     seed: int | None = None,
 ) -> LazySweep:
     r"""Train ``seeds`` networks per width with GD to ``t_end``: how far did they move?
@@ -371,7 +372,7 @@ def lazy_training_sweep(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sweep = lazy_training_sweep(X, y, [1024, 16384], 2, 5.0, 0.5)
+    >>> sweep = lazy_training_sweep(X, y, [1024, 16384], seeds=2, t_end=5.0, lr=0.5)
     >>> round(sweep.slope("max_neuron_distance"), 1)
     -0.5
     """
@@ -485,7 +486,7 @@ class GDDiscretisation:
 
 
 def gd_discretisation(
-    X, y, m: int, lrs: Iterable[float], t_end: float, *, seed: int | None = None
+    X, y, m: int, *, lrs: Iterable[float], t_end: float, seed: int | None = None
 ) -> GDDiscretisation:
     r"""Kernel GD and a width-``m`` network against gradient flow at ``t_end``.
 
@@ -495,7 +496,7 @@ def gd_discretisation(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> d = gd_discretisation(X, y, 4096, [0.4, 0.2, 0.1], 2.0)
+    >>> d = gd_discretisation(X, y, 4096, lrs=[0.4, 0.2, 0.1], t_end=2.0)
     >>> round(d.order, 1), bool(d.width_gap.max() < d.linearised.max())
     (1.0, True)
     """
@@ -574,7 +575,7 @@ def flip_lemma_study(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> study = flip_lemma_study(X, y, 4096, [0.1], 5.0, 0.5)
+    >>> study = flip_lemma_study(X, y, 4096, radii=[0.1], t_end=5.0, lr=0.5)
     >>> bool(study.deviations.max() < 4), round(float(study.exact[0]), 4)
     (True, 0.0797)
     """
@@ -704,9 +705,9 @@ def stable_step_runs(
     X,
     y,
     m: int,
+    *,
     factors: Iterable[float],
     t_end: float,
-    *,
     seed: int | None = None,
     linearised_factor: float = 1.2,
 ) -> StableStepStudy:
@@ -725,7 +726,7 @@ def stable_step_runs(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> study = stable_step_runs(X, y, 1024, [0.9, 6.0], 100.0)
+    >>> study = stable_step_runs(X, y, 1024, factors=[0.9, 6.0], t_end=100.0)
     >>> type(study.runs[6.0]).__name__, bool(study.linearised[-1] > study.linearised[0])
     ('DivergenceError', True)
     """

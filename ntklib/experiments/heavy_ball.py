@@ -105,10 +105,10 @@ def remainder_by_width(
     X,
     y,
     widths: Iterable[int],
+    *,
     lr: float,
     friction: float,
     t_end: float,
-    *,
     seed: int | None = None,
 ) -> RemainderSweep:
     r"""The remainder :math:`\dot J\dot W` of the HBF error equation at each width.
@@ -124,7 +124,7 @@ def remainder_by_width(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sweep = remainder_by_width(X, y, [256, 4096], 0.01, 1.0, 2.0)
+    >>> sweep = remainder_by_width(X, y, [256, 4096], lr=0.01, friction=1.0, t_end=2.0)
     >>> bool(sweep.ratio[1] < sweep.ratio[0]), sweep.slope < 0
     (True, True)
     """
@@ -191,7 +191,8 @@ def heavy_ball_run(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> hb = heavy_ball_run(X, y, 2048, 0.01, 0.5, 10.0, 0.125)
+    >>> hb = heavy_ball_run(X, y, 2048, lr=0.01, friction=0.5, t_end=10.0,
+    ...                     lambda0=0.125)
     >>> bool((hb.V[1:] <= hb.V[:-1]).all()), bool((hb.run.loss <= hb.bound).all())
     (True, True)
     """

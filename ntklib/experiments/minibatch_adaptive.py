@@ -278,9 +278,9 @@ def batch_sweep(
     X,
     y,
     m: int,
+    *,
     batches: Iterable[int],
     seeds: int,
-    *,
     horizon: float = 12.0,
     net_seed: int = 0,
     paths: int = 200,
@@ -296,7 +296,7 @@ def batch_sweep(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sw = batch_sweep(X, y, 1024, [1, 6], 2, horizon=6.0)
+    >>> sw = batch_sweep(X, y, 1024, batches=[1, 6], seeds=2, horizon=6.0)
     >>> bool(np.all(np.abs(sw.mean / sw.exact - 1) < 0.3))
     True
     """
@@ -494,10 +494,10 @@ def momentum_study(
     X,
     y,
     m: int,
+    *,
     batches: Sequence[int],
     momentum: float,
     seeds: int,
-    *,
     grid: Sequence[float] = (0.5, 1.0, 1.5, 2.5, 4.0),
     refine: bool = False,
     horizon: float = 6.0,
@@ -514,7 +514,8 @@ def momentum_study(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> st = momentum_study(X, y, 1024, [1, 6], 0.3, 1, grid=(0.5, 1.0), horizon=6.0)
+    >>> st = momentum_study(X, y, 1024, batches=[1, 6], momentum=0.3, seeds=1,
+    ...                     grid=(0.5, 1.0), horizon=6.0)
     >>> bool(np.all(np.abs(st.measured / st.exact - 1) < 0.3))
     True
     """
@@ -584,7 +585,7 @@ def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
 
 
 def preconditioned_run(
-    X, y, m: int, precond, lr: float, steps: int, *, seed: int = 0
+    X, y, m: int, *, precond, lr: float, steps: int, seed: int = 0
 ) -> PreconditionedRun:
     r"""Full-batch ``torch.optim.SGD`` with the gradient multiplied by ``precond``
     (the book's :math:`P`).
@@ -598,7 +599,8 @@ def preconditioned_run(
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> net = TwoLayerReLU(3, 2048)
-    >>> pr = preconditioned_run(X, y, 2048, 2 * torch.ones_like(net.W), 0.1, 50)
+    >>> pr = preconditioned_run(X, y, 2048, precond=2 * torch.ones_like(net.W),
+    ...                         lr=0.1, steps=50)
     >>> err = ((pr.loss - pr.predicted).abs() / pr.predicted).max()
     >>> bool(err < 0.15), bool(pr.loss[-1] < pr.plain[-1] / 2)   # H_P = 2H, not H
     (True, True)
@@ -703,10 +705,10 @@ def adaptive_run(
     X,
     y,
     m: int,
+    *,
     optimizer: str,
     lr: float,
     steps: int,
-    *,
     k0: int = 10,
     every: int = 5,
     seed: int = 0,
@@ -720,7 +722,8 @@ def adaptive_run(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> ad = adaptive_run(X, y, 1024, "rmsprop", 1e-3, 40, k0=5, every=5)
+    >>> ad = adaptive_run(X, y, 1024, optimizer="rmsprop", lr=1e-3, steps=40, k0=5,
+    ...                   every=5)
     >>> len(ad.step), bool(ad.loss[-1] < ad.loss[0])
     (9, True)
     """

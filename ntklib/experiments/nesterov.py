@@ -143,11 +143,11 @@ def nesterov_lyapunov_study(
     X,
     y,
     m: int,
+    *,
     alpha: float,
     gamma: float,
     lr: float,
     t_end: float,
-    *,
     lambda0: float,
     seed: int | None = None,
     every: int = 4,
@@ -165,7 +165,8 @@ def nesterov_lyapunov_study(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> s = nesterov_lyapunov_study(X, y, 256, 5.0, 9.0, 0.01, 20.0, lambda0=0.5)
+    >>> s = nesterov_lyapunov_study(X, y, 256, alpha=5.0, gamma=9.0, lr=0.01,
+    ...                             t_end=20.0, lambda0=0.5)
     >>> round(s.t0 / math.sqrt(s.K), 6), int(s.run.step[-1])
     (2.0, 200)
     """
@@ -284,7 +285,7 @@ def nesterov_exponents(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> flow, rows = nesterov_exponents(X, y, 512, 5.0, [0.01], 60.0)
+    >>> flow, rows = nesterov_exponents(X, y, 512, gamma=5.0, lrs=[0.01], t_end=60.0)
     >>> abs(flow - 5.0) < 0.1, rows[0].gap < 0.05, rows[0].network > flow
     (True, True, True)
     """
@@ -345,10 +346,10 @@ def nesterov_sc_rates(
     X,
     y,
     m: int,
+    *,
     lambda0: float,
     lrs: Iterable[float],
     t_end: float,
-    *,
     seed: int | None = None,
     t_min: float | None = None,
     every: int = 2,
@@ -364,7 +365,7 @@ def nesterov_sc_rates(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> rows = nesterov_sc_rates(X, y, 256, 0.5, [0.01], 30.0)
+    >>> rows = nesterov_sc_rates(X, y, 256, lambda0=0.5, lrs=[0.01], t_end=30.0)
     >>> round(rows[0].momentum, 4), rows[0].fit.r2 > 0.9
     (0.9048, True)
     """
@@ -387,9 +388,9 @@ def nesterov_sc_sgd_gap(
     X,
     y,
     m: int,
+    *,
     lr: float,
     momentum: float,
-    *,
     steps: int = 50,
     seed: int | None = None,
 ) -> float:
@@ -399,7 +400,7 @@ def nesterov_sc_sgd_gap(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9) < 1e-12
+    >>> nesterov_sc_sgd_gap(X, y, 64, lr=0.01, momentum=0.9) < 1e-12
     True
     """
     steps = check_int(steps, "steps")
@@ -441,10 +442,10 @@ def gradient_correction_study(
     X,
     y,
     m: int,
+    *,
     lr: float,
     momentum: float,
     t_end: float,
-    *,
     modes: tuple[int, ...] = (-1, -2),
     window: tuple[float, float] = (0.1, 1.0),
     seed: int | None = None,
@@ -467,7 +468,8 @@ def gradient_correction_study(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> s = gradient_correction_study(X, y, 1024, 0.01, 0.9, 10.0, modes=(-1,))
+    >>> s = gradient_correction_study(X, y, 1024, lr=0.01, momentum=0.9, t_end=10.0,
+    ...                               modes=(-1,))
     >>> bool(s.measured["NAG-SC"][0] > s.measured["HB"][0])
     True
     """

@@ -90,7 +90,7 @@ def _pl(run: Run) -> PLRun:
 
 
 def pl_run(
-    X, y, m: int, lr: float, t_end: float, *, seed: int | None = None, every: int = 5
+    X, y, m: int, *, lr: float, t_end: float, seed: int | None = None, every: int = 5
 ) -> PLRun:
     r"""Gradient descent on a width-``m`` network, with its PL ratio.
 
@@ -102,7 +102,7 @@ def pl_run(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> pl = pl_run(X, y, 256, 0.5, 5.0)
+    >>> pl = pl_run(X, y, 256, lr=0.5, t_end=5.0)
     >>> pl.identity_gap < 1e-10, bool((pl.ratio >= 2 * pl.run.lambda_min).all())
     (True, True)
     """
@@ -167,7 +167,7 @@ def loss_rate(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> pl = pl_run(X, y, 1024, 0.5, 20.0)
+    >>> pl = pl_run(X, y, 1024, lr=0.5, t_end=20.0)
     >>> r = loss_rate(pl, X, y, 1024, 10.0)
     >>> abs(r.network / r.linearised - 1) < 0.05
     True
@@ -199,9 +199,9 @@ def pl_width_sweep(
     X,
     y,
     widths: Iterable[int],
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     every: int = 10,
 ) -> PLSweep:
@@ -214,7 +214,7 @@ def pl_width_sweep(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(12, 3)
-    >>> sweep = pl_width_sweep(X, y, [2, 512], 0.1, 5.0)
+    >>> sweep = pl_width_sweep(X, y, [2, 512], lr=0.1, t_end=5.0)
     >>> sweep.warned, sweep.runs[2].run.lambda_min.abs().max().item() < 1e-10
     ((2,), True)
     """
@@ -225,7 +225,7 @@ def pl_width_sweep(
     for m in widths:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AssumptionWarning)
-            runs[m] = pl_run(X, y, m, lr, t_end, seed=seed, every=every)
+            runs[m] = pl_run(X, y, m, lr=lr, t_end=t_end, seed=seed, every=every)
         if any(issubclass(w.category, AssumptionWarning) for w in caught):
             warned.append(m)
     return PLSweep(runs, tuple(warned))
@@ -271,9 +271,9 @@ def permutation_segment(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     perm_seed: int | None = None,
     points: int = 41,
@@ -287,7 +287,7 @@ def permutation_segment(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> seg = permutation_segment(X, y, 16, 0.1, 20.0, points=5)
+    >>> seg = permutation_segment(X, y, 16, lr=0.1, t_end=20.0, points=5)
     >>> seg.loss.shape, abs(seg.ends[0] - seg.ends[1]) < 1e-12
     (torch.Size([5]), True)
     """

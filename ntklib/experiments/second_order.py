@@ -212,9 +212,9 @@ def gauss_newton_rate(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     damping: float = 0.0,
     seed: int | None = None,
 ) -> RateRun:
@@ -225,7 +225,7 @@ def gauss_newton_rate(
     :math:`-\log(1-\eta)/\eta`, whatever :math:`\lambda_0`.
 
     >>> X, y = sphere_data(6, 3)
-    >>> r = gauss_newton_rate(X, y, 1024, 0.1, 2.0)
+    >>> r = gauss_newton_rate(X, y, 1024, lr=0.1, t_end=2.0)
     >>> abs(r.rate.value - r.discrete_rate) < 0.05, r.deviation < 0.05
     (True, True)
     """
@@ -291,7 +291,7 @@ def _steps_to(norms: torch.Tensor, tol: float) -> int:
 
 
 def per_iteration(
-    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int | None = None
+    X, y, m: int, *, steps: int, tol: float = 1e-6, seed: int | None = None
 ) -> PerIteration:
     r"""``steps`` full Gauss–Newton steps against ``steps`` of tuned gradient descent.
 
@@ -302,7 +302,7 @@ def per_iteration(
     needs to reach ``tol`` is counted on :math:`H(0)`.
 
     >>> X, y = sphere_data(6, 3)
-    >>> p = per_iteration(X, y, 2048, 4)
+    >>> p = per_iteration(X, y, 2048, steps=4)
     >>> p.gn_norm[-1] < 1e-6 * p.gn_norm[0], p.gd_steps > 4
     (tensor(True), True)
     """
@@ -365,12 +365,12 @@ class DampedModes:
 
 
 def damped_modes(
-    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int | None = None
+    X, y, m: int, *, lr: float, damping: float, steps: int, seed: int | None = None
 ) -> DampedModes:
     r"""``steps`` damped Gauss–Newton steps, read in the eigenbasis of :math:`H(0)`.
 
     >>> X, y = sphere_data(6, 3)
-    >>> dm = damped_modes(X, y, 2048, 1.0, 0.5, 2)
+    >>> dm = damped_modes(X, y, 2048, lr=1.0, damping=0.5, steps=2)
     >>> dm.error < 0.02 < dm.undamped_error
     True
     """

@@ -759,10 +759,10 @@ def network_rate(
     X,
     y,
     m: int,
+    *,
     family: str,
     params: dict[str, float],
     H0,
-    *,
     steps: int,
     fit_from: int,
     seed: int | None = None,
@@ -777,8 +777,9 @@ def network_rate(
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H0 = empirical_ntk(TwoLayerReLU.for_data(X, 2048, 0), X)
-    >>> nr = network_rate(X, y, 2048, "heavy_ball", {"lr": 0.5, "momentum": 0.3},
-    ...                   H0, steps=60, fit_from=10)
+    >>> nr = network_rate(X, y, 2048, family="heavy_ball",
+    ...                   params={"lr": 0.5, "momentum": 0.3},
+    ...                   H0=H0, steps=60, fit_from=10)
     >>> abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
     True
     """

@@ -199,12 +199,12 @@ def train_population(
     X,
     y,
     widths: Sequence[int],
+    *,
     seeds: Sequence[int],
     method: str,
     lr: float,
     steps: int,
     momentum: float = 0.0,
-    *,
     kernel_records: int = 20,
     divergence_factor: float = 1e6,
 ) -> Population:
@@ -254,7 +254,8 @@ def train_population(
     --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 4, seed=0)
-    >>> pop = train_population(X, y, [64, 1024], [1, 2], "GD", lr=0.5, steps=40)
+    >>> pop = train_population(X, y, [64, 1024], seeds=[1, 2], method="GD", lr=0.5,
+    ...                        steps=40)
     >>> pop.loss.shape, pop.lambda_min.shape, bool(pop.diverged.any())
     (torch.Size([41, 2]), torch.Size([21, 2]), False)
     >>> bool((pop.loss[-1] < 0.1 * pop.loss[0]).all())
@@ -540,11 +541,11 @@ def sweep(
                 X,
                 y,
                 widths,
-                net_seeds,
-                method,
-                lr,
-                steps,
-                beta,
+                seeds=net_seeds,
+                method=method,
+                lr=lr,
+                steps=steps,
+                momentum=beta,
                 kernel_records=kernel_records,
             )
             ref = linearised_loss(pop.kernel0, pop.delta0, steps, lr, beta)
