@@ -381,6 +381,26 @@ def gauss_newton_iterates(
     ``gauss_newton``). ``H`` is a kernel matrix or a
     :class:`~ntklib.spectrum.KernelSpectrum`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps.
+    lr : float
+        The step size :math:`\eta`.
+    damping : float
+        The Levenberg–Marquardt damping :math:`\varepsilon \ge 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([1.0, 3.0], dtype=torch.float64))
     >>> gauss_newton_iterates(H, [1.0, 1.0], 2, lr=1.0, damping=1.0)
     tensor([[1.0000, 1.0000],
