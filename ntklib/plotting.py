@@ -379,6 +379,11 @@ def plot_loss(
     **style
         Passed to ``ax.plot`` for the measured curve.
 
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
     Examples
     --------
     >>> fig, ax = figure()
@@ -423,6 +428,30 @@ def plot_power_law(
 
     The line is :math:`C x^{-p}`, with ``C`` and ``p`` from ``fit``.
 
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw on; returned.
+    x, y : array_like
+        The points (tensors on any device, or arrays), positive.
+    fit : Fit, optional
+        A power-law fit (:func:`ntklib.fitting.fit_power_law`), drawn dashed.
+    label : str
+        The legend label of the points.
+    xlabel, ylabel : str
+        The axis labels.
+    marker : str
+        The points' marker format.
+    **style
+        Passed to ``ax.loglog`` for the points.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
+    Examples
+    --------
     >>> from ntklib.fitting import fit_power_law
     >>> x = np.array([1.0, 10.0, 100.0]); y = 2 / np.sqrt(x)
     >>> fig, ax = figure()
@@ -452,6 +481,26 @@ def slope_guide(
 ):
     r"""Draw :math:`y = y_0 (x/x_0)^{-p}` over ``x`` as a thin grey reference line.
 
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw on; returned.
+    x : sequence of float
+        The abscissae; the line passes through :math:`(x_0, y_0)`, ``x0 = x[0]``.
+    y0 : float
+        The line's value at ``x[0]``.
+    exponent : float
+        The exponent :math:`p` of the slope :math:`-p`.
+    label : str, optional
+        The legend label (default: the slope).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
+    Examples
+    --------
     >>> fig, ax = figure()
     >>> ax = slope_guide(ax, [1.0, 100.0], 1.0, 0.5, label="$m^{-1/2}$")
     >>> plt.close(fig)
