@@ -2,8 +2,7 @@ r"""Plot helpers for the figures the chapters repeat.
 
 * :func:`plot_loss`: a measured curve against time on a log scale with the
   theory drawn beside it (dashed);
-* :func:`plot_power_law`: log-log data with its fitted power law;
-* :func:`slope_guide`: a reference line :math:`y \propto x^{-p}`.
+* :func:`plot_power_law`: log-log data with its fitted power law.
 
 All take a Matplotlib ``Axes`` and return it, so figures stay in the notebook.
 
@@ -27,7 +26,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -56,7 +54,6 @@ __all__ = [
     "plot_loss",
     "plot_power_law",
     "show_figures_as",
-    "slope_guide",
     "to_numpy",
 ]
 
@@ -472,47 +469,5 @@ def plot_power_law(
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
-    return ax
-
-
-def slope_guide(
-    ax, x: Sequence[float], y0: float, exponent: float, *, label: str | None = None
-):
-    r"""Draw :math:`y = y_0 (x/x_0)^{-p}` over ``x`` as a thin grey reference line.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        The axes to draw on; returned.
-    x : sequence of float
-        The abscissae; the line passes through :math:`(x_0, y_0)`, ``x0 = x[0]``.
-    y0 : float
-        The line's value at ``x[0]``.
-    exponent : float
-        The exponent :math:`p` of the slope :math:`-p`.
-    label : str, optional
-        The legend label (default: the slope).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        ``ax``.
-
-    Examples
-    --------
-    >>> fig, ax = figure()
-    >>> ax = slope_guide(ax, [1.0, 100.0], 1.0, 0.5, label="$m^{-1/2}$")
-    >>> plt.close(fig)
-    """
-    xs = to_numpy(x)
-    ax.plot(
-        xs,
-        y0 * (xs / xs[0]) ** (-exponent),
-        color=PALETTE[5],
-        lw=1,
-        ls=":",
-        label=label or f"slope $-{exponent:g}$",
-    )
     ax.legend(fontsize="small")
     return ax

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntklib import KernelSpectrum, TwoLayerReLU, sphere_data, train
+from ntklib import KernelSpectrum, TwoLayerReLU, sphere_data
 from ntklib.experiments.comparison import (
-    loss_at_iteration,
     rate_markdown,
     rate_table,
     run_optimizers,
@@ -113,19 +112,6 @@ def test_width_requirements_against_the_formulas():
     assert math.isclose(rows[1].value, nag)
     assert rows[2].value == 4096 and math.isclose(rows[3].value, 0.2)
     assert len(width_markdown(rows).splitlines()) == 6
-
-
-def test_loss_at_iteration_is_the_loss_after_k_steps():
-    X, y = sphere_data(6, 3, seed=1)
-    runs = run_optimizers(
-        X, y, 128, makers={"GD": lambda p: GD(p, lr=0.1)}, t_end=4.0, records=8
-    )
-    net = TwoLayerReLU(3, 128, seed=0)
-    k = int(runs["GD"].step[3])
-    direct = train(net, X, y, GD(net.parameters(), lr=0.1), k, record=("loss",))
-    got = loss_at_iteration(runs, k)["GD"]
-    assert math.isclose(got, direct.loss[-1].item(), rel_tol=1e-12)
-    assert loss_at_iteration(runs, k + 1)["GD"] == got  # the last record at or before k
 
 
 def test_radius_of_hb_and_nag_sc_against_roots_and_iterates():

@@ -5,7 +5,6 @@ r"""Several optimizers from the same initial network, on one clock (Chapter 6).
   guarantees it, as the exact flow of :math:`H(0)` gives it asymptotically and
   on the fitting window, and as measured on the network;
 * :func:`width_requirements`: the theorems' widths against the book's;
-* :func:`loss_at_iteration`: the per-iteration comparison at one shared step;
 * :func:`tuned_parameters` and :func:`tuned_comparison`: the fair comparison,
   each method at its own best step, per iteration and per gradient evaluation,
   against the contraction factors of the companion matrices
@@ -45,7 +44,6 @@ __all__ = [
     "WidthRow",
     "width_requirements",
     "width_markdown",
-    "loss_at_iteration",
     "tuned_parameters",
     "TunedRow",
     "tuned_comparison",
@@ -303,23 +301,6 @@ def width_markdown(rows: list[WidthRow]) -> str:
 
 
 # -- per iteration ---------------------------------------------------------------------
-
-
-def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
-    """Each run's loss at the last recorded step ``<= k`` (a per-iteration comparison).
-
-    >>> from ntklib import sphere_data
-    >>> from ntklib.optim import GD
-    >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 64, makers={"GD": lambda p: GD(p, lr=0.1)},
-    ...                       t_end=2.0)
-    >>> loss_at_iteration(runs, 0)["GD"] == runs["GD"].loss[0].item()
-    True
-    """
-    k = check_int(k, "k", minimum=0)
-    return {
-        name: r.loss[(r.step <= k).nonzero()[-1, 0]].item() for name, r in runs.items()
-    }
 
 
 # -- tuned parameters ------------------------------------------------------------------
