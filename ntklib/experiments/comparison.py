@@ -82,6 +82,32 @@ def run_optimizers(
     time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and about
     ``records`` points are recorded per run.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    makers : dict of str to callable
+        ``name -> (params -> optimizer)``, one run each.
+    t_end : float
+        The continuous time every run reaches.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    record : iterable of str
+        The records of :func:`ntklib.training.train`.
+    records : int
+        About how many steps are recorded per run.
+
+    Returns
+    -------
+    dict of str to Run
+        The runs, by name.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> from ntklib.optim import GD, HeavyBall
     >>> X, y = sphere_data(6, 3)
@@ -410,6 +436,30 @@ def tuned_comparison(
     slowest modes dominate; the linearised method on :math:`H(0)` and on the
     last kernel :math:`H(T)` is measured the same way (``TunedRow.linearised``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)` of that network, or its spectrum: it fixes the tuning.
+    target : float
+        The loss ratio :math:`L_k/L_0` the runs aim for.
+    nag_steps : int, optional
+        NAG's iterations (default: from its linearised method, see above).
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    list of TunedRow
+        One row per method, in the order GD, HB, NAG-SC, NAG.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)

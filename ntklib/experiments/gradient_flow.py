@@ -149,6 +149,31 @@ def gd_against_kernel(
     kernel predictions with :math:`H(0)` (one ``eigh``). ``lambda0`` defaults to
     :math:`\lambda_{\min}(H^\infty)`, ``seed`` to ``ntklib.seed(0)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    lambda0 : float, optional
+        The :math:`\lambda_0` of the bounds (default
+        :math:`\lambda_{\min}(H^\infty)`).
+
+    Returns
+    -------
+    KernelComparison
+        The run, :math:`H(0)`'s spectrum and the predictions.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> cmp = gd_against_kernel(X, y, 4096, lr=0.5, t_end=10.0)
@@ -370,6 +395,30 @@ def lazy_training_sweep(
     :math:`\|W(T)-W(0)\|_F`, each averaged over the initialisations
     ``seed, ..., seed + seeds - 1`` (``seed`` defaults to ``ntklib.seed(0)``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    seeds : int
+        The networks per width.
+    t_end : float
+        The continuous time reached.
+    lr : float
+        The step size.
+    seed : int, optional
+        The first network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    LazySweep
+        The averaged distances per width and their fitted slopes.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> sweep = lazy_training_sweep(X, y, [1024, 16384], seeds=2, t_end=5.0, lr=0.5)
@@ -494,6 +543,28 @@ def gd_discretisation(
     the kernel :math:`H(0)` of ``TwoLayerReLU(d, m, seed)`` (``seed`` defaults
     to ``ntklib.seed(0)``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lrs : iterable of float
+        The step sizes, at least two.
+    t_end : float
+        The continuous time compared.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    GDDiscretisation
+        The errors per step size and the fitted order.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> d = gd_discretisation(X, y, 4096, lrs=[0.4, 0.2, 0.1], t_end=2.0)
@@ -573,6 +644,31 @@ def flip_lemma_study(
 
         P(|w_r(0)\cdot x_i| < R) = \mathrm{erf}(R/\sqrt2) \le \frac{2R}{\sqrt{2\pi}}.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    radii : array_like
+        The radii :math:`R > 0` at which the at-risk fraction is measured.
+    t_end : float
+        The continuous time of the GD run.
+    lr : float
+        Its step size.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    FlipStudy
+        At-risk fractions against :math:`\mathrm{erf}(R/\sqrt2)` and its bound,
+        and the trained network's displacement, flips and drift.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> study = flip_lemma_study(X, y, 4096, radii=[0.1], t_end=5.0, lr=0.5)
@@ -724,6 +820,30 @@ def stable_step_runs(
     activation pattern, so only flips can lower :math:`\lambda_{\max}`) and
     diverges far above it.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    factors : iterable of float
+        The steps, in units of :math:`2/\lambda_{\max}(H(0))`.
+    t_end : float
+        The continuous time of each run.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    linearised_factor : float
+        The factor of the linearised iteration shown beside the runs.
+
+    Returns
+    -------
+    StableStepStudy
+        The runs (or their :class:`~ntklib.training.DivergenceError`) by factor.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> study = stable_step_runs(X, y, 1024, factors=[0.9, 6.0], t_end=100.0)
