@@ -122,6 +122,30 @@ def remainder_by_width(
     its weights). Returns :math:`\max_k\|r_k\|/\max_k\|H_k\Delta_k\|` per
     width and its power-law fit :math:`\propto m^{-p}`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    lr : float
+        The step size :math:`\eta`.
+    friction : float
+        The friction :math:`b`.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    RemainderSweep
+        The ratio per width and its power-law fit.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> sweep = remainder_by_width(X, y, [256, 4096], lr=0.01, friction=1.0, t_end=2.0)
@@ -189,6 +213,34 @@ def heavy_ball_run(
     ``rate`` is the exponential rate of the loss's upper envelope on
     ``t >= fit_from`` (default ``t_end / 6``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    friction : float
+        The friction :math:`b`; the momentum is :math:`1 - b\sqrt\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    lambda0 : float
+        The :math:`\lambda_0` of the Lyapunov function and the bounds.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    fit_from : float, optional
+        The start of the rate's fitting window (default ``t_end / 6``).
+
+    Returns
+    -------
+    LyapunovRun
+        The run, :math:`V(t)`, the bound and the fitted rate.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> hb = heavy_ball_run(X, y, 2048, lr=0.01, friction=0.5, t_end=10.0,
@@ -254,6 +306,28 @@ def friction_sweep(
     eigenmode is fitted instead. ``theory`` is
     :meth:`~ntklib.spectrum.KernelSpectrum.heavy_ball_flow_loss_rate`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel ``(n, n)``, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    ratios : iterable of float
+        The frictions, in units of :math:`b_c`.
+    horizon : float
+        The horizon, in units of ``1 / rate``.
+    fit_from : float
+        The fitting window's start, in units of ``1 / rate``.
+    points : int
+        The time points of each flow.
+
+    Returns
+    -------
+    list of FrictionPoint
+        One point per ratio: the fitted rate, the theory, the signal fitted.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> pts = friction_sweep(H, torch.ones(2, dtype=torch.float64), [0.5, 2.0])
     >>> [(p.signal, round(p.theory, 3), abs(p.fitted / p.theory - 1) < 0.05)

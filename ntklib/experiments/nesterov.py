@@ -163,6 +163,38 @@ def nesterov_lyapunov_study(
     :math:`K` of :func:`nesterov_lyapunov_constant` and :math:`t_0 = 2\sqrt K`,
     so that :math:`e^{K/(2t_0^2)} = e^{1/8}`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    alpha : float
+        The exponent :math:`\alpha` of :math:`V(t;\alpha,\gamma)`.
+    gamma : float
+        The friction constant :math:`\gamma`.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time :math:`T` reached, :math:`k\sqrt\eta`.
+    lambda0 : float
+        The :math:`\lambda_0` of the bound (:math:`\mu = \lambda_0/2`).
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    every : int
+        The recording interval of the run.
+    points : int
+        The times of the exact flow.
+
+    Returns
+    -------
+    LyapunovStudy
+        The run, :math:`V` along it and along the flow, and the bound.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> s = nesterov_lyapunov_study(X, y, 256, alpha=5.0, gamma=9.0, lr=0.01,
@@ -283,6 +315,32 @@ def nesterov_exponents(
     by central differences for the iterations (the loss itself oscillates, and
     the peaks a fit window happens to cut would bias its slope by a few percent).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    gamma : float
+        The friction constant :math:`\gamma`.
+    lrs : iterable of float
+        The step sizes.
+    t_end : float
+        The continuous time :math:`T` reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    window : tuple of float
+        ``(a, b)``: the fitting window ``[a T, b T]``.
+
+    Returns
+    -------
+    tuple of (float, list of ExponentRow)
+        The exact flow's exponent, and one row per step size.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> flow, rows = nesterov_exponents(X, y, 512, gamma=5.0, lrs=[0.01], t_end=60.0)
@@ -363,6 +421,34 @@ def nesterov_sc_rates(
     width-``m`` network and lasts ``t_end``; the rate is fitted on the upper
     envelope of the loss for :math:`t\ge` ``t_min`` (default ``t_end / 6``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lambda0 : float
+        The :math:`\lambda_0` of :math:`\mu = \lambda_0/2`.
+    lrs : iterable of float
+        The step sizes, one run each.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    t_min : float, optional
+        The fitting window's start (default ``t_end / 6``).
+    every : int
+        The recording interval.
+
+    Returns
+    -------
+    list of SCRow
+        One row per step size: the step, the momentum, the fitted rate and the run.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> rows = nesterov_sc_rates(X, y, 256, lambda0=0.5, lrs=[0.01], t_end=30.0)
@@ -398,6 +484,30 @@ def nesterov_sc_sgd_gap(
 
     Both train the same width-``m`` network for ``steps`` steps.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size.
+    momentum : float
+        The momentum :math:`\beta`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    float
+        The largest absolute difference of the two runs' weights.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> nesterov_sc_sgd_gap(X, y, 64, lr=0.01, momentum=0.9) < 1e-12
@@ -466,6 +576,34 @@ def gradient_correction_study(
     coordinate's upper envelope is fitted on ``[window[0] T, window[1] T]`` and
     compared with the radii for the eigenvalues of :math:`H(T)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta` of both methods.
+    momentum : float
+        The momentum :math:`\beta` of both methods.
+    t_end : float
+        The continuous time :math:`T` reached.
+    modes : tuple of int
+        The modes read (indices into the ascending eigenvalues of :math:`H(T)`).
+    window : tuple of float
+        ``(a, b)``: the fitting window ``[a T, b T]``.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    ModeRates
+        Per method, the measured and predicted rates of each mode.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> s = gradient_correction_study(X, y, 1024, lr=0.01, momentum=0.9, t_end=10.0,
