@@ -224,6 +224,30 @@ def gauss_newton_rate(
     :math:`\dot\Delta = -\Delta` predicts 1, the linearised discrete method
     :math:`-\log(1-\eta)/\eta`, whatever :math:`\lambda_0`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\eta`.
+    damping : float
+        The damping :math:`\varepsilon \ge 0`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    RateRun
+        The run, its fitted rate, the discrete prediction and the deviations.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
     >>> r = gauss_newton_rate(X, y, 1024, lr=0.1, t_end=2.0)
     >>> abs(r.rate.value - r.discrete_rate) < 0.05, r.deviation < 0.05
@@ -301,6 +325,28 @@ def per_iteration(
     :math:`(\kappa-1)/(\kappa+1)` per step; the number of steps linearised GD
     needs to reach ``tol`` is counted on :math:`H(0)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    steps : int
+        The steps of each method.
+    tol : float
+        The loss ratio that linearised GD's step count is counted to.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    PerIteration
+        Both runs' error norms, linearised GD's, and the step counts.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
     >>> p = per_iteration(X, y, 2048, steps=4)
     >>> p.gn_norm[-1] < 1e-6 * p.gn_norm[0], p.gd_steps > 4
@@ -369,6 +415,30 @@ def damped_modes(
 ) -> DampedModes:
     r"""``steps`` damped Gauss–Newton steps, read in the eigenbasis of :math:`H(0)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    damping : float
+        The damping :math:`\varepsilon \ge 0`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    DampedModes
+        The modes before and after the steps, the prediction and its errors.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
     >>> dm = damped_modes(X, y, 2048, lr=1.0, damping=0.5, steps=2)
     >>> dm.error < 0.02 < dm.undamped_error
