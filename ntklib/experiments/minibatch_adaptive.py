@@ -294,6 +294,34 @@ def batch_sweep(
     and its rate is fitted on the last two thirds; ``paths`` kernel-model paths
     per batch size give the expected rate of one run and its scatter.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    batches : iterable of int
+        The batch sizes :math:`b`.
+    seeds : int
+        The batch sequences per batch size.
+    horizon : float
+        Each run lasts ``horizon / exact`` steps: the mean loss falls by
+        :math:`e^{-\text{horizon}}`.
+    net_seed : int
+        The network's seed (through :func:`ntklib.seed`).
+    paths : int
+        The kernel-model paths per batch size.
+
+    Returns
+    -------
+    BatchSweep
+        Per batch size: the step, the exact, bound and measured rates, the
+        kernel model's typical rate and spread, and the runs.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> sw = batch_sweep(X, y, 1024, batches=[1, 6], seeds=2, horizon=6.0)
@@ -377,6 +405,34 @@ def kernel_path_rates(
     path shows, Jensen's side of the exact mean loss), and their spread is a
     single run's scatter.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    lr : float
+        The step size :math:`\eta`.
+    batch : int
+        The batch size :math:`b`.
+    steps : int
+        The steps of each path.
+    paths : int
+        The number of paths.
+    seed : int
+        Seeds the batch draws (through :func:`ntklib.seed`).
+    every : int
+        The recording interval.
+    start : float
+        The fitting window's start, as a fraction of ``steps``.
+
+    Returns
+    -------
+    torch.Tensor
+        The fitted rate of each path, shape ``(paths,)``.
+
+    Examples
+    --------
     >>> H = torch.eye(4, dtype=torch.float64)
     >>> r = kernel_path_rates(H, torch.ones(4, dtype=torch.float64), 0.5, 4, 20)
     >>> bool(torch.allclose(r, torch.full_like(r, -2 * math.log(0.5))))  # GD
@@ -433,6 +489,26 @@ def best_step(
     \lambda_{\min})` and, at Polyak's momentum, heavy ball's
     :math:`4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    batch : int
+        The batch size :math:`b`.
+    momentum : float
+        The momentum :math:`\beta`.
+    grid : sequence of float
+        The candidate factors :math:`s`.
+    refine : bool
+        Whether to refine the best candidate by a bounded scalar search.
+
+    Returns
+    -------
+    tuple of float
+        ``(lr, rate)``: the best step and its exact rate.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([1.0, 0.25], dtype=torch.float64))
     >>> lr, rate = best_step(H, 2, 0.0, (0.5, 1.0, 1.5, 2.5))
     >>> round(lr, 3), round(rate, 2)       # 2 / 1.25 and -2 log(0.6)
@@ -512,6 +588,37 @@ def momentum_study(
     below the optimum understates the best rate: at the full batch heavy ball's
     optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    batches : sequence of int
+        The batch sizes.
+    momentum : float
+        The momentum :math:`\beta` compared with plain SGD.
+    seeds : int
+        The batch sequences per batch size and method.
+    grid : sequence of float
+        The candidate step factors of :func:`best_step`.
+    refine : bool
+        Whether :func:`best_step` refines its best candidate.
+    horizon : float
+        The length of each run, in units of ``1 / rate``.
+    net_seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    MomentumStudy
+        Per batch size and method: the best steps, the exact and measured rates,
+        and the runs.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> st = momentum_study(X, y, 1024, batches=[1, 6], momentum=0.3, seeds=1,
@@ -596,6 +703,31 @@ def preconditioned_run(
     (:func:`~ntklib.stochastic.preconditioned_kernel`). The network's seed is
     ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    precond : torch.Tensor
+        The preconditioner :math:`P`, of the shape of ``W``.
+    lr : float
+        The step size :math:`\eta`.
+    steps : int
+        The number of steps.
+    seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    PreconditionedRun
+        The loss, the prediction of :math:`H_P` (and of plain GD), and their
+        gaps.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> net = TwoLayerReLU(3, 2048)
@@ -720,6 +852,35 @@ def adaptive_run(
     step ``k0`` freezes :math:`H_{P_{k_0}} = JP_{k_0}J^\top` (SGD: :math:`\eta H`).
     The network's seed is ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    optimizer : {"sgd", "rmsprop", "adam"}
+        The torch optimizer, at its default settings.
+    lr : float
+        The step size.
+    steps : int
+        The number of steps.
+    k0 : int
+        The step at which the preconditioned kernel is frozen.
+    every : int
+        The recording interval.
+    seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    AdaptiveRun
+        The loss, the kernel's drift, the preconditioner's spread and the
+        prediction from step ``k0``.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> ad = adaptive_run(X, y, 1024, optimizer="rmsprop", lr=1e-3, steps=40, k0=5,

@@ -774,6 +774,35 @@ def network_rate(
     ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``, and
     ``predicted_end`` over those of the network's kernel after the run.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    family : str
+        A key of :data:`FAMILIES`.
+    params : dict of str to float
+        The family's parameters, ``lr`` included.
+    H0 : torch.Tensor
+        The network's initial kernel :math:`H(0)`, ``(n, n)``.
+    steps : int
+        The number of steps.
+    fit_from : int
+        The first step of the fitting window.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    NetworkRate
+        The measured contraction per step, the predictions over :math:`H(0)` and
+        :math:`H(T)`, and the loss.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H0 = empirical_ntk(TwoLayerReLU.for_data(X, 2048, 0), X)
