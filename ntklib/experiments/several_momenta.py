@@ -134,6 +134,32 @@ def torch_reductions(
     (tested equal to ``torch.optim.SGD``) and avoids the seconds that
     ``torch.optim``'s first step spends importing ``torch._dynamo``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    lr : float
+        The step size.
+    momentum : float
+        The momentum :math:`\beta`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    reference : {"torch", "ntklib"}
+        The reference optimizers.
+
+    Returns
+    -------
+    dict of str to float
+        The largest relative weight difference, by key.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> d = torch_reductions(X, y, 64, steps=5)
@@ -282,6 +308,25 @@ def two_step_region(
     the companion matrix's eigenvalues, and compared with Jury's conditions at
     each mode.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel, or its spectrum.
+    lr : float
+        The step size :math:`\eta`.
+    beta1, beta2 : array_like
+        The grid of momenta :math:`\beta_1`, :math:`\beta_2`.
+    margin : float
+        Points whose radius lies within ``margin`` of 1 are left out of the
+        comparison with Jury's conditions.
+
+    Returns
+    -------
+    TwoStepRegion
+        The radius and Jury's verdict on the grid, and where they disagree.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
     >>> reg = two_step_region(H, 1.0, np.linspace(-1, 2, 31), np.linspace(-1, 1, 21))
     >>> reg.agree
@@ -398,6 +443,24 @@ def flow_limit(
     recurrence starts from :math:`d_{-2} = d_{-1} = d_0 = 1`. ``s_values`` are
     the time steps :math:`\tau`.
 
+    Parameters
+    ----------
+    A, B : float
+        The flow's coefficients.
+    eigenvalue : float
+        The mode's eigenvalue :math:`\lambda`.
+    s_values : sequence of float
+        The time steps :math:`\tau`.
+    t_end : float
+        The time compared.
+
+    Returns
+    -------
+    FlowLimit
+        The error per step, the fitted order and the stability boundary.
+
+    Examples
+    --------
     >>> fl = flow_limit(3.0, 3.0, 1.0, [0.04, 0.02, 0.01], 6.0)
     >>> round(fl.order, 1), bool(abs(fl.boundary[-1] / 9 - 1) < 0.05)
     (1.0, True)

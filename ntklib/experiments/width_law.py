@@ -376,6 +376,26 @@ def linearised_loss(
     :math:`d_{-1} = d_0 = c`; the loss is :math:`\frac12\sum d_k^2`. ``kernel0`` is
     ``(B, n, n)`` and ``delta0`` ``(B, n)``; the result is ``(steps + 1, B)``.
 
+    Parameters
+    ----------
+    kernel0 : torch.Tensor
+        The kernels, ``(B, n, n)``.
+    delta0 : torch.Tensor
+        The initial errors, ``(B, n)``.
+    steps : int
+        The number of steps.
+    lr : float
+        The step size :math:`\eta`.
+    momentum : float
+        The momentum :math:`\beta` (0: GD).
+
+    Returns
+    -------
+    torch.Tensor
+        The losses, ``(steps + 1, B)``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.5, 1.0], dtype=torch.float64))[None]
     >>> L = linearised_loss(H, torch.ones(1, 2, dtype=torch.float64), 2, 1.0)
     >>> L[:, 0].tolist()   # modes multiplied by 1/2 and 0 per step
@@ -504,6 +524,35 @@ def sweep(
     (:func:`train_population`) with the step of :func:`schedule`; the kernel
     model is :func:`linearised_loss` on each network's :math:`H(0)`.
 
+    Parameters
+    ----------
+    ns : sequence of int
+        The data-set sizes.
+    d : int
+        The input dimension.
+    widths : sequence of int
+        The widths, strictly increasing.
+    method : str
+        ``"GD"`` or ``"HB"`` (:func:`schedule`).
+    draws : int
+        The data draws per ``n``.
+    tol : float
+        The criterion's rate tolerance (:class:`Sweep`).
+    epsilon : float
+        The step parameter of :func:`schedule`.
+    kernel_records : int
+        The kernel records per run (:func:`train_population`).
+    seed_base : int
+        The first data draw's seed.
+
+    Returns
+    -------
+    Sweep
+        The measured and predicted rates and kernel ratios, shape
+        ``(draws, len(ns), len(widths))``.
+
+    Examples
+    --------
     >>> sw = sweep([6], 4, [64, 256], "GD", draws=2)
     >>> sw.score.shape, bool((sw.lambda0 > 0).all())
     (torch.Size([2, 1, 2]), True)
@@ -773,6 +822,26 @@ def concentration(
     The weights come from one generator seeded with ``seed(seed)``
     (:func:`ntklib.profiles.seed`); ``neurons`` more draws estimate ``sigma``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    widths : sequence of int
+        The widths.
+    draws : int
+        The initial kernels per width.
+    neurons : int
+        The extra draws that estimate ``sigma``.
+    seed : int
+        Seeds the generator (through :func:`ntklib.profiles.seed`).
+
+    Returns
+    -------
+    Concentration
+        :math:`\lambda_0`, ``sigma`` and, per width, the spread of the draws.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, _ = sphere_data(8, 8, seed=0)
     >>> c = concentration(X, [256, 1024], draws=8)
@@ -862,6 +931,28 @@ def concentration_law(
     Draw ``s`` uses the data of :func:`sweep` (``sphere_data(n, d,
     seed=seed(s))``) and the weights ``seed(seed_base + s)``.
 
+    Parameters
+    ----------
+    ns : sequence of int
+        The data-set sizes.
+    d : int
+        The input dimension.
+    draws : int
+        The data draws per ``n``.
+    widths : sequence of int
+        The widths.
+    kernels : int
+        The initial kernels per width (``draws`` of :func:`concentration`).
+    seed_base : int
+        The weights' first seed.
+
+    Returns
+    -------
+    ConcentrationLaw
+        The spreads against ``n``, relative to their predictions.
+
+    Examples
+    --------
     >>> law = concentration_law([6, 8], 4, 2, kernels=4)
     >>> law.spectral.shape, law.sd_ratio > 0
     (torch.Size([2, 2]), True)
