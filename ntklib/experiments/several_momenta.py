@@ -677,6 +677,34 @@ def optimise_radius(
     radius is that of the companion matrix, on ``points`` Chebyshev points of
     the interval. ``fixed`` pins parameters by name.
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    lambda_min, lambda_max : float
+        The ends of the spectrum.
+    starts : int
+        The random starting points.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The Chebyshev points of the interval.
+    fixed : dict of str to float, optional
+        Parameters pinned by name.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    RadiusOptimum
+        The best parameters (the step ``lr`` for this spectrum), their worst
+        radius on the optimisation grid (``rho``) and on a finer one
+        (``rho_fine``).
+
+    Examples
+    --------
     >>> opt = optimise_radius("heavy_ball", 0.1, 0.9, starts=2)
     >>> round(opt.rho, 4), round(opt.polyak, 4)
     (0.5, 0.5)
@@ -774,6 +802,31 @@ def optimise_affine(
     :math:`[1/\kappa, 1]`. The chapter proves :math:`\rho\ge` Polyak's rate for
     every such family; heavy ball (times :math:`z` for :math:`p = 3`) attains it.
 
+    Parameters
+    ----------
+    degree : int
+        The degree :math:`p` of :math:`\chi`.
+    kappa : float
+        The condition number :math:`\kappa`.
+    starts : int
+        The random starting points.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The Chebyshev points of :math:`[1/\kappa, 1]`.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    AffineOptimum
+        The best :math:`\chi` and :math:`\psi`, their worst radius on the grid and
+        on a finer one, and each start's result.
+
+    Examples
+    --------
     >>> opt = optimise_affine(2, 9.0, starts=2)
     >>> round(opt.rho_fine, 3), opt.polyak
     (0.5, 0.5)
@@ -976,6 +1029,28 @@ def misjudged(
     :math:`1/\lambda_{\max}`; radii on ``points`` geometric eigenvalues and
     ``count`` condition numbers (see :class:`Misjudged`).
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    params : sequence of float
+        Its parameters, in :data:`FAMILIES` order.
+    kappa_hat : float
+        The condition number the parameters were chosen for.
+    spread : float
+        The range :math:`[\hat\kappa/s, \hat\kappa s]` of true condition numbers.
+    points : int
+        The geometric eigenvalues per condition number.
+    count : int
+        The condition numbers.
+
+    Returns
+    -------
+    Misjudged
+        The efficiency at each condition number.
+
+    Examples
+    --------
     >>> m = misjudged("heavy_ball", polyak_parameters(16.0), 16.0, 4.0)
     >>> round(float(m.efficiency[m.kappas.size // 2]), 6)     # tuned at kappa_hat
     1.0
@@ -1021,6 +1096,36 @@ def robust_tuning(
     :func:`misjudged` on its finer grid. At ``spread`` near 1 every family's
     optimum is Polyak's heavy ball, by the chapter's theorem.
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    kappa_hat : float
+        The estimated condition number :math:`\hat\kappa`.
+    spread : float
+        The factor :math:`s` of the range :math:`[\hat\kappa/s, \hat\kappa s]`.
+    start : sequence of float, optional
+        A starting point, in :data:`FAMILIES` order.
+    starts : int
+        The random starting points besides ``start``.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The eigenvalues of the optimisation grid.
+    count : int
+        Its condition numbers.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    Misjudged
+        The best parameters, evaluated by :func:`misjudged`.
+
+    Examples
+    --------
     >>> hb = robust_tuning("heavy_ball", 16.0, 2.0, start=polyak_parameters(16.0))
     >>> 0.5 < hb.worst < 0.7
     True
