@@ -196,6 +196,33 @@ def rate_table(
     :class:`~ntklib.spectrum.KernelSpectrum`) is fitted on the same window as
     the network: an exponential rate on the upper envelope, a power law for NAG.
 
+    Parameters
+    ----------
+    runs : dict of str to Run
+        The network runs, keyed by short labels among ``METHODS``.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)`, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    lambda0 : float
+        The :math:`\lambda_0` of the theorems.
+    friction : float
+        The heavy-ball friction :math:`b` of the HB and NAG-SC runs.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    t_end : float
+        The time :math:`T` the runs reached.
+    points : int
+        The time points of the exact flows.
+
+    Returns
+    -------
+    list of RateRow
+        One row per method in ``runs``: theorem, exact flow, fitted flow and
+        network.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk, infinite_ntk, lambda_min
     >>> from ntklib.optim import GD
     >>> X, y = sphere_data(6, 3)
@@ -286,6 +313,32 @@ def width_requirements(
     ``runs`` (with a ``kernel_drift`` record) and ``lambda_max`` are given, the
     largest relative kernel drift :math:`\max\|H(t)-H(0)\|_2/\lambda_{\max}(H(0))`.
 
+    Parameters
+    ----------
+    n : int
+        The number of points.
+    lambda0 : float
+        The :math:`\lambda_0` of the theorems.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    m : int
+        The width the book uses.
+    delta : float
+        The failure probability :math:`\delta`.
+    profile_name : str
+        The profile named in the book's row.
+    runs : dict of str to Run, optional
+        Runs with a ``kernel_drift`` record.
+    lambda_max : float, optional
+        :math:`\lambda_{\max}(H(0))`, to scale the drift.
+
+    Returns
+    -------
+    list of WidthRow
+        The rows above, in that order.
+
+    Examples
+    --------
     >>> rows = width_requirements(10, 0.1, 9.0, 4096)
     >>> [r.label.split(",")[0] for r in rows]
     ['GD / HB theorem', 'NAG theorem', 'this book']
@@ -600,7 +653,30 @@ def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
 def draw_illustration(
     runs: dict[str, Run], H, delta0, friction: float, gamma: float, nag_fit: Fit, m: int
 ):
-    """The paper's picture: HB linear (semilog), NAG polynomial (log-log)."""
+    r"""The paper's picture: HB linear (semilog), NAG polynomial (log-log).
+
+    Parameters
+    ----------
+    runs : dict of str to Run
+        Runs with ``"HB"`` and ``"NAG"`` among their keys.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)`, or its spectrum, for the exact flows.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    friction : float
+        The heavy-ball friction :math:`b`.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    nag_fit : Fit
+        The power law fitted to the NAG run.
+    m : int
+        The width, named in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from ..plotting import figure, method_style, to_numpy
 
     spec = as_spectrum(H)

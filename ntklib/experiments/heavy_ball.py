@@ -651,7 +651,26 @@ def draw_limit(limit: OrderStudy, remainder: RemainderSweep, t_end: float, m: in
 def draw_lyapunov_run(hb: LyapunovRun, H, delta0, friction: float, lambda0: float):
     r"""Left: the loss, the exact HBF flow on ``H`` and the theorem's bound;
     right: :math:`V` and its bound. Everything on heavy ball's clock
-    :math:`t = k\sqrt\eta` (no gradient-descent curve: another clock)."""
+    :math:`t = k\sqrt\eta` (no gradient-descent curve: another clock).
+
+    Parameters
+    ----------
+    hb : LyapunovRun
+        A :func:`heavy_ball_run`.
+    H : torch.Tensor or KernelSpectrum
+        Its network's :math:`H(0)`, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    friction : float
+        The run's friction :math:`b`.
+    lambda0 : float
+        The :math:`\lambda_0` of the bounds.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     run = hb.run
     flow = as_spectrum(H).heavy_ball_flow(delta0, run.time, friction)
     fig, axes = figure(2)
@@ -685,6 +704,24 @@ def draw_friction_sweep(
     """Left: the exact HBF loss per friction; right: the rate against ``b / b_c``.
 
     Each friction has its own line style and marker, not only its colour.
+
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    sweep : list of FrictionPoint
+        A :func:`friction_sweep` on ``H``.
+    paper_friction : float
+        The theorem's friction, marked on the right.
+    t_end : float
+        The horizon of the left panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
     """
     spec = as_spectrum(H)
     b_crit = critical_friction(max(spec.lambda_min, 0.0))

@@ -276,6 +276,26 @@ def bessel_amplitude(spec: KernelSpectrum, delta, velocity, t, gamma: float):
     an oscillating loss. ``delta`` and ``velocity`` are ``(T, n)``, ``t`` has
     length ``T``.
 
+    Parameters
+    ----------
+    spec : KernelSpectrum
+        The kernel's spectrum.
+    delta : torch.Tensor
+        The errors, ``(T, n)``.
+    velocity : torch.Tensor
+        Their time derivatives, ``(T, n)``.
+    t : torch.Tensor
+        The times, length ``T`` (positive).
+    gamma : float
+        The friction constant :math:`\gamma`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`E(t)`, length ``T``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
     >>> spec = KernelSpectrum(H)
     >>> t = torch.linspace(20, 80, 200, dtype=torch.float64)

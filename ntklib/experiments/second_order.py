@@ -144,6 +144,26 @@ def newton_vs_gauss_newton(
     :math:`\frac1{\sqrt m}\sum_r a_r\log(1 + e^{w_r\cdot x})` has the same
     weights.
 
+    Parameters
+    ----------
+    n : int
+        The number of points.
+    d : int
+        Their dimension.
+    m : int
+        The width.
+    seed : int, optional
+        The data's and network's seed (default ``ntklib.seed(0)``).
+    h : float
+        The finite-difference step of the Hessian.
+
+    Returns
+    -------
+    NewtonCheck
+        The gaps between the steps and between the Hessians, ReLU and softplus.
+
+    Examples
+    --------
     >>> c = newton_vs_gauss_newton()
     >>> c.newton_gap < 1e-8, c.hessian_gap < 1e-6, c.smooth_newton_gap > 1e-2
     (True, True, True)
@@ -663,6 +683,26 @@ def step_cost(
     :math:`J^\top v`). Both run once under :class:`MultiplyAdds`, on one
     width-``m`` network and ``n`` random points in ``d`` dimensions.
 
+    Parameters
+    ----------
+    ns : iterable of int
+        The numbers of points.
+    m : int
+        The width.
+    d : int
+        The input dimension.
+    seed : int, optional
+        The data's and network's seed (default ``ntklib.seed(0)``).
+    device : str or torch.device, optional
+        Where the steps run.
+
+    Returns
+    -------
+    StepCost
+        The counts per ``n``, their ratio and its fit.
+
+    Examples
+    --------
     >>> c = step_cost([8, 32], 256, 4)
     >>> c.ratio.round(decimals=2).tolist(), c.formula.round(decimals=2).tolist()
     ([5.01, 15.83], [5.51, 17.68])
@@ -739,6 +779,27 @@ def one_step_residual(
 ) -> WidthStudy:
     r"""One full Gauss–Newton step at each width; the relative error it leaves.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    seeds : int
+        The networks per width (the results are their means).
+    seed : int, optional
+        The first network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    WidthStudy
+        Per width: the relative residual after one step, the flipped fraction,
+        and the residual's power-law fit.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
     >>> w = one_step_residual(X, y, [256, 4096])
     >>> bool(w.residual[1] < w.residual[0]), -1 < w.exponent < 0
