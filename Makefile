@@ -50,8 +50,8 @@ timed = s=$$(date +%s); $(2) || exit $$?; \
 
 test: $(STAMP) chromium
 	@mkdir -p _build && rm -f $(TIMES)
-	@echo "==> 1/5 ruff: lint and format check of ntklib, tests and every notebook (88 columns)"
-	@$(call timed,1/5 ruff (lint and format),$(MAKE) --no-print-directory lint-only)
+	@echo "==> 1/5 ruff: lint and format check of ntklib, tests and every notebook (88 columns); mypy over ntklib"
+	@$(call timed,1/5 ruff (lint and format) + mypy,$(MAKE) --no-print-directory lint-only)
 	@echo "==> 2/5 the assignments: otter assign, solutions graded (make assignments)"
 	@$(call timed,2/5 assignments (otter assign),$(MAKE) --no-print-directory assignments)
 	@echo "==> 3/5 unit tests, doctests, notebook hygiene, the assignments' grading, the wheel in a fresh venv, and every notebook in _toc.yml under nbval at NTKLIB_SEED=1 (the site build runs them at 0)"
@@ -78,9 +78,13 @@ $(ASSIGNMENTS_OUT)/.built: $(STAMP) $(MASTERS) $(wildcard book/assignments/*/*.y
 
 lint: $(STAMP) lint-only
 
+# ruff over everything; mypy over ntklib (it ships py.typed: its annotations are a
+# promise to users; [tool.mypy] in pyproject.toml). mypy takes about 30 s cold, a few
+# seconds with its cache (.mypy_cache).
 lint-only:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests ntklib booktools --doctest-modules --ignore=tests/test_site.py -q

@@ -25,6 +25,7 @@ __all__ = [
     "check_times",
     "check_finite",
     "check_lr",
+    "check_damping",
     "check_momentum",
     "check_gamma",
     "check_lambda0",
@@ -64,7 +65,8 @@ class _Required:
         return self
 
 
-REQUIRED = _Required()
+# typed Any: the sentinel stands as the default of an argument of any type
+REQUIRED: Any = _Required()
 
 
 def _describe(value: Any) -> str:
@@ -305,6 +307,11 @@ def check_times(
 
 
 # The ranges the methods share, checked in one place.
+
+
+def check_damping(value, name: str = "damping") -> float:
+    """A Levenberg–Marquardt damping ``epsilon >= 0``."""
+    return check_real(value, name, low=0.0)
 
 
 def check_lr(value: Any, name: str = "lr") -> float:

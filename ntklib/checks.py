@@ -162,6 +162,33 @@ class Checks:
     ) -> None:
         """Claim ``|value - target| <= atol + rtol * |target|``.
 
+        Parameters
+        ----------
+        claim : str
+            What is claimed, without measured numbers: the check's key across runs
+            (unique within the notebook).
+        value : float or torch.Tensor
+            The measured value: a real number or a 0-d tensor/array.
+        target : float or torch.Tensor
+            The value claimed.
+        rtol, atol : float
+            The relative and absolute tolerances (together positive).
+        why : str
+            Where the tolerance comes from (an error term, a standard error, ...).
+
+        Returns
+        -------
+        None
+            Appends a :class:`CheckRecord` to ``records`` and prints one line (claim,
+            value, bound, margin); a quiet ``Checks`` prints failures only.
+
+        Raises
+        ------
+        CheckFailed
+            When the claim is false (unless ``NTKLIB_CHECKS_RAISE=0``).
+
+        Examples
+        --------
         >>> c = Checks("doctest", quiet=True); c.within("x", 0.9, 1.0, rtol=0.2)
         >>> round(c.records[-1].margin, 12)
         0.5
@@ -182,6 +209,31 @@ class Checks:
     ) -> None:
         """Claim ``lo <= value <= hi``.
 
+        Parameters
+        ----------
+        claim : str
+            What is claimed, without measured numbers: the check's key across runs
+            (unique within the notebook).
+        value : float or torch.Tensor
+            The measured value: a real number or a 0-d tensor/array.
+        lo, hi : float or torch.Tensor
+            The ends of the interval claimed.
+        why : str
+            Where the tolerance comes from (an error term, a standard error, ...).
+
+        Returns
+        -------
+        None
+            Appends a :class:`CheckRecord` to ``records`` and prints one line (claim,
+            value, bound, margin); a quiet ``Checks`` prints failures only.
+
+        Raises
+        ------
+        CheckFailed
+            When the claim is false (unless ``NTKLIB_CHECKS_RAISE=0``).
+
+        Examples
+        --------
         >>> c = Checks("doctest", quiet=True); c.between("x", 1.5, 1.0, 3.0)
         >>> round(c.records[-1].margin, 12)
         0.5
@@ -198,6 +250,33 @@ class Checks:
     ) -> None:
         """Claim ``value < bound`` (margin relative to ``|bound|``, or ``scale`` at 0).
 
+        Parameters
+        ----------
+        claim : str
+            What is claimed, without measured numbers: the check's key across runs
+            (unique within the notebook).
+        value : float or torch.Tensor
+            The measured value: a real number or a 0-d tensor/array.
+        bound : float or torch.Tensor
+            The bound: the claim is ``value < bound``.
+        scale : float
+            The margin's unit when ``bound`` is 0 (else ``|bound|``).
+        why : str
+            Where the tolerance comes from (an error term, a standard error, ...).
+
+        Returns
+        -------
+        None
+            Appends a :class:`CheckRecord` to ``records`` and prints one line (claim,
+            value, bound, margin); a quiet ``Checks`` prints failures only.
+
+        Raises
+        ------
+        CheckFailed
+            When the claim is false (unless ``NTKLIB_CHECKS_RAISE=0``).
+
+        Examples
+        --------
         >>> c = Checks("doctest", quiet=True); c.less("x", 0.5, 2.0)
         >>> round(c.records[-1].margin, 12)
         0.75
@@ -211,6 +290,33 @@ class Checks:
     ) -> None:
         """Claim ``value > bound`` (margin relative to ``|bound|``, or ``scale`` at 0).
 
+        Parameters
+        ----------
+        claim : str
+            What is claimed, without measured numbers: the check's key across runs
+            (unique within the notebook).
+        value : float or torch.Tensor
+            The measured value: a real number or a 0-d tensor/array.
+        bound : float or torch.Tensor
+            The bound: the claim is ``value > bound``.
+        scale : float
+            The margin's unit when ``bound`` is 0 (else ``|bound|``).
+        why : str
+            Where the tolerance comes from (an error term, a standard error, ...).
+
+        Returns
+        -------
+        None
+            Appends a :class:`CheckRecord` to ``records`` and prints one line (claim,
+            value, bound, margin); a quiet ``Checks`` prints failures only.
+
+        Raises
+        ------
+        CheckFailed
+            When the claim is false (unless ``NTKLIB_CHECKS_RAISE=0``).
+
+        Examples
+        --------
         >>> c = Checks("doctest", quiet=True); c.greater("x", 3.0, 2.0)
         >>> round(c.records[-1].margin, 12)
         0.5

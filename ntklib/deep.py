@@ -51,8 +51,8 @@ from torch import nn
 
 from ._validate import check_int, check_vector
 from .kernels import (
+    _functorch_advice,
     check_deterministic,
-    functorch_advice,
     model_inputs,
     select_parameters,
 )
@@ -158,6 +158,8 @@ class DeepReLU(nn.Module):
     64
     """
 
+    parameterisation: str  # set by _draw_weights
+
     def __init__(
         self,
         d: int,
@@ -247,6 +249,8 @@ class TinyCNN(nn.Module):
     >>> cnn(torch.zeros(2, 64, dtype=torch.float64)).shape, cnn.lr_scale
     (torch.Size([2]), 1)
     """
+
+    parameterisation: str  # set by _draw_weights
 
     def __init__(
         self,
@@ -358,7 +362,7 @@ def per_example_jacobian(model: nn.Module, X, *, params=None) -> torch.Tensor:
     def f_one(p, x):
         return functional_call(model, (p, buffers), (x.unsqueeze(0),)).reshape(())
 
-    with functorch_advice("per_example_jacobian"):
+    with _functorch_advice("per_example_jacobian"):
         grads = vmap(grad(f_one), in_dims=(None, 0))(chosen, X)
     return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
 

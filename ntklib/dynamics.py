@@ -116,6 +116,27 @@ def nesterov_flow(H, delta0, t, gamma: float = 3.0, *, return_velocity: bool = F
     :math:`d(t) = d(0)\Gamma(\nu+1)(2/(\sqrt\lambda t))^\nu J_\nu(\sqrt\lambda t)`,
     :math:`\nu = (\gamma-1)/2`; the loss envelope decays like :math:`t^{-\gamma}`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    t : array_like
+        The times: a scalar or a 1-D array of non-negative values.
+    gamma : float
+        The friction constant :math:`\gamma` of :math:`\gamma/t`; 3 is Nesterov's.
+    return_velocity : bool
+        Whether to return the velocity :math:`\dot\Delta(t)` too.
+
+    Returns
+    -------
+    torch.Tensor or tuple of torch.Tensor
+        ``delta`` of shape ``(len(t), n)``, or ``(delta, velocity)`` when
+        ``return_velocity=True``.
+
+    Examples
+    --------
     >>> H = torch.tensor([[1.0]], dtype=torch.float64)     # gamma = 2: d(t) = sin(t)/t
     >>> d = nesterov_flow(H, torch.tensor([1.0], dtype=torch.float64), [2.0], gamma=2.0)
     >>> round(d.item(), 10) == round(math.sin(2.0) / 2.0, 10)
@@ -145,6 +166,26 @@ def heavy_ball_iterates(
     The recursion is
     :math:`\Delta_{k+1} = \Delta_k - \eta H\Delta_k + \beta(\Delta_k - \Delta_{k-1})`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps :math:`k_{\max} \ge 0`.
+    lr : float
+        The step size :math:`\eta > 0`.
+    momentum : float
+        The momentum :math:`\beta \in [0, 1)`.
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> heavy_ball_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1, 0.5).flatten()
     tensor([1.0000, 0.9000, 0.7600])
     """
@@ -158,6 +199,27 @@ def nesterov_iterates(
 
     These are the :math:`W_k` of :class:`ntklib.optim.Nesterov`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps :math:`k_{\max} \ge 0`.
+    lr : float
+        The step size :math:`\eta > 0`.
+    gamma : float
+        The friction constant :math:`\gamma` of the momentum
+        :math:`(k-1)/(k+\gamma-1)`; 3 is Nesterov's.
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> nesterov_iterates(torch.eye(1), torch.tensor([1.0]), 2, 0.1).flatten()
     tensor([1.0000, 0.9000, 0.7875])
     """
@@ -171,6 +233,26 @@ def nesterov_sc_iterates(
 
     The iteration starts from :math:`V_0 = \Delta_0`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps :math:`k_{\max} \ge 0`.
+    lr : float
+        The step size :math:`\eta > 0`.
+    momentum : float
+        The constant momentum :math:`\beta \in [0, 1)`.
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> nesterov_sc_iterates(torch.eye(1), torch.tensor([1.0]), 1, 0.1, 0.5).flatten()
     tensor([1.0000, 0.8500])
     """
@@ -265,6 +347,29 @@ def nesterov_energy(
     ``delta``; used by :func:`nesterov_lyapunov` and
     :meth:`ntklib.training.Run.nesterov_lyapunov`.
 
+    Parameters
+    ----------
+    pseudo : torch.Tensor
+        The pseudo-loss :math:`\hat L = \frac12\Delta^\top H\Delta`: a
+        scalar, or one per row of ``delta``.
+    delta : torch.Tensor
+        The error :math:`\Delta`, shape ``(n,)``, or ``(T, n)``: one row per time.
+    velocity : torch.Tensor
+        The velocity :math:`\dot\Delta`, of the shape of ``delta``.
+    t : float or torch.Tensor
+        The time: a scalar, or one entry per row of ``delta``.
+    alpha : float
+        The exponent :math:`\alpha < 2\gamma` of the weight :math:`t^\alpha`.
+    gamma : float
+        The friction constant :math:`\gamma` of Nesterov's ODE.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`V(t;\alpha,\gamma)`: a scalar, or one per row of ``delta``.
+
+    Examples
+    --------
     >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
     >>> float(nesterov_energy(torch.tensor(0.5), d, v, 1.0, 2.0, 3.0))
     2.5
@@ -325,6 +430,28 @@ def nesterov_lyapunov(
     ``t`` is a scalar or has one entry per row of ``delta``; needs
     :math:`\alpha < 2\gamma`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta : torch.Tensor
+        The error :math:`\Delta`, shape ``(n,)``, or ``(T, n)``: one row per time.
+    velocity : torch.Tensor
+        The velocity :math:`\dot\Delta`, of the shape of ``delta``.
+    t : float or torch.Tensor
+        The time: a scalar, or one entry per row of ``delta``.
+    alpha : float
+        The exponent :math:`\alpha < 2\gamma` of the weight :math:`t^\alpha`.
+    gamma : float
+        The friction constant :math:`\gamma` of Nesterov's ODE.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`V(t;\alpha,\gamma)`: a scalar, or one per row of ``delta``.
+
+    Examples
+    --------
     >>> d, v = torch.tensor([1.0]), torch.tensor([0.0])
     >>> float(nesterov_lyapunov(torch.eye(1), d, v, 1.0, 2.0, 3.0))
     2.5
@@ -354,6 +481,28 @@ def nesterov_lyapunov_rate(
     the first term, growing like :math:`t^2` relative to the second, wins once
     :math:`t` is of order :math:`1/\sqrt{\lambda_{\min}}`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta : torch.Tensor
+        The error :math:`\Delta`, shape ``(n,)``, or ``(T, n)``: one row per time.
+    velocity : torch.Tensor
+        The velocity :math:`\dot\Delta`, of the shape of ``delta``.
+    t : float or torch.Tensor
+        The time: a scalar, or one entry per row of ``delta``.
+    alpha : float
+        The exponent :math:`\alpha < 2\gamma` of the weight :math:`t^\alpha`.
+    gamma : float
+        The friction constant :math:`\gamma` of Nesterov's ODE.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\dot V(t;\alpha,\gamma)`: a scalar, or one per row of ``delta``.
+
+    Examples
+    --------
     >>> H = torch.eye(1); d = torch.tensor([1.0]); v = torch.tensor([0.0])
     >>> float(nesterov_lyapunov_rate(H, d, v, 1.0, 2.0, 3.0))    # -2 (3-2) * 1 * 1/2
     -1.0

@@ -45,6 +45,7 @@ import math
 import uuid
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -177,7 +178,7 @@ def _params(
     if momentum is None:
         momentum = default_momentum(frac * 2 / lambda_max, lambda_min)
     given = {**settings, "momentum": momentum}
-    out = {"method": method, "lr_fraction": frac}
+    out: dict[str, Any] = {"method": method, "lr_fraction": frac}
     for name, p in params.items():
         example = p.default if p.example is None else p.example
         value = p.check(given.get(name, example))
@@ -227,7 +228,7 @@ def _entry(m: registry.Method) -> dict:
 
 def _controls(records) -> dict:
     """The sliders of the parameters, by name: label(s) and range(s)."""
-    out = {}
+    out: dict[str, dict] = {}
     for m in records:
         for p in m.params:
             tuple_ = isinstance(p.slider[0], tuple)
@@ -272,6 +273,35 @@ def explorer_data(
     the default step. Every number is a Python float, so ``json.dumps`` writes
     it repr-exactly.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    method : str
+        The method shown first (a key of :data:`ntklib.methods.METHODS`).
+    lr_fraction : float
+        The default step as a fraction of :math:`2/\lambda_{\max}`, in
+        :data:`LR_FRACTION_RANGE`.
+    momentum : float, optional
+        The default momentum (``None``: :func:`default_momentum`).
+    steps : int
+        The default number of iterations, at most :data:`STEPS_MAX`.
+    methods : sequence of str
+        The methods offered (keys of :data:`ntklib.methods.METHODS`).
+    compare : bool
+        Whether the page draws the other methods too.
+    **settings
+        The methods' other parameters by name.
+
+    Returns
+    -------
+    dict
+        The page's data, JSON-ready (the keys above).
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> data = explorer_data(H, [1.0, 2.0])
     >>> data["eigenvalues"], data["modes"], data["loss0"]
@@ -346,6 +376,32 @@ def explorer_reference(
     (:func:`ntklib.methods.stable_lr`; the page's "diverges" message
     otherwise).
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    method : str
+        A key of :data:`ntklib.methods.METHODS`.
+    lr_fraction : float
+        The step as a fraction of :math:`2/\lambda_{\max}`.
+    momentum : float, optional
+        The momentum (``None``: :func:`default_momentum`).
+    steps : int
+        The number of iterations.
+    **settings
+        The method's other parameters by name.
+
+    Returns
+    -------
+    dict
+        ``loss`` (a tensor, ``k = 0..steps``), ``final_loss``, ``rate``, ``rho``,
+        ``lr`` and ``stable_lr`` (floats), ``stable`` (a bool) and ``params``
+        (the method's parameters, defaults filled in).
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> ref = explorer_reference(H, [1.0, 0.0], "gd", steps=2)
     >>> ref["loss"].tolist(), ref["rate"], ref["rho"], ref["stable"]  # (1 - 1/4)^k

@@ -98,6 +98,26 @@ def mode_coefficients(
 
     (the ``high_resolution_ode`` of each record in :mod:`ntklib.methods`).
 
+    Parameters
+    ----------
+    eigenvalues : array_like
+        The eigenvalues :math:`\lambda`, one per mode.
+    lr : float
+        The step size :math:`\eta` (:math:`h = \sqrt\eta`).
+    momentum : float
+        The momentum :math:`\beta`; the friction is :math:`b = (1-\beta)/h`.
+    method : str
+        A key of :data:`METHODS`: a record with a high-resolution ODE.
+    resolution : {"high", "low"}
+        The high-resolution ODE or the low-resolution one.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(B, K, c)``, one entry per mode each.
+
+    Examples
+    --------
     >>> B, K, c = mode_coefficients([1.0], 0.01, 0.9, method="nesterov_sc")
     >>> round(B.item(), 6), round(K.item(), 6), round(c.item(), 6)   # b = 1, a = 0.95
     (1.157895, 1.052632, -0.15)
@@ -121,6 +141,30 @@ def ode_flow(
     :func:`mode_coefficients`; ``H`` is a kernel matrix or a
     :class:`~ntklib.spectrum.KernelSpectrum`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    t : array_like
+        The times: a scalar or a 1-D array.
+    lr : float
+        The step size :math:`\eta` (:math:`h = \sqrt\eta`).
+    momentum : float
+        The momentum :math:`\beta`; the friction is :math:`b = (1-\beta)/h`.
+    method : str
+        A key of :data:`METHODS`: a record with a high-resolution ODE.
+    resolution : {"high", "low"}
+        The high-resolution ODE or the low-resolution one.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\Delta(t)`, shape ``(len(t), n)``.
+
+    Examples
+    --------
     >>> H = torch.eye(1, dtype=torch.float64)
     >>> d = ode_flow(H, [1.0], [0.0, 1.0], 0.01, 0.9, method="heavy_ball",
     ...              resolution="low")              # b = 1: under-damped
@@ -159,6 +203,30 @@ def trajectory_error(
     (:func:`ode_flow`). At a fixed friction it is :math:`O(\sqrt\eta)` for the
     low-resolution ODE and :math:`O(\eta)` for the high-resolution one.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error, shape ``(n,)``.
+    lr : float
+        The step size :math:`\eta` (:math:`h = \sqrt\eta`).
+    momentum : float
+        The momentum :math:`\beta`; the friction is :math:`b = (1-\beta)/h`.
+    t_end : float
+        The time horizon.
+    method : str
+        A key of :data:`METHODS`: a record with a high-resolution ODE.
+    resolution : {"high", "low"}
+        The high-resolution ODE or the low-resolution one.
+
+    Returns
+    -------
+    float
+        The largest distance between the iterates and the ODE.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
     >>> e = [trajectory_error(H, [1.0, 1.0], lr, 1 - lr**0.5, 3.0,   # b = 1
     ...                       method="heavy_ball") for lr in (0.01, 0.0025)]
@@ -185,6 +253,26 @@ def ode_radii(
     :func:`ntklib.methods.spectral_radius` (equal to leading order when
     :math:`\eta\lambda\ll1`).
 
+    Parameters
+    ----------
+    eigenvalues : array_like
+        The eigenvalues :math:`\lambda`, one per mode.
+    lr : float
+        The step size :math:`\eta` (:math:`h = \sqrt\eta`).
+    momentum : float
+        The momentum :math:`\beta`; the friction is :math:`b = (1-\beta)/h`.
+    method : str
+        A key of :data:`METHODS`: a record with a high-resolution ODE.
+    resolution : {"high", "low"}
+        The high-resolution ODE or the low-resolution one.
+
+    Returns
+    -------
+    torch.Tensor
+        The contraction per step of each mode.
+
+    Examples
+    --------
     >>> ode_radii([1.0], 0.01, 0.9, method="heavy_ball", resolution="low")  # e^{-h/2}
     tensor([0.9512], dtype=torch.float64)
     """

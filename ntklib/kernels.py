@@ -151,7 +151,7 @@ def check_deterministic(model: nn.Module, *, per_example: bool = False) -> None:
 
 
 @contextmanager
-def functorch_advice(what: str) -> Iterator[None]:
+def _functorch_advice(what: str) -> Iterator[None]:
     """Re-raise ``torch.func``'s in-place mutation error with the fix."""
     try:
         yield
@@ -180,13 +180,13 @@ def _generic_ntk(
     def f(p):
         return _scalar_outputs(functional_call(model, (p, buffers), (X,)), n)
 
-    with functorch_advice("empirical_ntk"):
+    with _functorch_advice("empirical_ntk"):
         if method == "jacobian":
             jac = jacrev(f)(params)
             J = torch.cat([j.reshape(n, -1) for j in jac.values()], dim=1)
             return J @ J.T
         # NTK-vector products: column k of H is J (J^T e_k); never forms J.
-        _, vjp_fn = vjp(f, params)
+        vjp_fn = vjp(f, params)[1]  # (f(params), vjp_fn)
 
         def column(e):
             (tangent,) = vjp_fn(e)
@@ -296,6 +296,7 @@ def empirical_ntk(
                 "jacobian" if X.shape[0] * P * X.element_size() <= 2**28 else "ntk-vp"
             )
     if method == "closed-form":
+        assert isinstance(model, TwoLayerReLU)  # closed, checked above
         return relu_ntk(X, model.W.detach())
     check_deterministic(model)
     return _generic_ntk(model, X, method, chosen)

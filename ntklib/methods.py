@@ -64,7 +64,13 @@ import numpy as np
 
 from . import optim, theory
 from . import second_order as so
-from ._validate import check_gamma, check_lr, check_momentum, check_real
+from ._validate import (
+    check_damping,
+    check_gamma,
+    check_lr,
+    check_momentum,
+    check_real,
+)
 from .optim import REQUIRED
 
 __all__ = [
@@ -79,6 +85,7 @@ __all__ = [
     "METHODS",
     "get",
     "lookup",
+    "named",
     "of",
     "register",
     "polynomial",
@@ -215,7 +222,7 @@ class Recurrence:
     r: tuple[str, ...] = ()
     let: Mapping[str, str] = field(default_factory=dict)
     limit: Mapping[str, str] = field(default_factory=dict)
-    python: Callable[[dict, float | None], tuple] | None = None
+    python: Callable[[dict, float | np.ndarray | None], tuple] | None = None
 
     @property
     def expressions(self) -> bool:
@@ -231,7 +238,7 @@ class Recurrence:
             for n in ast.walk(ast.parse(t, mode="eval"))
         )
 
-    def evaluate(self, params: dict, k: float | None = None):
+    def evaluate(self, params: dict, k: float | np.ndarray | None = None):
         """``(q, r)`` as numpy arrays (coefficients on the last axis).
 
         ``k=None`` is the limit :math:`k\\to\\infty`. Array-valued parameters
@@ -398,7 +405,7 @@ class Method:
 
     # -- the per-mode polynomial ---------------------------------------------------
 
-    def coefficients(self, k: float | None = None, **params):
+    def coefficients(self, k: float | np.ndarray | None = None, **params):
         """``(q, r)`` at step ``k`` (``None``: :math:`k\\to\\infty`); no checks."""
         return self.recurrence.evaluate(params, k)
 
@@ -455,7 +462,8 @@ def register(method: Method) -> Method:
         raise TypeError(f"method must be a Method, got {type(method).__name__}")
     METHODS[method.key] = method
     if issubclass(method.optimizer, optim._FullBatch) and not method.needs_data:
-        method.optimizer.__signature__ = method.signature()
+        # read by inspect.signature and help(): the record's parameters
+        method.optimizer.__signature__ = method.signature()  # type: ignore[attr-defined]
     return method
 
 
@@ -480,6 +488,25 @@ def lookup(name: str) -> Method | None:
         if name in (m.key, m.short, m.label):
             return m
     return None
+
+
+def named(name: str) -> Method:
+    """:func:`lookup`, for a name that must exist: a ``ValueError`` otherwise.
+
+    >>> named("NAG-SC").key
+    'nesterov_sc'
+    >>> named("Adam")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: method must be a key, short label or label of ntklib.methods...
+    """
+    record = lookup(name)
+    if record is None:
+        raise ValueError(
+            "method must be a key, short label or label of ntklib.methods.METHODS, "
+            f"got {name!r}"
+        )
+    return record
 
 
 def of(optimizer) -> Method:
@@ -839,7 +866,7 @@ register(
             Param(
                 "damping",
                 "ε",
-                so.check_damping,
+                check_damping,
                 default=0.0,
                 example=0.1,
                 needs="a damping epsilon >= 0",

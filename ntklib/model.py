@@ -69,6 +69,8 @@ class TwoLayerReLU(nn.Module):
     (torch.Size([1000, 3]), torch.Size([1000]), torch.Size([3]))
     """
 
+    a: torch.Tensor  # a buffer: nn.Module's __getattr__ would type it Tensor | Module
+
     def __init__(
         self,
         d: int,

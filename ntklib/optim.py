@@ -49,7 +49,6 @@ __all__ = [
     "time_per_step",
     "steps_for",
     "clock_of",
-    "continuous_time",
     "stable_lr",
     "register_stable_lr",
 ]
@@ -85,7 +84,9 @@ class _FullBatch(Optimizer):
         return {k: group[k] for k in ("lr", *self.method.names)}
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def step(  # type: ignore[override]  # torch types closure as () -> float; it returns the loss tensor
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ):
         """One step; ``closure`` (re-evaluates the loss and calls ``backward``) runs
         with gradients enabled, as in ``torch.optim``. Returns the closure's loss."""
         loss = None
@@ -468,21 +469,6 @@ def steps_for(optimizer: Optimizer, t_end: float) -> int:
     """
     t_end = check_real(t_end, "t_end", low=0.0)
     return round(t_end / time_per_step(optimizer))
-
-
-def continuous_time(steps, lr: float, *, momentum: bool) -> torch.Tensor:
-    r"""Continuous time of the step counts ``steps``.
-
-    It is :math:`t = k\eta` (GD) or :math:`t = k\sqrt\eta` (``momentum=True``).
-
-    >>> continuous_time(torch.arange(3), 0.25, momentum=True)
-    tensor([0.0000, 0.5000, 1.0000])
-    """
-    eta = check_lr(lr)
-    k = torch.as_tensor(steps)
-    if bool((k < 0).any()):
-        raise ValueError("steps must be non-negative step counts")
-    return k * (math.sqrt(eta) if momentum else eta)
 
 
 # -- several momentum terms (Chapter "Several momentum terms") -----------------------

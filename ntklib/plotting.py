@@ -2,8 +2,7 @@ r"""Plot helpers for the figures the chapters repeat.
 
 * :func:`plot_loss`: a measured curve against time on a log scale with the
   theory drawn beside it (dashed);
-* :func:`plot_power_law`: log-log data with its fitted power law;
-* :func:`slope_guide`: a reference line :math:`y \propto x^{-p}`.
+* :func:`plot_power_law`: log-log data with its fitted power law.
 
 All take a Matplotlib ``Axes`` and return it, so figures stay in the notebook.
 
@@ -27,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,6 +35,9 @@ from matplotlib.figure import Figure
 
 from .fitting import Fit
 from .methods import PALETTE, lookup
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "BOOK_RC",
@@ -52,7 +54,6 @@ __all__ = [
     "plot_loss",
     "plot_power_law",
     "show_figures_as",
-    "slope_guide",
     "to_numpy",
 ]
 
@@ -150,7 +151,7 @@ def low_contrast_artists(fig, min_ratio: float = 3.0) -> list[tuple[str, str, fl
             seen = a * np.array([r, g, b]) + (1 - a) * background
             ratio = contrast_ratio(tuple(seen), tuple(background))
             if ratio < min_ratio:
-                found.append((line.get_label(), to_hex(seen), ratio))
+                found.append((line.get_label(), to_hex(tuple(seen)), ratio))
     return found
 
 
@@ -169,7 +170,7 @@ COLUMN_PX = {"desktop": 672, "phone": 342}
 MIN_TEXT_PX = {"desktop": 10.0, "phone": 8.0}
 
 #: Matplotlib settings of the book's figures (set by :func:`figure`).
-BOOK_RC = {
+BOOK_RC: dict[RcKeyType, Any] = {
     "savefig.dpi": 200,  # a PNG (the PDF) and rasters in an SVG: twice the shown size
     "svg.fonttype": "path",  # letters as outlines: the same glyphs on every screen
     "svg.hashsalt": "ntklib",  # stable ids: a page changes only where its figure does
@@ -375,6 +376,11 @@ def plot_loss(
     **style
         Passed to ``ax.plot`` for the measured curve.
 
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
     Examples
     --------
     >>> fig, ax = figure()
@@ -419,6 +425,30 @@ def plot_power_law(
 
     The line is :math:`C x^{-p}`, with ``C`` and ``p`` from ``fit``.
 
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw on; returned.
+    x, y : array_like
+        The points (tensors on any device, or arrays), positive.
+    fit : Fit, optional
+        A power-law fit (:func:`ntklib.fitting.fit_power_law`), drawn dashed.
+    label : str
+        The legend label of the points.
+    xlabel, ylabel : str
+        The axis labels.
+    marker : str
+        The points' marker format.
+    **style
+        Passed to ``ax.loglog`` for the points.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
+    Examples
+    --------
     >>> from ntklib.fitting import fit_power_law
     >>> x = np.array([1.0, 10.0, 100.0]); y = 2 / np.sqrt(x)
     >>> fig, ax = figure()
@@ -439,27 +469,5 @@ def plot_power_law(
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
-    return ax
-
-
-def slope_guide(
-    ax, x: Sequence[float], y0: float, exponent: float, *, label: str | None = None
-):
-    r"""Draw :math:`y = y_0 (x/x_0)^{-p}` over ``x`` as a thin grey reference line.
-
-    >>> fig, ax = figure()
-    >>> ax = slope_guide(ax, [1.0, 100.0], 1.0, 0.5, label="$m^{-1/2}$")
-    >>> plt.close(fig)
-    """
-    x = to_numpy(x)
-    ax.plot(
-        x,
-        y0 * (x / x[0]) ** (-exponent),
-        color=PALETTE[5],
-        lw=1,
-        ls=":",
-        label=label or f"slope $-{exponent:g}$",
-    )
     ax.legend(fontsize="small")
     return ax

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -90,7 +91,7 @@ class Profile:
     device: str
 
 
-PROFILES = {
+PROFILES: dict[str, dict[str, Any]] = {  # Profile's fields but the name, device
     "quick": dict(
         n=24,
         d=8,

@@ -45,7 +45,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import as_tensor, check_int, check_lr, check_real, check_vector
+from ._validate import (
+    as_tensor,
+    check_damping,
+    check_int,
+    check_lr,
+    check_real,
+    check_vector,
+)
 from .kernels import model_inputs
 from .model import TwoLayerReLU, activation_pattern
 from .optim import REQUIRED, _FullBatch
@@ -65,16 +72,13 @@ __all__ = [
 ]
 
 
-def check_damping(value, name: str = "damping") -> float:
-    """A Levenberg–Marquardt damping ``epsilon >= 0``."""
-    return check_real(value, name, low=0.0)
-
-
 # -- the Jacobian and the step ---------------------------------------------------------
 
 
 def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
-    params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    params: dict[str, torch.Tensor] = {
+        k: p for k, p in model.named_parameters() if p.requires_grad
+    }
     if not params:
         raise ValueError("model has no trainable parameters")
     return params
@@ -252,7 +256,9 @@ class GaussNewton(_FullBatch):
         return out.detach() - self._y
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def step(  # type: ignore[override]  # torch types closure as () -> float; it returns the loss tensor
+        self, closure: Callable[[], torch.Tensor] | None = None
+    ):
         """One damped Gauss–Newton step; returns the closure's value (or ``None``).
 
         ``closure`` (optional, as in ``torch.optim``) runs with gradients enabled
@@ -375,6 +381,26 @@ def gauss_newton_iterates(
     ``gauss_newton``). ``H`` is a kernel matrix or a
     :class:`~ntklib.spectrum.KernelSpectrum`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps.
+    lr : float
+        The step size :math:`\eta`.
+    damping : float
+        The Levenberg–Marquardt damping :math:`\varepsilon \ge 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([1.0, 3.0], dtype=torch.float64))
     >>> gauss_newton_iterates(H, [1.0, 1.0], 2, lr=1.0, damping=1.0)
     tensor([[1.0000, 1.0000],

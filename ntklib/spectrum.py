@@ -216,8 +216,25 @@ class KernelSpectrum:
 
         Each mode is the damped oscillator :math:`d'' + b d' + \lambda d = 0`,
         :math:`d(0) = c`, :math:`d'(0) = v`, solved by :func:`damped_oscillator`.
-        ``velocity0`` defaults to zero; ``return_velocity=True`` returns
-        ``(delta, velocity)``.
+
+        Parameters
+        ----------
+        delta0 : array_like
+            The initial error :math:`\Delta(0)`, shape ``(n,)``.
+        t : array_like
+            The times: a scalar or a 1-D array of non-negative values.
+        friction : float
+            The friction :math:`b \ge 0`.
+        velocity0 : array_like, optional
+            The initial velocity :math:`\dot\Delta(0)`; defaults to zero.
+        return_velocity : bool
+            Whether to return the velocity :math:`\dot\Delta(t)` too.
+
+        Returns
+        -------
+        torch.Tensor or tuple of torch.Tensor
+            ``delta`` of shape ``(len(t), n)``, or ``(delta, velocity)`` when
+            ``return_velocity=True``.
         """
         c = self.modes(delta0)
         b = check_real(friction, "friction", low=0.0)
@@ -300,8 +317,8 @@ class KernelSpectrum:
             )
         N = q.shape[-1] - 1
         if N == 1 and not m.recurrence.time_varying():
-            k = torch.arange(steps + 1, dtype=self.dtype, device=self.device)
-            return self.from_modes((-q[0, 1] - h * r[0, 1]) ** self._over(k, c) * c)
+            ks = torch.arange(steps + 1, dtype=self.dtype, device=self.device)
+            return self.from_modes((-q[0, 1] - h * r[0, 1]) ** self._over(ks, c) * c)
         out = torch.empty((steps + 1,) + c.shape, dtype=self.dtype, device=self.device)
         out[0] = c
         past = [c] * N  # d_{k-1}, ..., d_{k-N}: at rest in q
@@ -402,6 +419,24 @@ def damped_oscillator(damping, stiffness, x0, v0, t):
     dtype (float64 for numbers). Returns ``(x, velocity)``, each of shape
     ``t.shape + modes``.
 
+    Parameters
+    ----------
+    damping : float or array_like
+        The damping :math:`B`, per mode or one for all.
+    stiffness : float or array_like
+        The stiffness :math:`K`, per mode or one for all.
+    x0, v0 : float or array_like
+        The initial position and velocity, per mode or one for all.
+    t : array_like
+        The times: a scalar or an array.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(x, velocity)``, each of shape ``t.shape + modes``.
+
+    Examples
+    --------
     >>> x, v = damped_oscillator(0.0, 1.0, 1.0, 0.0, [math.pi / 2])   # cos, -sin
     >>> round(x.item(), 12), round(v.item(), 12)
     (0.0, -1.0)

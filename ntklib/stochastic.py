@@ -125,6 +125,26 @@ def sgd_second_moment(
     :math:`\zeta_b` from :func:`batch_noise`. It is :math:`\mathbb E[A_BMA_B^\top]` with
     :math:`A_B = I - \eta\frac nb HD_B`.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    M : torch.Tensor
+        The second moment :math:`M = \mathbb E[\Delta\Delta^\top]`, ``(n, n)``.
+    lr : float
+        The step size :math:`\eta > 0`.
+    batch : int
+        The mini-batch size :math:`1 \le b \le n`.
+    replacement : bool
+        Whether the batch is drawn with replacement (default: without).
+
+    Returns
+    -------
+    torch.Tensor
+        The second moment after one step, ``(n, n)``.
+
+    Examples
+    --------
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> sgd_second_moment(H, H, 0.5, 2)          # full batch: (1 - 0.5)^2 I
     tensor([[0.2500, 0.0000],
@@ -161,6 +181,30 @@ def sgd_expected_loss(
     is propagated by the map of :func:`sgd_expected_rate`, and
     :math:`M_k` is its top-left block.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    delta0 : torch.Tensor
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    lr : float
+        The step size :math:`\eta > 0`.
+    batch : int
+        The mini-batch size :math:`1 \le b \le n`.
+    steps : int
+        The horizon :math:`k \le` ``steps``.
+    momentum : float
+        The momentum :math:`\beta \in [0, 1)` (0: plain SGD).
+    replacement : bool
+        Whether the batch is drawn with replacement (default: without).
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\mathbb E[L_k]` for ``k = 0..steps``, shape ``(steps + 1,)``.
+
+    Examples
+    --------
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> sgd_expected_loss(H, torch.ones(2, dtype=torch.float64), 0.5, 2, 2)
     tensor([1.0000, 0.2500, 0.0625], dtype=torch.float64)
@@ -247,6 +291,26 @@ def sgd_expected_rate(
     \eta\frac nbHD_B & -\beta I\\ I & 0\end{pmatrix}`, the iteration of
     ``torch.optim.SGD(momentum=beta)``). A negative value means the mean loss grows.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    lr : float
+        The step size :math:`\eta > 0`.
+    batch : int
+        The mini-batch size :math:`1 \le b \le n`.
+    momentum : float
+        The momentum :math:`\beta \in [0, 1)` (0: plain SGD).
+    replacement : bool
+        Whether the batch is drawn with replacement (default: without).
+
+    Returns
+    -------
+    float
+        :math:`-\log\rho` per step.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([1.0, 0.5], dtype=torch.float64))
     >>> round(sgd_expected_rate(H, 0.5, 2), 6)   # GD: -2 log(1 - 0.5 * 0.5)
     0.575364
@@ -365,6 +429,26 @@ def sgd_stable_lr(
     The mean must be stable too, so the search starts below the full-batch limit
     :math:`2(1+\beta)/\lambda_{\max}`.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    batch : int
+        The mini-batch size :math:`1 \le b \le n`.
+    momentum : float
+        The momentum :math:`\beta \in [0, 1)` (0: plain SGD).
+    replacement : bool
+        Whether the batch is drawn with replacement (default: without).
+    rtol : float
+        The relative accuracy of the bisection.
+
+    Returns
+    -------
+    float
+        The mean-square stable step size.
+
+    Examples
+    --------
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> round(sgd_stable_lr(H, 2), 4)            # full batch: 2 / lambda_max
     2.0
@@ -435,6 +519,28 @@ def frozen_iterates(
     previous error ``delta_prev`` (default ``delta0``: at rest). Returns
     ``(steps + 1, n)``.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The frozen (possibly preconditioned) kernel, ``(n, n)``.
+    delta0 : torch.Tensor
+        The error :math:`\Delta_0`, shape ``(n,)``.
+    steps : int
+        The number of steps.
+    lr : float
+        The step size :math:`\eta` (1 when ``H`` already holds it).
+    momentum : float
+        The momentum :math:`\beta`.
+    delta_prev : torch.Tensor, optional
+        The previous error :math:`\Delta_{-1}` (default ``delta0``: at rest).
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k`, ``k = 0..steps``, shape ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> H = torch.eye(2, dtype=torch.float64)
     >>> frozen_iterates(H, torch.ones(2, dtype=torch.float64), 2, lr=0.5)[:, 0]
     tensor([1.0000, 0.5000, 0.2500], dtype=torch.float64)
@@ -477,6 +583,33 @@ def sgd_kernel_iterates(
     from a generator seeded with ``seed``; with replacement ``torch.randint``), so
     a network run and its kernel model see the same batches.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    delta0 : torch.Tensor
+        The initial error :math:`\Delta_0`, shape ``(n,)``.
+    lr : float
+        The step size :math:`\eta > 0`.
+    batch : int
+        The mini-batch size :math:`1 \le b \le n`.
+    steps : int
+        The number of steps.
+    momentum : float
+        The momentum :math:`\beta \in [0, 1)` (0: plain SGD).
+    seed : int
+        Seeds the generator that draws the batches.
+    replacement : bool
+        Whether the batch is drawn with replacement (default: without).
+
+    Returns
+    -------
+    torch.Tensor
+        The errors :math:`\Delta_k` of one sample path, ``k = 0..steps``, shape
+        ``(steps + 1, n)``.
+
+    Examples
+    --------
     >>> H = torch.eye(3, dtype=torch.float64)
     >>> d = sgd_kernel_iterates(H, torch.ones(3, dtype=torch.float64), 1 / 3, 1, 5)
     >>> sorted(set(d[-1].tolist()) | {0.0, 1.0})   # each step zeroes one coordinate

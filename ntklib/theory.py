@@ -32,7 +32,6 @@ __all__ = [
     "critical_friction",
     "gd_flow_loss_rate",
     "heavy_ball_flow_loss_rate",
-    "nesterov_flow_loss_exponent",
     "gd_stable_lr",
     "heavy_ball_stable_lr",
     "nesterov_sc_stable_lr",
@@ -216,17 +215,6 @@ def heavy_ball_flow_loss_rate(eigenvalues, friction: float) -> float:
     b = check_real(friction, "friction", low=0.0)
     amp = b / 2 - torch.sqrt((b * b / 4 - lam).clamp_min(0))
     return 2 * float(amp.min())
-
-
-def nesterov_flow_loss_exponent(gamma: float) -> float:
-    r"""Power-law exponent of the loss envelope of the exact NAG flow.
-
-    The envelope decays like :math:`L \sim t^{-\gamma}`.
-
-    >>> nesterov_flow_loss_exponent(5.0)
-    5.0
-    """
-    return check_gamma(gamma)
 
 
 def _lmax(lambda_max):
@@ -536,7 +524,7 @@ def first_unit_circle_crossing(q, r) -> float:
     rf = np.zeros(N + 1)
     rf[N + 1 - r.size :] = r
     # z^N q(1/z) has the reversed coefficients; the product has degree 2N
-    P = np.polysub(np.polymul(qf, rf[::-1]), np.polymul(qf[::-1], rf))
+    P: np.ndarray = np.polysub(np.polymul(qf, rf[::-1]), np.polymul(qf[::-1], rf))
     P = np.trim_zeros(P, "f")
     zs = np.roots(P) if P.size > 1 else np.array([], dtype=complex)
     zs = np.concatenate([zs, [1.0 + 0j, -1.0 + 0j]])

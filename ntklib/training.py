@@ -256,6 +256,12 @@ class _State:
     grads: list | None = None
     _H: torch.Tensor | None = None
 
+    def need(self, name: str):
+        """The field ``name``, which the records asked for have set (not ``None``)."""
+        value = getattr(self, name)
+        assert value is not None, f"{name} is set before the records that read it"
+        return value
+
     def kernel(self) -> torch.Tensor:
         """H at the current weights, computed at most once per recorded step."""
         if self._H is None:
@@ -269,25 +275,33 @@ def _kernel(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     return empirical_ntk(model, X)
 
 
+def _first_layer(s: _State) -> torch.Tensor:
+    """W of a :class:`TwoLayerReLU` (the records that read it are refused otherwise)."""
+    assert isinstance(s.model, TwoLayerReLU)
+    return s.model.W.detach()
+
+
 def _pattern(s: _State) -> torch.Tensor:
-    return activation_pattern(s.X, s.model.W.detach())
+    return activation_pattern(s.X, _first_layer(s))
 
 
 _RECORDERS: dict[str, Callable[[_State], torch.Tensor | float]] = {
     "loss": lambda s: s.loss,
-    "delta": lambda s: s.delta,
-    "pseudo_loss": lambda s: dynamics.quadratic_form(s.kernel(), s.delta),
+    "delta": lambda s: s.need("delta"),
+    "pseudo_loss": lambda s: dynamics.quadratic_form(s.kernel(), s.need("delta")),
     "lambda_min": lambda s: torch.linalg.eigvalsh(s.kernel())[0],
-    "kernel_drift": lambda s: torch.linalg.matrix_norm(s.kernel() - s.H0, ord=2),
+    "kernel_drift": lambda s: torch.linalg.matrix_norm(
+        s.kernel() - s.need("H0"), ord=2
+    ),
     "weight_distance": lambda s: torch.sqrt(
         sum(((p.detach() - p0) ** 2).sum() for p, p0 in zip(s.params, s.initial))
     ),
-    "max_neuron_distance": lambda s: (
-        (s.model.W.detach() - s.initial[0]).norm(dim=1).max()
+    "max_neuron_distance": lambda s: (_first_layer(s) - s.initial[0]).norm(dim=1).max(),
+    "flipped_fraction": lambda s: (
+        (_pattern(s) != s.need("S0")).to(s.need("delta").dtype).mean()
     ),
-    "flipped_fraction": lambda s: (_pattern(s) != s.S0).to(s.delta.dtype).mean(),
-    "grad_norm_sq": lambda s: sum((g * g).sum() for g in s.grads),
-    "kernel_delta": lambda s: s.kernel() @ s.delta,
+    "grad_norm_sq": lambda s: sum((g * g).sum() for g in s.need("grads")),
+    "kernel_delta": lambda s: s.kernel() @ s.need("delta"),
 }
 
 RECORDS = (
@@ -528,7 +542,8 @@ class _Objective:
 
     def __init__(self, model, X, y, optimizer, params, batch, seed) -> None:
         self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
-        self.params, self.n, self.batch, self.idx = params, X.shape[0], batch, None
+        self.params, self.n, self.batch = params, X.shape[0], batch
+        self.idx: torch.Tensor | None = None  # the drawn mini-batch
         self.fast = (
             isinstance(model, TwoLayerReLU)
             and len(params) == 1
@@ -694,9 +709,13 @@ class _Recorder:
             )
             for name in names
         }
-        self.delta = self.prev = self.prev2 = None  # Delta_k, Delta_{k-1}, _{k-2}
-        self.h_prev = self.h_prev2 = None  # times of steps k-1 and k-2
-        self.pending = None
+        # Delta_k, Delta_{k-1}, Delta_{k-2}
+        self.delta: torch.Tensor | None = None
+        self.prev: torch.Tensor | None = None
+        self.prev2: torch.Tensor | None = None
+        self.h_prev: float | None = None  # times of steps k-1 and k-2
+        self.h_prev2: float | None = None
+        self.pending: int | None = None  # the record whose velocity awaits Delta_k
 
     def wants(self, k: int) -> bool:
         return self.idx < len(self.ks) and self.ks[self.idx] == k
@@ -707,6 +726,8 @@ class _Recorder:
         if self.prev is None:
             self.prev = delta
         if self.pending is not None:  # central difference, once Delta_k is known
+            # a step was taken since the pending record: stepped() set these
+            assert self.h_prev2 is not None and self.h_prev is not None
             dt = self.h_prev2 + self.h_prev
             self.rec["velocity"][self.pending] = (delta - self.prev2) / dt
             self.pending = None
@@ -746,7 +767,9 @@ class _Training:
         self.callback, self.factor = callback, factor
         self.lr = float(self.optimizer.param_groups[0]["lr"])
         self.h0 = clock.step_time(self.optimizer)  # one step size, or a named clock
-        self.loss0, self.loss_t, self.times = None, None, []
+        self.loss0: float | None = None  # the loss at step 0
+        self.loss_t: torch.Tensor | None = None  # the loss the next step starts from
+        self.times: list[float] = []
 
     def run(self, steps: int, ks: list[int], record, progress) -> Run:
         """Steps ``0..steps``, recording ``record`` at the steps ``ks``."""
@@ -818,6 +841,7 @@ class _Training:
         if self.objective.batch is not None:
             self.objective.draw()
             _, self.loss_t = self.objective.gradient()
+        assert self.loss_t is not None  # observe(k) evaluated it at full batch
         self.optimizer.step(self.objective.closure(self.loss_t))
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(float(self.loss_t))
@@ -953,14 +977,14 @@ def train(
     batch = _check_batch(batch, n)
     record = _check_record(record, isinstance(model, TwoLayerReLU), batch)
     _check_scheduler(scheduler, optimizer)
-    clock = _Clock.resolve(optimizer, clock, time_per_step)
-    steps = _horizon(steps, t_end, clock, optimizer, scheduler)
+    the_clock = _Clock.resolve(optimizer, clock, time_per_step)
+    steps = _horizon(steps, t_end, the_clock, optimizer, scheduler)
     factor = check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
     seed = check_int(seed, "seed", minimum=0)
     if isinstance(model, TwoLayerReLU) and check_assumptions:
         _check_assumptions(model, X)
     objective = _Objective(model, X, y, optimizer, params, batch, seed)
-    run = _Training(objective, clock, scheduler, callback, factor)
+    run = _Training(objective, the_clock, scheduler, callback, factor)
     return run.run(
         steps, _record_steps(steps, _every(every, records, steps)), record, progress
     )

@@ -118,6 +118,26 @@ def draw_friction_sweep(H, delta0, frictions, t_end: float, *, ax=None):
     whether the slowest mode is under-, critically or over-damped (:math:`b`
     against :math:`2\sqrt{\lambda_{\min}}`).
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel matrix ``(n, n)``, or its spectrum.
+    delta0 : array_like
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    frictions : iterable of float
+        The frictions :math:`b \ge 0`, one curve each.
+    t_end : float
+        The time horizon.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.1, 1.0], dtype=torch.float64))
     >>> d0 = torch.ones(2, dtype=torch.float64)
     >>> ax = draw_friction_sweep(H, d0, [0.2, 2.0], 10.0)

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntklib import KernelSpectrum, TwoLayerReLU, sphere_data, train
+from ntklib import KernelSpectrum, TwoLayerReLU, sphere_data
 from ntklib.experiments.comparison import (
-    loss_at_iteration,
     rate_markdown,
     rate_table,
     run_optimizers,
@@ -26,7 +25,7 @@ def test_run_optimizers_same_start_same_time():
         "HB": lambda p: HeavyBall(p, lr=0.05, momentum=0.5),
         "NAG": lambda p: Nesterov(p, lr=0.05),
     }
-    runs = run_optimizers(X, y, 128, makers, 3.0, seed=4, record=("loss",))
+    runs = run_optimizers(X, y, 128, makers=makers, t_end=3.0, seed=4, record=("loss",))
     assert len({round(r.loss[0].item(), 12) for r in runs.values()}) == 1
     for r in runs.values():
         assert abs(r.time[-1].item() - 3.0) <= r.time_per_step / 2 + 1e-12
@@ -115,17 +114,6 @@ def test_width_requirements_against_the_formulas():
     assert len(width_markdown(rows).splitlines()) == 6
 
 
-def test_loss_at_iteration_is_the_loss_after_k_steps():
-    X, y = sphere_data(6, 3, seed=1)
-    runs = run_optimizers(X, y, 128, {"GD": lambda p: GD(p, lr=0.1)}, 4.0, records=8)
-    net = TwoLayerReLU(3, 128, seed=0)
-    k = int(runs["GD"].step[3])
-    direct = train(net, X, y, GD(net.parameters(), lr=0.1), k, record=("loss",))
-    got = loss_at_iteration(runs, k)["GD"]
-    assert math.isclose(got, direct.loss[-1].item(), rel_tol=1e-12)
-    assert loss_at_iteration(runs, k + 1)["GD"] == got  # the last record at or before k
-
-
 def test_radius_of_hb_and_nag_sc_against_roots_and_iterates():
     """The registry's radius: heavy ball against numpy.roots, NAG-SC against its
     iterates (the method's tuned rows use it)."""
@@ -164,7 +152,7 @@ def test_tuned_comparison_follows_the_linearised_methods():
     X, y = sphere_data(12, 6, seed=3)
     net = TwoLayerReLU(6, 2048, seed=0)
     spec = KernelSpectrum(empirical_ntk(net, X))
-    rows = {r.method: r for r in tuned_comparison(X, y, 2048, spec, seed=0)}
+    rows = {r.method: r for r in tuned_comparison(X, y, 2048, H=spec, seed=0)}
     q = math.sqrt(spec.condition_number)
     assert math.isclose(rows["GD"].rho, (q * q - 1) / (q * q + 1), rel_tol=1e-9)
     assert math.isclose(rows["HB"].rho, (q - 1) / (q + 1), rel_tol=1e-6)
@@ -194,7 +182,7 @@ def test_tuned_comparison_linearised_counts_by_hand():
     net = TwoLayerReLU(4, 512, seed=0)
     H = empirical_ntk(net, X)
     spec = KernelSpectrum(H)
-    (gd, *_) = tuned_comparison(X, y, 512, spec, target=1e-10, seed=0)
+    (gd, *_) = tuned_comparison(X, y, 512, H=spec, target=1e-10, seed=0)
     lr = 2 / (spec.lambda_max + spec.lambda_min)
     delta = (net(X) - y).detach()
     loss0, k = 0.5 * (delta @ delta).item(), 0

@@ -42,9 +42,13 @@ def _figures(problem):
     lim = discretisation_order(
         "heavy_ball", spec, d0, [0.04, 0.01], 2.0, friction=b, network=(X, y, m, 0)
     )
-    rem = hbx.remainder_by_width(X, y, [128, 256], 0.04, b, 2.0, seed=0)
+    rem = hbx.remainder_by_width(
+        X, y, [128, 256], lr=0.04, friction=b, t_end=2.0, seed=0
+    )
     yield "draw_limit", hbx.draw_limit(lim, rem, 2.0, m)
-    run = hbx.heavy_ball_run(X, y, m, 0.04, b, 4.0, lam0, seed=0)
+    run = hbx.heavy_ball_run(
+        X, y, m, lr=0.04, friction=b, t_end=4.0, lambda0=lam0, seed=0
+    )
     yield "draw_lyapunov_run", hbx.draw_lyapunov_run(run, spec, d0, b, lam0)
     sweep = hbx.friction_sweep(spec, d0, [0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0])
     yield "draw_friction_sweep", hbx.draw_friction_sweep(spec, d0, sweep, b, 20.0)
@@ -55,14 +59,18 @@ def _figures(problem):
     )
     tight = hbx.critical_tightness(spec, d0, lam0, np.linspace(0, 10, 50))
     yield "draw_tightness", hbx.draw_tightness(tight)
-    study = nx.nesterov_lyapunov_study(X, y, m, 5.0, 9.0, 0.01, 60.0, lambda0=lam0)
+    study = nx.nesterov_lyapunov_study(
+        X, y, m, alpha=5.0, gamma=9.0, lr=0.01, t_end=60.0, lambda0=lam0
+    )
     yield "draw_lyapunov", nx.draw_lyapunov(study)
     exps = {
-        g: nx.nesterov_exponents(X, y, m, g, (0.01, 0.0025), 10.0, seed=0)
+        g: nx.nesterov_exponents(
+            X, y, m, gamma=g, lrs=(0.01, 0.0025), t_end=10.0, seed=0
+        )
         for g in (3.0, 9.0)
     }
     yield "draw_exponents", nx.draw_exponents(exps)
-    (row,) = nx.nesterov_sc_rates(X, y, m, lam0, (0.01,), 5.0, seed=0)
+    (row,) = nx.nesterov_sc_rates(X, y, m, lambda0=lam0, lrs=(0.01,), t_end=5.0, seed=0)
     yield "draw_nesterov_sc", nx.draw_nesterov_sc(row, spec, d0, lam0)
     makers = {
         "GD": lambda p: GD(p, lr=0.1),
@@ -71,13 +79,15 @@ def _figures(problem):
         "NAG": lambda p: Nesterov(p, lr=0.01, gamma=9.0),
     }
     record = ("loss", "pseudo_loss", "kernel_drift")
-    runs = cx.run_optimizers(X, y, m, makers, 4.0, record=record, records=40, seed=0)
+    runs = cx.run_optimizers(
+        X, y, m, makers=makers, t_end=4.0, record=record, records=40, seed=0
+    )
     yield "draw_runs", cx.draw_runs(runs)
     yield "draw_per_iteration", cx.draw_per_iteration(runs, 40, 0.01)
     rows = cx.rate_table(runs, spec, d0, lam0, b, 9.0, 4.0)
     nag = next(r.measured for r in rows if r.method == "NAG")
     yield "draw_illustration", cx.draw_illustration(runs, spec, d0, b, 9.0, nag, m)
-    tuned = cx.tuned_comparison(X, y, m, spec, target=1e-8, seed=0)
+    tuned = cx.tuned_comparison(X, y, m, H=spec, target=1e-8, seed=0)
     yield "draw_tuned", cx.draw_tuned(tuned)
 
 

@@ -24,7 +24,7 @@ def data():
 
 def test_gd_against_kernel_matches_direct_linear_algebra(data):
     X, y = data
-    cmp = gd_against_kernel(X, y, 512, 0.2, 4.0, seed=1, lambda0=0.1)
+    cmp = gd_against_kernel(X, y, 512, lr=0.2, t_end=4.0, seed=1, lambda0=0.1)
     net = TwoLayerReLU(3, 512, seed=1)
     H = empirical_ntk(net, X, method="jacobian").numpy()  # torch.func, J J^T
     d0 = (net(X).detach() - y).numpy()
@@ -46,7 +46,7 @@ def test_gd_against_kernel_matches_direct_linear_algebra(data):
 def test_eigenmode_rates_follow_discrete_gd(data):
     X, y = data
     lr = 0.1
-    cmp = gd_against_kernel(X, y, 8192, lr, 10.0, seed=0)
+    cmp = gd_against_kernel(X, y, 8192, lr=lr, t_end=10.0, seed=0)
     lam = np.linalg.eigvalsh(empirical_ntk(TwoLayerReLU(3, 8192, seed=0), X).numpy())
     for rate in eigenmode_rates(cmp, [0, 3, 5]):
         theory = -math.log(1 - lr * lam[rate.index]) / lr
@@ -56,7 +56,7 @@ def test_eigenmode_rates_follow_discrete_gd(data):
 
 def test_lazy_sweep_matches_a_hand_written_run(data):
     X, y = data
-    sweep = lazy_training_sweep(X, y, [64, 256], 1, 2.0, 0.5, seed=0)
+    sweep = lazy_training_sweep(X, y, [64, 256], seeds=1, t_end=2.0, lr=0.5, seed=0)
     net = TwoLayerReLU(3, 256, seed=0)
     W0 = net.W.detach().clone()
     for _ in range(4):  # t_end / lr steps of plain autograd GD
@@ -86,7 +86,9 @@ def test_lazy_sweep_matches_a_hand_written_run(data):
 
 def test_lazy_sweep_statistics_against_numpy(data):
     X, y = data
-    sweep = lazy_training_sweep(X, y, [64, 256, 1024], 3, 2.0, 0.5, seed=4)
+    sweep = lazy_training_sweep(
+        X, y, [64, 256, 1024], seeds=3, t_end=2.0, lr=0.5, seed=4
+    )
     w = np.array([64.0, 256.0, 1024.0])
     drift = sweep.samples["kernel_drift"].numpy()
     assert drift.shape == (3, 3)
@@ -104,17 +106,17 @@ def test_lazy_sweep_statistics_against_numpy(data):
 def test_default_seeds_follow_ntklib_seed(data, monkeypatch):
     X, y = data
     monkeypatch.setenv("NTKLIB_SEED", "1")
-    shifted = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1)
-    explicit = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1, seed=100_000)
+    shifted = gd_against_kernel(X, y, 64, lr=0.1, t_end=0.5, lambda0=0.1)
+    explicit = gd_against_kernel(X, y, 64, lr=0.1, t_end=0.5, lambda0=0.1, seed=100_000)
     assert torch.equal(shifted.run.loss, explicit.run.loss)
     monkeypatch.setenv("NTKLIB_SEED", "0")
-    base = gd_against_kernel(X, y, 64, 0.1, 0.5, lambda0=0.1)
+    base = gd_against_kernel(X, y, 64, lr=0.1, t_end=0.5, lambda0=0.1)
     assert not torch.equal(base.run.loss, shifted.run.loss)
 
 
 def test_comparison_bounds_and_late_rates_against_numpy(data):
     X, y = data
-    cmp = gd_against_kernel(X, y, 1024, 0.2, 10.0, seed=2, lambda0=0.15)
+    cmp = gd_against_kernel(X, y, 1024, lr=0.2, t_end=10.0, seed=2, lambda0=0.15)
     k, L0 = cmp.run.step.numpy(), cmp.run.loss[0].item()
     assert np.allclose(cmp.gd_theorem.numpy(), L0 * (1 - 0.2 * 0.15 / 2) ** k)
     assert np.allclose(cmp.bound.numpy(), L0 * np.exp(-0.15 * 0.2 * k))
@@ -159,7 +161,7 @@ def test_random_move_flips_against_quadrature():
 
 def test_stable_step_threshold_and_linearised_growth(data):
     X, y = data
-    study = stable_step_runs(X, y, 1024, [0.9, 6.0], 100.0, seed=2)
+    study = stable_step_runs(X, y, 1024, factors=[0.9, 6.0], t_end=100.0, seed=2)
     lam_max = np.linalg.eigvalsh(
         empirical_ntk(TwoLayerReLU(3, 1024, seed=2), X, method="jacobian").numpy()
     )[-1]
@@ -177,16 +179,26 @@ def test_stable_step_threshold_and_linearised_growth(data):
 @pytest.mark.parametrize(
     "call, exc, word",
     [
-        (lambda X, y: gd_against_kernel(X, y, 0, 0.1, 1.0), ValueError, "m"),
-        (lambda X, y: gd_against_kernel(X, y, 64, 0.1, -1.0), ValueError, "t_end"),
+        (lambda X, y: gd_against_kernel(X, y, 0, lr=0.1, t_end=1.0), ValueError, "m"),
         (
-            lambda X, y: lazy_training_sweep(X, y, [64], 1, 1.0, 0.1),
+            lambda X, y: gd_against_kernel(X, y, 64, lr=0.1, t_end=-1.0),
+            ValueError,
+            "t_end",
+        ),
+        (
+            lambda X, y: lazy_training_sweep(X, y, [64], seeds=1, t_end=1.0, lr=0.1),
             ValueError,
             "widths",
         ),
-        (lambda X, y: stable_step_runs(X, y, 64, [-1.0], 1.0), ValueError, "factors"),
         (
-            lambda X, y: eigenmode_rates(gd_against_kernel(X, y, 64, 0.1, 1.0), [9]),
+            lambda X, y: stable_step_runs(X, y, 64, factors=[-1.0], t_end=1.0),
+            ValueError,
+            "factors",
+        ),
+        (
+            lambda X, y: eigenmode_rates(
+                gd_against_kernel(X, y, 64, lr=0.1, t_end=1.0), [9]
+            ),
             ValueError,
             "indices",
         ),
@@ -204,7 +216,7 @@ def test_flip_lemma_study_against_numpy_and_scipy(data):
 
     X, y = data
     radii = [0.05, 0.3]
-    study = flip_lemma_study(X, y, 2048, radii, 2.0, 0.5, seed=3)
+    study = flip_lemma_study(X, y, 2048, radii=radii, t_end=2.0, lr=0.5, seed=3)
     net = TwoLayerReLU(3, 2048, seed=3)
     W0 = net.W.detach().numpy().copy()
     proj = np.abs(X.numpy() @ W0.T)
@@ -253,7 +265,7 @@ def test_flip_study_detects_a_wrong_initial_variance(data):
 
 def test_stable_step_records_flips(data):
     X, y = data
-    study = stable_step_runs(X, y, 256, [0.5], 5.0, seed=1)
+    study = stable_step_runs(X, y, 256, factors=[0.5], t_end=5.0, seed=1)
     net = TwoLayerReLU(3, 256, seed=1)
     S0 = (X @ net.W.detach().T >= 0).numpy()
     lr = 0.5 * study.stable_lr
@@ -271,7 +283,7 @@ def test_gd_discretisation_against_a_hand_written_run(data):
 
     X, y = data
     lrs = [0.5, 0.25]
-    study = gd_discretisation(X, y, 512, lrs, 2.0, seed=3)
+    study = gd_discretisation(X, y, 512, lrs=lrs, t_end=2.0, seed=3)
     net = TwoLayerReLU(3, 512, seed=3)
     H = empirical_ntk(net, X, method="jacobian").numpy()
     d0 = (net(X).detach() - y).numpy()

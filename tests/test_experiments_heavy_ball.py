@@ -44,7 +44,7 @@ def _sgd_heavy_ball(X, y, m, lr, beta, steps, seed=0):
 def test_remainder_matches_a_hand_computed_residual(data):
     X, y = data
     lr, b, t_end = 0.04, 1.0, 1.0
-    sweep = study.remainder_by_width(X, y, [32, 512], lr, b, t_end)
+    sweep = study.remainder_by_width(X, y, [32, 512], lr=lr, friction=b, t_end=t_end)
     beta, h = 1 - b * math.sqrt(lr), math.sqrt(lr)
     for m, ratio in zip([32, 512], sweep.ratio.tolist()):
         D, H = _sgd_heavy_ball(X, y, m, lr, beta, 5)
@@ -64,7 +64,7 @@ def test_remainder_matches_a_hand_computed_residual(data):
 def test_heavy_ball_run_lyapunov_matches_an_independent_run(data):
     X, y = data
     lr, b, lam0, t_end = 0.04, 0.5, 0.2, 2.0
-    hb = study.heavy_ball_run(X, y, 64, lr, b, t_end, lam0)
+    hb = study.heavy_ball_run(X, y, 64, lr=lr, friction=b, t_end=t_end, lambda0=lam0)
     beta, h = 1 - b * math.sqrt(lr), math.sqrt(lr)
     assert hb.momentum == pytest.approx(beta, rel=1e-12)
     D, H = _sgd_heavy_ball(X, y, 64, lr, beta, 10)
@@ -143,7 +143,7 @@ def test_discretisation_limit_feeds_draw_limit(data):
         friction=1.0,
         network=(X, y, 256, 0),
     )
-    rem = study.remainder_by_width(X, y, [64, 256], 0.04, 1.0, 1.0)
+    rem = study.remainder_by_width(X, y, [64, 256], lr=0.04, friction=1.0, t_end=1.0)
     fig = study.draw_limit(limit, rem, 1.0, 256)
     assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 1
     reg = study.stability_region(spec, np.linspace(0.1, 4, 5), np.linspace(0, 0.9, 4))
@@ -152,7 +152,7 @@ def test_discretisation_limit_feeds_draw_limit(data):
     pts = study.friction_sweep(spec, delta0, [0.5, 2.0])
     fig3 = study.draw_friction_sweep(spec, delta0, pts, 0.3, 10.0)
     assert len(fig3.axes[0].get_lines()) == 2
-    hb = study.heavy_ball_run(X, y, 256, 0.04, 1.0, 1.0, 0.2)
+    hb = study.heavy_ball_run(X, y, 256, lr=0.04, friction=1.0, t_end=1.0, lambda0=0.2)
     fig4 = study.draw_lyapunov_run(hb, spec, delta0, 1.0, 0.2)
     # the loss, the exact flow and the theorem's bound: no GD curve on this clock
     assert len(fig4.axes[0].get_lines()) == 3 and len(fig4.axes[1].get_lines()) == 2
@@ -163,11 +163,11 @@ def test_arguments_are_validated(data):
     X, y = data
     H = torch.eye(2, dtype=torch.float64)
     with pytest.raises(ValueError, match="widths"):
-        study.remainder_by_width(X, y, [64], 0.01, 1.0, 1.0)
+        study.remainder_by_width(X, y, [64], lr=0.01, friction=1.0, t_end=1.0)
     with pytest.raises(ValueError, match="friction"):
-        study.heavy_ball_run(X, y, 64, 0.01, -1.0, 1.0, 0.1)
+        study.heavy_ball_run(X, y, 64, lr=0.01, friction=-1.0, t_end=1.0, lambda0=0.1)
     with pytest.raises(ValueError, match="lambda0"):
-        study.heavy_ball_run(X, y, 64, 0.01, 1.0, 1.0, 0.0)
+        study.heavy_ball_run(X, y, 64, lr=0.01, friction=1.0, t_end=1.0, lambda0=0.0)
     with pytest.raises(ValueError, match="ratios"):
         study.friction_sweep(H, torch.ones(2, dtype=torch.float64), [0.0])
     with pytest.raises(ValueError, match="betas"):
@@ -182,7 +182,7 @@ def test_remainder_sweep_reports_the_narrow_widths_train_warns_about(data):
     X, y = data
 
     widths = [2, 256]
-    sweep = study.remainder_by_width(X, y, widths, 0.04, 1.0, 0.4)
+    sweep = study.remainder_by_width(X, y, widths, lr=0.04, friction=1.0, t_end=0.4)
     lam0 = torch.linalg.eigvalsh(infinite_ntk(X))[0]
     expected = tuple(
         m

@@ -83,7 +83,7 @@ def test_half_point_and_batches():
 
 def test_batch_sweep_against_its_kernel_model_and_the_exact_mean(data):
     X, y = data
-    sw = study.batch_sweep(X, y, 2048, [1, 3, 6], 2, horizon=6.0)
+    sw = study.batch_sweep(X, y, 2048, batches=[1, 3, 6], seeds=2, horizon=6.0)
     H0 = empirical_ntk(TwoLayerReLU(3, 2048, seed=0), X)
     for j, b in enumerate(sw.batches):
         assert sw.lrs[j] == pytest.approx(st.sgd_step_size(H0, b))
@@ -101,7 +101,9 @@ def test_batch_sweep_against_its_kernel_model_and_the_exact_mean(data):
 
 def test_momentum_study_tunes_on_the_exact_rate(data):
     X, y = data
-    ms = study.momentum_study(X, y, 1024, [6], 0.3, 1, grid=(0.5, 1.0, 2.0))
+    ms = study.momentum_study(
+        X, y, 1024, batches=[6], momentum=0.3, seeds=1, grid=(0.5, 1.0, 2.0)
+    )
     H0 = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)
     eta = st.sgd_step_size(H0, 6)
     rates = [
@@ -136,7 +138,7 @@ def test_preconditioned_run_matches_a_manual_step(data):
     net = TwoLayerReLU(3, 256, seed=0)
     precond = study.coordinate_preconditioner(net.W.detach(), 9.0)
     assert precond[0].tolist() == pytest.approx([1 / 3, 1.0, 3.0])
-    pr = study.preconditioned_run(X, y, 256, precond, 0.2, 15)
+    pr = study.preconditioned_run(X, y, 256, precond=precond, lr=0.2, steps=15)
     expected = _autograd_loop(
         X, y, 256, lambda p: torch.optim.SGD(p, lr=0.2), 15, 6, 0, precondition=precond
     )
@@ -179,7 +181,9 @@ def test_adaptive_run_rmsprop_against_its_formula(data):
     """RMSprop by hand: v = a v + (1 - a) g^2, W -= lr g / (sqrt(v) + eps)."""
     X, y = data
     lr, steps = 1e-2, 20
-    ad = study.adaptive_run(X, y, 128, "rmsprop", lr, steps, k0=5, every=5)
+    ad = study.adaptive_run(
+        X, y, 128, optimizer="rmsprop", lr=lr, steps=steps, k0=5, every=5
+    )
     net = TwoLayerReLU(3, 128, seed=0)
     W, v = net.W.detach().clone(), torch.zeros_like(net.W)
     losses, lmax = [], []
@@ -215,12 +219,12 @@ def test_arguments_are_validated(data):
         other = TwoLayerReLU(3, 16)
         study.minibatch_train(net, X, y, torch.optim.SGD([other.W], lr=0.1), 5, 2)
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        study.adaptive_run(X, y, 16, "lbfgs", 0.1, 10)
+        study.adaptive_run(X, y, 16, optimizer="lbfgs", lr=0.1, steps=10)
     with pytest.raises(ValueError, match="k0 must be a multiple"):
-        study.adaptive_run(X, y, 16, "adam", 0.1, 10, k0=3, every=5)
+        study.adaptive_run(X, y, 16, optimizer="adam", lr=0.1, steps=10, k0=3, every=5)
     with pytest.raises(ValueError, match="spread"):
         study.coordinate_preconditioner(net.W, 0.5)
     with pytest.raises(ValueError, match="horizon"):
-        study.batch_sweep(X, y, 16, [1], 1, horizon=0.0)
+        study.batch_sweep(X, y, 16, batches=[1], seeds=1, horizon=0.0)
     with pytest.raises(ValueError, match="momentum"):
-        study.momentum_study(X, y, 16, [1], 1.5, 1)
+        study.momentum_study(X, y, 16, batches=[1], momentum=1.5, seeds=1)

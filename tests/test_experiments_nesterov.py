@@ -24,7 +24,9 @@ from ntklib.training import Run
 
 def test_nesterov_exponents_flow_and_network():
     X, y = sphere_data(8, 3, seed=0)
-    flow, rows = nesterov_exponents(X, y, 1024, 5.0, [0.01, 0.0025], 80.0)
+    flow, rows = nesterov_exponents(
+        X, y, 1024, gamma=5.0, lrs=[0.01, 0.0025], t_end=80.0
+    )
     assert abs(flow - 5.0) < 0.25
     for row in rows:
         assert row.gap < 0.02
@@ -63,7 +65,9 @@ def test_lyapunov_constant_validates():
 def test_lyapunov_study_matches_an_ode_solver():
     X, y = sphere_data(6, 3, seed=1)
     alpha, gamma, lam0 = 5.0, 9.0, 2.0  # mu = 1: t0 = 2 sqrt(K) < 12
-    s = nesterov_lyapunov_study(X, y, 256, alpha, gamma, 0.01, 12.0, lambda0=lam0)
+    s = nesterov_lyapunov_study(
+        X, y, 256, alpha=alpha, gamma=gamma, lr=0.01, t_end=12.0, lambda0=lam0
+    )
     net = TwoLayerReLU(3, 256, seed=0)
     H = empirical_ntk(net, X).numpy()
     d0 = (net(X).detach() - y).numpy()
@@ -99,13 +103,15 @@ def test_lyapunov_study_matches_an_ode_solver():
 def test_lyapunov_study_needs_a_horizon_past_t0():
     X, y = sphere_data(6, 3)
     with pytest.raises(ValueError, match="t0"):
-        nesterov_lyapunov_study(X, y, 64, 5.0, 9.0, 0.01, 1.0, lambda0=0.4)
+        nesterov_lyapunov_study(
+            X, y, 64, alpha=5.0, gamma=9.0, lr=0.01, t_end=1.0, lambda0=0.4
+        )
 
 
 def test_nesterov_sc_rates_follow_the_linearised_method():
     X, y = sphere_data(6, 3, seed=0)
     lam0, lr, T = 0.4, 0.01, 30.0
-    (row,) = nesterov_sc_rates(X, y, 1024, lam0, [lr], T)
+    (row,) = nesterov_sc_rates(X, y, 1024, lambda0=lam0, lrs=[lr], t_end=T)
     s = math.sqrt(lam0 / 2 * lr)
     assert math.isclose(row.momentum, (1 - s) / (1 + s))
     net = TwoLayerReLU(3, 1024, seed=0)
@@ -119,16 +125,18 @@ def test_nesterov_sc_rates_follow_the_linearised_method():
 
 def test_nesterov_sc_agrees_with_sgd():
     X, y = sphere_data(6, 3)
-    assert nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9) < 1e-12
+    assert nesterov_sc_sgd_gap(X, y, 64, lr=0.01, momentum=0.9) < 1e-12
     with pytest.raises(ValueError, match="steps"):
-        nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9, steps=0)
+        nesterov_sc_sgd_gap(X, y, 64, lr=0.01, momentum=0.9, steps=0)
 
 
 def test_gradient_correction_study_against_the_linearised_methods():
     """Per-mode rates: predictions from eigvals, measurements vs the linear iteration."""
     X, y = sphere_data(6, 3, seed=0)
     lr, beta, T = 0.01, 0.95, 30.0  # about ten periods of the top mode in the window
-    s = gradient_correction_study(X, y, 2048, lr, beta, T, modes=(-1,), seed=0)
+    s = gradient_correction_study(
+        X, y, 2048, lr=lr, momentum=beta, t_end=T, modes=(-1,), seed=0
+    )
     lam = s.eigenvalues["NAG-SC"]
     assert s.eigenvalues["HB"].shape == lam.shape
     # closed forms for under-damped modes: sqrt(beta) and sqrt(beta (1 - eta lam))

@@ -26,7 +26,7 @@ def _manual_gd(X, y, m, lr, steps, seed=0):
 
 def test_pl_run_records_match_autograd_and_kernel(data):
     X, y = data
-    pl = study.pl_run(X, y, 64, 0.2, 2.0, every=5, seed=0)
+    pl = study.pl_run(X, y, 64, lr=0.2, t_end=2.0, every=5, seed=0)
     assert int(pl.run.step[-1]) == 10
     net = _manual_gd(X, y, 64, 0.2, 10)
     delta = net(X).detach() - y
@@ -57,7 +57,7 @@ def test_gradient_identity_gap_is_round_off_and_the_quantities_are_not(data):
 def test_width_sweep_flags_exactly_the_narrow_widths(data):
     X, y = data
     widths = [2, 4, 512]
-    sweep = study.pl_width_sweep(X, y, widths, 0.1, 1.0, seed=0)
+    sweep = study.pl_width_sweep(X, y, widths, lr=0.1, t_end=1.0, seed=0)
     lam0 = torch.linalg.eigvalsh(infinite_ntk(X))[0]
     expected = tuple(
         m
@@ -74,7 +74,9 @@ def test_width_sweep_flags_exactly_the_narrow_widths(data):
 
 def test_permutation_segment_against_a_hand_built_segment(data):
     X, y = data
-    seg = study.permutation_segment(X, y, 16, 0.1, 10.0, points=5, seed=0, perm_seed=2)
+    seg = study.permutation_segment(
+        X, y, 16, lr=0.1, t_end=10.0, points=5, seed=0, perm_seed=2
+    )
     assert sorted(seg.perm.tolist()) == list(range(16))
     assert torch.equal(seg.a[seg.perm], seg.a)  # only units with equal a_r swap
     assert not torch.equal(seg.perm, torch.arange(16))
@@ -90,29 +92,29 @@ def test_permutation_segment_against_a_hand_built_segment(data):
 def test_arguments_are_validated(data):
     X, y = data
     with pytest.raises(ValueError, match="m"):
-        study.pl_run(X, y, 0, 0.1, 1.0)
+        study.pl_run(X, y, 0, lr=0.1, t_end=1.0)
     with pytest.raises(TypeError, match="m"):
-        study.pl_run(X, y, 2.5, 0.1, 1.0)
+        study.pl_run(X, y, 2.5, lr=0.1, t_end=1.0)
     with pytest.raises(ValueError, match="lr"):
-        study.pl_run(X, y, 8, -0.1, 1.0)
+        study.pl_run(X, y, 8, lr=-0.1, t_end=1.0)
     with pytest.raises(ValueError, match="widths"):
-        study.pl_width_sweep(X, y, [], 0.1, 1.0)
+        study.pl_width_sweep(X, y, [], lr=0.1, t_end=1.0)
     with pytest.raises(ValueError, match="points"):
-        study.permutation_segment(X, y, 8, 0.1, 1.0, points=1)
+        study.permutation_segment(X, y, 8, lr=0.1, t_end=1.0, points=1)
 
 
 def test_figures_draw_what_they_say(data):
     X, y = data
-    pl = study.pl_run(X, y, 64, 0.2, 1.0)
+    pl = study.pl_run(X, y, 64, lr=0.2, t_end=1.0)
     fig = study.draw_pl_run(pl, 0.1, 64)
     assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 3
-    sweep = study.pl_width_sweep(X, y, [4, 64], 0.2, 1.0)
+    sweep = study.pl_width_sweep(X, y, [4, 64], lr=0.2, t_end=1.0)
     fig2 = study.draw_pl_width_sweep(sweep, 0.1, 3)
     assert [ln.get_label() for ln in fig2.axes[0].get_lines()] == [
         "m=4 (md=12)",
         "m=64 (md=192)",
     ]
-    seg = study.permutation_segment(X, y, 16, 0.1, 1.0, points=3)
+    seg = study.permutation_segment(X, y, 16, lr=0.1, t_end=1.0, points=3)
     fig3 = study.draw_segment(seg)
     assert fig3.axes[0].get_lines()[0].get_ydata().tolist() == seg.loss.tolist()
     plt.close("all")
@@ -120,7 +122,7 @@ def test_figures_draw_what_they_say(data):
 
 def test_loss_rate_against_an_explicit_matrix_power(data):
     X, y = data
-    pl = study.pl_run(X, y, 256, 0.2, 20.0, every=5, seed=0)
+    pl = study.pl_run(X, y, 256, lr=0.2, t_end=20.0, every=5, seed=0)
     rates = study.loss_rate(pl, X, y, 256, 10.0, seed=0)
     net = TwoLayerReLU(3, 256, seed=0)
     H, delta = empirical_ntk(net, X), (net(X) - y).detach()

@@ -51,7 +51,7 @@ def test_newton_check():
 
 def test_rate_run_matches_a_hand_loop(data):
     X, y = data
-    r = study.gauss_newton_rate(X, y, 256, 0.25, 1.5)
+    r = study.gauss_newton_rate(X, y, 256, lr=0.25, t_end=1.5)
     D = _gn_steps(X, y, 256, 0.25, 6)
     np.testing.assert_allclose(r.run.delta.numpy(), D, atol=1e-10)
     k = np.arange(7)[:, None]
@@ -76,12 +76,12 @@ def test_rate_run_matches_a_hand_loop(data):
     J = _relu_J(net, X)
     assert r.lambda_min_end == pytest.approx(np.linalg.eigvalsh(J @ J.T)[0], rel=1e-8)
     with pytest.raises(ValueError, match="lr must be < 1"):
-        study.gauss_newton_rate(X, y, 64, 1.0, 1.0)
+        study.gauss_newton_rate(X, y, 64, lr=1.0, t_end=1.0)
 
 
 def test_per_iteration_against_sgd_and_numpy(data):
     X, y = data
-    p = study.per_iteration(X, y, 512, 3, tol=1e-4)
+    p = study.per_iteration(X, y, 512, steps=3, tol=1e-4)
     np.testing.assert_allclose(
         p.gn_norm.numpy(),
         np.linalg.norm(_gn_steps(X, y, 512, 1.0, 3), axis=1),
@@ -111,7 +111,7 @@ def test_per_iteration_against_sgd_and_numpy(data):
 
 def test_damped_modes_against_numpy(data):
     X, y = data
-    dm = study.damped_modes(X, y, 512, 0.9, 0.2, 2)
+    dm = study.damped_modes(X, y, 512, lr=0.9, damping=0.2, steps=2)
     D = _gn_steps(X, y, 512, 0.9, 2, damping=0.2)
     lam, Q = np.linalg.eigh(empirical_ntk(TwoLayerReLU(3, 512), X).numpy())
     c0, c2 = Q.T @ D[0], Q.T @ D[2]
@@ -228,9 +228,9 @@ def test_one_step_residual_against_a_hand_step(data):
 
 def test_figures(data):
     X, y = data
-    r = study.gauss_newton_rate(X, y, 64, 0.5, 1.0)
-    p = study.per_iteration(X, y, 128, 2, tol=0.5)
-    dm = study.damped_modes(X, y, 128, 1.0, 0.5, 1)
+    r = study.gauss_newton_rate(X, y, 64, lr=0.5, t_end=1.0)
+    p = study.per_iteration(X, y, 128, steps=2, tol=0.5)
+    dm = study.damped_modes(X, y, 128, lr=1.0, damping=0.5, steps=1)
     tr = study.damping_tradeoff(TwoLayerReLU(3, 128), X, [0.1, 1.0])
     c = study.step_cost([4, 8], 32, 3)
     w = study.one_step_residual(X, y, [32, 64])

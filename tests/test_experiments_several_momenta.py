@@ -165,7 +165,7 @@ def test_network_rate_matches_the_linearised_iterates(data):
     net = TwoLayerReLU.for_data(X, m, 0)
     H0 = empirical_ntk(net, X)
     nr = study.network_rate(
-        X, y, m, "two_step_momentum", params, H0, steps=80, fit_from=25
+        X, y, m, family="two_step_momentum", params=params, H0=H0, steps=80, fit_from=25
     )
     opt = TwoStepMomentum(
         [torch.nn.Parameter(torch.zeros(1))], lr=0.4, betas=(0.3, -0.1)

@@ -73,7 +73,15 @@ def test_population_is_each_network_trained_alone(method):
     widths, seeds = [8, 64, 300], [4, 5, 6]
     lr, beta = (0.4, 0.0) if method == "GD" else (0.02, 0.85)
     pop = wl.train_population(
-        X, y, widths, seeds, method, lr, 60, beta, kernel_records=6
+        X,
+        y,
+        widths,
+        seeds=seeds,
+        method=method,
+        lr=lr,
+        steps=60,
+        momentum=beta,
+        kernel_records=6,
     )
     assert pop.loss.shape == (61, 3) and not pop.diverged.any()
     for b, (m, s) in enumerate(zip(widths, seeds)):
@@ -95,7 +103,9 @@ def test_population_marks_a_diverging_network_and_spares_the_others():
     """At 5 / lambda_max(H_inf) a one-neuron network blows up; 256 neurons do not."""
     X, y = sphere_data(6, 4, seed=0)
     lr = 5 / torch.linalg.eigvalsh(infinite_ntk(X))[-1].item()
-    pop = wl.train_population(X, y, [1, 256], [20, 12], "GD", lr, 60)
+    pop = wl.train_population(
+        X, y, [1, 256], seeds=[20, 12], method="GD", lr=lr, steps=60
+    )
     assert pop.diverged.tolist() == [True, False]
     assert pop.loss[:, 0].isnan().all() and pop.lambda_min[:, 0].isnan().all()
     assert pop.loss[:, 1].isfinite().all()
@@ -112,16 +122,18 @@ def test_population_marks_a_diverging_network_and_spares_the_others():
 def test_population_rejects_bad_input_and_restores_the_thread_count():
     X, y = sphere_data(4, 3, seed=0)
     torch.set_num_threads(2)
-    wl.train_population(X, y, [8], [1], "GD", 0.1, 5)
+    wl.train_population(X, y, [8], seeds=[1], method="GD", lr=0.1, steps=5)
     assert torch.get_num_threads() == 2
     with pytest.raises(ValueError, match="same length"):
-        wl.train_population(X, y, [8, 16], [1], "GD", 0.1, 5)
+        wl.train_population(X, y, [8, 16], seeds=[1], method="GD", lr=0.1, steps=5)
     with pytest.raises(ValueError, match="method"):
-        wl.train_population(X, y, [8], [1], "NAG", 0.1, 5)
+        wl.train_population(X, y, [8], seeds=[1], method="NAG", lr=0.1, steps=5)
     with pytest.raises(ValueError, match="y must have shape"):
-        wl.train_population(X, y[:3], [8], [1], "GD", 0.1, 5)
+        wl.train_population(X, y[:3], [8], seeds=[1], method="GD", lr=0.1, steps=5)
     with pytest.raises(ValueError, match="momentum"):
-        wl.train_population(X, y, [8], [1], "HB", 0.1, 5, momentum=1.0)
+        wl.train_population(
+            X, y, [8], seeds=[1], method="HB", lr=0.1, steps=5, momentum=1.0
+        )
     assert torch.get_num_threads() == 2  # restored on error too
 
 

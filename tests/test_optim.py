@@ -11,7 +11,6 @@ from ntklib.optim import (
     HeavyBall,
     Nesterov,
     NesterovSC,
-    continuous_time,
     friction_from_momentum,
     momentum_from_friction,
     nesterov_sc_momentum,
@@ -151,10 +150,6 @@ def test_parameter_conversions():
     assert time_per_step(torch.optim.SGD([w], lr=0.04)) == pytest.approx(0.04)
     with pytest.raises(ValueError, match="no continuous-time limit of Adam"):
         time_per_step(torch.optim.Adam([w], lr=0.04))
-    assert torch.allclose(
-        continuous_time(torch.arange(3), 0.04, momentum=False),
-        torch.tensor([0, 0.04, 0.08]),
-    )
 
 
 def test_nesterov_momentum_schedule():

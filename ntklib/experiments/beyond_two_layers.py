@@ -81,6 +81,28 @@ def make_model(
     ``width`` is the hidden width or the number of channels; dtype and device
     follow ``X`` (``(n, d)``; ``d = side**2`` for the CNN).
 
+    Parameters
+    ----------
+    kind : {"mlp", "cnn"}
+        The architecture.
+    width : int
+        The hidden width, or the number of channels.
+    X : torch.Tensor
+        The inputs ``(n, d)``: their dtype, device and ``d``.
+    parameterisation : str
+        ``"ntk"``, ``"mup"`` or ``"mean_field"``.
+    seed : int
+        The weights' seed.
+    depth : int
+        The hidden layers of the MLP.
+
+    Returns
+    -------
+    torch.nn.Module
+        The model.
+
+    Examples
+    --------
     >>> X = torch.zeros(2, 64, dtype=torch.float64)
     >>> make_model("cnn", 4, X).channels, make_model("mlp", 8, X).d
     (4, 64)
@@ -180,6 +202,34 @@ def drift_by_width(
         \frac{\|H(T) - H(0)\|_2}{\|H(0)\|_2},\qquad
         \frac{\|J(T) - J(0)\|_F}{\|J(0)\|_F}.
 
+    Parameters
+    ----------
+    kind : {"mlp", "cnn"}
+        The architecture (:func:`make_model`).
+    widths : sequence of int
+        The widths.
+    X : torch.Tensor
+        The inputs ``(n, d)``.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    parameterisation : str
+        ``"ntk"``, ``"mup"`` or ``"mean_field"``.
+    seeds : int
+        The networks per width.
+    t_end : float
+        The time :math:`T` in kernel units.
+    lr_factor : float
+        The step, in units of :math:`1/\lambda_{\max}(sH(0))`.
+    depth : int
+        The hidden layers of the MLP.
+
+    Returns
+    -------
+    DriftSweep
+        The drifts per width and seed, and their power-law fits.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> sw = drift_by_width("mlp", [16, 64], X, y, seeds=1, t_end=2.0)
@@ -260,6 +310,30 @@ def gd_run(
     is :math:`s` and ``run.extra["H0"]`` the initial kernel :math:`H(0)`.
     Diverging training raises :class:`~ntklib.training.DivergenceError`.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (its trainable parameters are trained).
+    X : torch.Tensor
+        The inputs ``(n, d)``.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    t_end : float
+        The time in kernel units.
+    lr_factor : float
+        The step, in units of :math:`1/\lambda_{\max}(sH(0))`.
+    record : iterable of str
+        The records of :func:`ntklib.training.train`.
+    records : int
+        About how many steps are recorded.
+
+    Returns
+    -------
+    Run
+        The run, with ``extra["scale"]`` and ``extra["H0"]``.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> from ntklib.deep import DeepReLU
     >>> X, y = sphere_data(6, 3)
@@ -354,7 +428,7 @@ def error_dynamics_order(
         steps.append(eta)
         res.append(float((v + HD).norm() / HD.norm()))
     order = math.log(res[0] / res[1]) / math.log(steps[0] / steps[1])
-    return OrderCheck(tuple(steps), tuple(res), order)
+    return OrderCheck((steps[0], steps[1]), (res[0], res[1]), order)
 
 
 @dataclass(frozen=True)
@@ -430,6 +504,38 @@ def momentum_vs_flow(
     step by step, with the exact flow (:class:`~ntklib.spectrum.KernelSpectrum`) and the
     linearised iterates of :math:`sH(0)`. The networks' seed is ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    method : {"heavy_ball", "nesterov"}
+        The method.
+    widths : sequence of int
+        The widths of the MLP.
+    X : torch.Tensor
+        The inputs ``(n, d)``.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    parameterisation : str
+        ``"ntk"``, ``"mup"`` or ``"mean_field"``.
+    lr : float
+        The step :math:`\eta` in kernel units.
+    t_end : float
+        The time :math:`T`.
+    friction : float, optional
+        The heavy ball's friction :math:`b` (default
+        :math:`\sqrt{2\lambda_{\min}(sH(0))}`).
+    seed : int
+        The networks' seed (through :func:`ntklib.seed`).
+    depth : int
+        The hidden layers.
+
+    Returns
+    -------
+    MomentumSweep
+        Per width: the distances to the flow and to the linearised iterates,
+        the drift, their fits and the losses.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> sw = momentum_vs_flow("heavy_ball", [32, 128], X, y, t_end=5.0)

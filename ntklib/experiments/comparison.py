@@ -5,7 +5,6 @@ r"""Several optimizers from the same initial network, on one clock (Chapter 6).
   guarantees it, as the exact flow of :math:`H(0)` gives it asymptotically and
   on the fitting window, and as measured on the network;
 * :func:`width_requirements`: the theorems' widths against the book's;
-* :func:`loss_at_iteration`: the per-iteration comparison at one shared step;
 * :func:`tuned_parameters` and :func:`tuned_comparison`: the fair comparison,
   each method at its own best step, per iteration and per gradient evaluation,
   against the contraction factors of the companion matrices
@@ -45,7 +44,6 @@ __all__ = [
     "WidthRow",
     "width_requirements",
     "width_markdown",
-    "loss_at_iteration",
     "tuned_parameters",
     "TunedRow",
     "tuned_comparison",
@@ -69,9 +67,9 @@ def run_optimizers(
     X,
     y,
     m: int,
+    *,
     makers: dict[str, Callable],
     t_end: float,
-    *,
     seed: int | None = None,
     record: Iterable[str] = ("loss",),
     records: int = 600,
@@ -84,12 +82,38 @@ def run_optimizers(
     time_per_step`` (``lr`` for GD, ``sqrt(lr)`` with momentum), and about
     ``records`` points are recorded per run.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    makers : dict of str to callable
+        ``name -> (params -> optimizer)``, one run each.
+    t_end : float
+        The continuous time every run reaches.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    record : iterable of str
+        The records of :func:`ntklib.training.train`.
+    records : int
+        About how many steps are recorded per run.
+
+    Returns
+    -------
+    dict of str to Run
+        The runs, by name.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> from ntklib.optim import GD, HeavyBall
     >>> X, y = sphere_data(6, 3)
     >>> makers = {"GD": lambda p: GD(p, lr=0.04),
     ...           "HB": lambda p: HeavyBall(p, lr=0.04, momentum=0.8)}
-    >>> runs = run_optimizers(X, y, 256, makers, 2.0)
+    >>> runs = run_optimizers(X, y, 256, makers=makers, t_end=2.0)
     >>> [(k, round(float(r.time[-1]), 6)) for k, r in runs.items()]
     [('GD', 2.0), ('HB', 2.0)]
     """
@@ -172,10 +196,38 @@ def rate_table(
     :class:`~ntklib.spectrum.KernelSpectrum`) is fitted on the same window as
     the network: an exponential rate on the upper envelope, a power law for NAG.
 
+    Parameters
+    ----------
+    runs : dict of str to Run
+        The network runs, keyed by short labels among ``METHODS``.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)`, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    lambda0 : float
+        The :math:`\lambda_0` of the theorems.
+    friction : float
+        The heavy-ball friction :math:`b` of the HB and NAG-SC runs.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    t_end : float
+        The time :math:`T` the runs reached.
+    points : int
+        The time points of the exact flows.
+
+    Returns
+    -------
+    list of RateRow
+        One row per method in ``runs``: theorem, exact flow, fitted flow and
+        network.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk, infinite_ntk, lambda_min
     >>> from ntklib.optim import GD
     >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 1024, {"GD": lambda p: GD(p, lr=0.1)}, 20.0)
+    >>> runs = run_optimizers(X, y, 1024, makers={"GD": lambda p: GD(p, lr=0.1)},
+    ...                       t_end=20.0)
     >>> net = TwoLayerReLU(3, 1024, seed=0)
     >>> lam0 = lambda_min(infinite_ntk(X))
     >>> (row,) = rate_table(runs, empirical_ntk(net, X), net(X).detach() - y,
@@ -261,6 +313,32 @@ def width_requirements(
     ``runs`` (with a ``kernel_drift`` record) and ``lambda_max`` are given, the
     largest relative kernel drift :math:`\max\|H(t)-H(0)\|_2/\lambda_{\max}(H(0))`.
 
+    Parameters
+    ----------
+    n : int
+        The number of points.
+    lambda0 : float
+        The :math:`\lambda_0` of the theorems.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    m : int
+        The width the book uses.
+    delta : float
+        The failure probability :math:`\delta`.
+    profile_name : str
+        The profile named in the book's row.
+    runs : dict of str to Run, optional
+        Runs with a ``kernel_drift`` record.
+    lambda_max : float, optional
+        :math:`\lambda_{\max}(H(0))`, to scale the drift.
+
+    Returns
+    -------
+    list of WidthRow
+        The rows above, in that order.
+
+    Examples
+    --------
     >>> rows = width_requirements(10, 0.1, 9.0, 4096)
     >>> [r.label.split(",")[0] for r in rows]
     ['GD / HB theorem', 'NAG theorem', 'this book']
@@ -304,22 +382,6 @@ def width_markdown(rows: list[WidthRow]) -> str:
 # -- per iteration ---------------------------------------------------------------------
 
 
-def loss_at_iteration(runs: dict[str, Run], k: int) -> dict[str, float]:
-    """Each run's loss at the last recorded step ``<= k`` (a per-iteration comparison).
-
-    >>> from ntklib import sphere_data
-    >>> from ntklib.optim import GD
-    >>> X, y = sphere_data(6, 3)
-    >>> runs = run_optimizers(X, y, 64, {"GD": lambda p: GD(p, lr=0.1)}, 2.0)
-    >>> loss_at_iteration(runs, 0)["GD"] == runs["GD"].loss[0].item()
-    True
-    """
-    k = check_int(k, "k", minimum=0)
-    return {
-        name: r.loss[(r.step <= k).nonzero()[-1, 0]].item() for name, r in runs.items()
-    }
-
-
 # -- tuned parameters ------------------------------------------------------------------
 
 
@@ -343,7 +405,12 @@ def tuned_parameters(lambda_min: float, lambda_max: float) -> dict[str, dict]:
     """
     mu = check_real(lambda_min, "lambda_min", low=0.0, low_open=True)
     L = check_real(lambda_max, "lambda_max", low=mu)
-    return {name: registry.lookup(name).tuned(mu, L) for name in METHODS}
+    out = {}
+    for name in METHODS:
+        tune = registry.named(name).tuned
+        assert tune is not None, f"the record of {name} has tuned parameters"
+        out[name] = tune(mu, L)
+    return out
 
 
 @dataclass(frozen=True)
@@ -402,8 +469,8 @@ def tuned_comparison(
     X,
     y,
     m: int,
-    H,
     *,
+    H,
     target: float = 1e-16,
     nag_steps: int | None = None,
     seed: int | None = None,
@@ -422,10 +489,34 @@ def tuned_comparison(
     slowest modes dominate; the linearised method on :math:`H(0)` and on the
     last kernel :math:`H(T)` is measured the same way (``TunedRow.linearised``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)` of that network, or its spectrum: it fixes the tuning.
+    target : float
+        The loss ratio :math:`L_k/L_0` the runs aim for.
+    nag_steps : int, optional
+        NAG's iterations (default: from its linearised method, see above).
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    list of TunedRow
+        One row per method, in the order GD, HB, NAG-SC, NAG.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H = empirical_ntk(TwoLayerReLU(3, 1024, seed=0), X)
-    >>> rows = tuned_comparison(X, y, 1024, H, target=1e-10, nag_steps=200)
+    >>> rows = tuned_comparison(X, y, 1024, H=H, target=1e-10, nag_steps=200)
     >>> [(r.method, r.reached) for r in rows]
     [('GD', True), ('HB', True), ('NAG-SC', True), ('NAG', True)]
     """
@@ -436,7 +527,7 @@ def tuned_comparison(
     delta0 = (TwoLayerReLU.for_data(X, m, seed=_seed(seed))(X) - y).detach()
     rows = []
     for name, q in params.items():
-        record = registry.lookup(name)
+        record = registry.named(name)
         rho = float("nan")
         if not record.recurrence.time_varying():
             rho = float(
@@ -562,7 +653,30 @@ def draw_per_iteration(runs: dict[str, Run], k_max: int, lr: float):
 def draw_illustration(
     runs: dict[str, Run], H, delta0, friction: float, gamma: float, nag_fit: Fit, m: int
 ):
-    """The paper's picture: HB linear (semilog), NAG polynomial (log-log)."""
+    r"""The paper's picture: HB linear (semilog), NAG polynomial (log-log).
+
+    Parameters
+    ----------
+    runs : dict of str to Run
+        Runs with ``"HB"`` and ``"NAG"`` among their keys.
+    H : torch.Tensor or KernelSpectrum
+        :math:`H(0)`, or its spectrum, for the exact flows.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    friction : float
+        The heavy-ball friction :math:`b`.
+    gamma : float
+        NAG's friction constant :math:`\gamma`.
+    nag_fit : Fit
+        The power law fitted to the NAG run.
+    m : int
+        The width, named in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from ..plotting import figure, method_style, to_numpy
 
     spec = as_spectrum(H)

@@ -32,6 +32,7 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from matplotlib.ticker import NullFormatter
@@ -135,9 +136,9 @@ def gd_against_kernel(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     lambda0: float | None = None,
 ) -> KernelComparison:
@@ -148,9 +149,34 @@ def gd_against_kernel(
     kernel predictions with :math:`H(0)` (one ``eigh``). ``lambda0`` defaults to
     :math:`\lambda_{\min}(H^\infty)`, ``seed`` to ``ntklib.seed(0)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    lambda0 : float, optional
+        The :math:`\lambda_0` of the bounds (default
+        :math:`\lambda_{\min}(H^\infty)`).
+
+    Returns
+    -------
+    KernelComparison
+        The run, :math:`H(0)`'s spectrum and the predictions.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> cmp = gd_against_kernel(X, y, 4096, 0.5, 10.0)
+    >>> cmp = gd_against_kernel(X, y, 4096, lr=0.5, t_end=10.0)
     >>> cmp.gap_gd < 0.01 < cmp.gap_flow
     True
     """
@@ -208,7 +234,8 @@ def eigenmode_rates(
 
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> rate = eigenmode_rates(gd_against_kernel(X, y, 4096, 0.1, 20.0), [5])[0]
+    >>> comparison = gd_against_kernel(X, y, 4096, lr=0.1, t_end=20.0)
+    >>> rate = eigenmode_rates(comparison, [5])[0]
     >>> round(rate.eigenvalue, 2), round(rate.measured, 2), round(rate.discrete, 2)
     (1.03, 1.04, 1.08)
     """
@@ -232,7 +259,7 @@ def eigenmode_rates(
 
 
 #: Line styles and markers that tell curves apart without colour.
-_STYLES = (
+_STYLES: tuple[dict[str, Any], ...] = (
     dict(ls="-", marker="o"),
     dict(ls="--", marker="s"),
     dict(ls="-.", marker="^"),
@@ -355,10 +382,10 @@ def lazy_training_sweep(
     X,
     y,
     widths: Iterable[int],
+    *,
     seeds: int,
     t_end: float,
     lr: float,
-    *,
     seed: int | None = None,
 ) -> LazySweep:
     r"""Train ``seeds`` networks per width with GD to ``t_end``: how far did they move?
@@ -368,9 +395,33 @@ def lazy_training_sweep(
     :math:`\|W(T)-W(0)\|_F`, each averaged over the initialisations
     ``seed, ..., seed + seeds - 1`` (``seed`` defaults to ``ntklib.seed(0)``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    seeds : int
+        The networks per width.
+    t_end : float
+        The continuous time reached.
+    lr : float
+        The step size.
+    seed : int, optional
+        The first network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    LazySweep
+        The averaged distances per width and their fitted slopes.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sweep = lazy_training_sweep(X, y, [1024, 16384], 2, 5.0, 0.5)
+    >>> sweep = lazy_training_sweep(X, y, [1024, 16384], seeds=2, t_end=5.0, lr=0.5)
     >>> round(sweep.slope("max_neuron_distance"), 1)
     -0.5
     """
@@ -484,7 +535,7 @@ class GDDiscretisation:
 
 
 def gd_discretisation(
-    X, y, m: int, lrs: Iterable[float], t_end: float, *, seed: int | None = None
+    X, y, m: int, *, lrs: Iterable[float], t_end: float, seed: int | None = None
 ) -> GDDiscretisation:
     r"""Kernel GD and a width-``m`` network against gradient flow at ``t_end``.
 
@@ -492,9 +543,31 @@ def gd_discretisation(
     the kernel :math:`H(0)` of ``TwoLayerReLU(d, m, seed)`` (``seed`` defaults
     to ``ntklib.seed(0)``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lrs : iterable of float
+        The step sizes, at least two.
+    t_end : float
+        The continuous time compared.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    GDDiscretisation
+        The errors per step size and the fitted order.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> d = gd_discretisation(X, y, 4096, [0.4, 0.2, 0.1], 2.0)
+    >>> d = gd_discretisation(X, y, 4096, lrs=[0.4, 0.2, 0.1], t_end=2.0)
     >>> round(d.order, 1), bool(d.width_gap.max() < d.linearised.max())
     (1.0, True)
     """
@@ -571,9 +644,34 @@ def flip_lemma_study(
 
         P(|w_r(0)\cdot x_i| < R) = \mathrm{erf}(R/\sqrt2) \le \frac{2R}{\sqrt{2\pi}}.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    radii : array_like
+        The radii :math:`R > 0` at which the at-risk fraction is measured.
+    t_end : float
+        The continuous time of the GD run.
+    lr : float
+        Its step size.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    FlipStudy
+        At-risk fractions against :math:`\mathrm{erf}(R/\sqrt2)` and its bound,
+        and the trained network's displacement, flips and drift.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> study = flip_lemma_study(X, y, 4096, [0.1], 5.0, 0.5)
+    >>> study = flip_lemma_study(X, y, 4096, radii=[0.1], t_end=5.0, lr=0.5)
     >>> bool(study.deviations.max() < 4), round(float(study.exact[0]), 4)
     (True, 0.0797)
     """
@@ -703,9 +801,9 @@ def stable_step_runs(
     X,
     y,
     m: int,
+    *,
     factors: Iterable[float],
     t_end: float,
-    *,
     seed: int | None = None,
     linearised_factor: float = 1.2,
 ) -> StableStepStudy:
@@ -722,9 +820,33 @@ def stable_step_runs(
     activation pattern, so only flips can lower :math:`\lambda_{\max}`) and
     diverges far above it.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    factors : iterable of float
+        The steps, in units of :math:`2/\lambda_{\max}(H(0))`.
+    t_end : float
+        The continuous time of each run.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    linearised_factor : float
+        The factor of the linearised iteration shown beside the runs.
+
+    Returns
+    -------
+    StableStepStudy
+        The runs (or their :class:`~ntklib.training.DivergenceError`) by factor.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> study = stable_step_runs(X, y, 1024, [0.9, 6.0], 100.0)
+    >>> study = stable_step_runs(X, y, 1024, factors=[0.9, 6.0], t_end=100.0)
     >>> type(study.runs[6.0]).__name__, bool(study.linearised[-1] > study.linearised[0])
     ('DivergenceError', True)
     """
@@ -737,7 +859,8 @@ def stable_step_runs(
     spec = KernelSpectrum(empirical_ntk(net, X))
     delta0 = net(X).detach() - y
     eta_star = gd_stable_lr(spec.lambda_max)
-    runs, lmax, flipped = {}, {}, {}
+    runs: dict[float, Run | DivergenceError] = {}
+    lmax, flipped = {}, {}
     S0 = X @ net.W.detach().T >= 0
     for factor in factors:
         net = TwoLayerReLU.for_data(X, m, seed)

@@ -105,10 +105,10 @@ def remainder_by_width(
     X,
     y,
     widths: Iterable[int],
+    *,
     lr: float,
     friction: float,
     t_end: float,
-    *,
     seed: int | None = None,
 ) -> RemainderSweep:
     r"""The remainder :math:`\dot J\dot W` of the HBF error equation at each width.
@@ -122,9 +122,33 @@ def remainder_by_width(
     its weights). Returns :math:`\max_k\|r_k\|/\max_k\|H_k\Delta_k\|` per
     width and its power-law fit :math:`\propto m^{-p}`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    lr : float
+        The step size :math:`\eta`.
+    friction : float
+        The friction :math:`b`.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    RemainderSweep
+        The ratio per width and its power-law fit.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sweep = remainder_by_width(X, y, [256, 4096], 0.01, 1.0, 2.0)
+    >>> sweep = remainder_by_width(X, y, [256, 4096], lr=0.01, friction=1.0, t_end=2.0)
     >>> bool(sweep.ratio[1] < sweep.ratio[0]), sweep.slope < 0
     (True, True)
     """
@@ -189,9 +213,38 @@ def heavy_ball_run(
     ``rate`` is the exponential rate of the loss's upper envelope on
     ``t >= fit_from`` (default ``t_end / 6``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    friction : float
+        The friction :math:`b`; the momentum is :math:`1 - b\sqrt\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    lambda0 : float
+        The :math:`\lambda_0` of the Lyapunov function and the bounds.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    fit_from : float, optional
+        The start of the rate's fitting window (default ``t_end / 6``).
+
+    Returns
+    -------
+    LyapunovRun
+        The run, :math:`V(t)`, the bound and the fitted rate.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> hb = heavy_ball_run(X, y, 2048, 0.01, 0.5, 10.0, 0.125)
+    >>> hb = heavy_ball_run(X, y, 2048, lr=0.01, friction=0.5, t_end=10.0,
+    ...                     lambda0=0.125)
     >>> bool((hb.V[1:] <= hb.V[:-1]).all()), bool((hb.run.loss <= hb.bound).all())
     (True, True)
     """
@@ -253,6 +306,28 @@ def friction_sweep(
     eigenmode is fitted instead. ``theory`` is
     :meth:`~ntklib.spectrum.KernelSpectrum.heavy_ball_flow_loss_rate`.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel ``(n, n)``, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error :math:`\Delta(0)`, shape ``(n,)``.
+    ratios : iterable of float
+        The frictions, in units of :math:`b_c`.
+    horizon : float
+        The horizon, in units of ``1 / rate``.
+    fit_from : float
+        The fitting window's start, in units of ``1 / rate``.
+    points : int
+        The time points of each flow.
+
+    Returns
+    -------
+    list of FrictionPoint
+        One point per ratio: the fitted rate, the theory, the signal fitted.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.25, 1.0], dtype=torch.float64))
     >>> pts = friction_sweep(H, torch.ones(2, dtype=torch.float64), [0.5, 2.0])
     >>> [(p.signal, round(p.theory, 3), abs(p.fitted / p.theory - 1) < 0.05)
@@ -576,7 +651,26 @@ def draw_limit(limit: OrderStudy, remainder: RemainderSweep, t_end: float, m: in
 def draw_lyapunov_run(hb: LyapunovRun, H, delta0, friction: float, lambda0: float):
     r"""Left: the loss, the exact HBF flow on ``H`` and the theorem's bound;
     right: :math:`V` and its bound. Everything on heavy ball's clock
-    :math:`t = k\sqrt\eta` (no gradient-descent curve: another clock)."""
+    :math:`t = k\sqrt\eta` (no gradient-descent curve: another clock).
+
+    Parameters
+    ----------
+    hb : LyapunovRun
+        A :func:`heavy_ball_run`.
+    H : torch.Tensor or KernelSpectrum
+        Its network's :math:`H(0)`, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    friction : float
+        The run's friction :math:`b`.
+    lambda0 : float
+        The :math:`\lambda_0` of the bounds.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     run = hb.run
     flow = as_spectrum(H).heavy_ball_flow(delta0, run.time, friction)
     fig, axes = figure(2)
@@ -610,6 +704,24 @@ def draw_friction_sweep(
     """Left: the exact HBF loss per friction; right: the rate against ``b / b_c``.
 
     Each friction has its own line style and marker, not only its colour.
+
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel, or its spectrum.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    sweep : list of FrictionPoint
+        A :func:`friction_sweep` on ``H``.
+    paper_friction : float
+        The theorem's friction, marked on the right.
+    t_end : float
+        The horizon of the left panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
     """
     spec = as_spectrum(H)
     b_crit = critical_friction(max(spec.lambda_min, 0.0))

@@ -85,6 +85,26 @@ def order_ladder(
     :math:`\|\Delta_k - \Delta(k\sqrt\eta)\|` for :math:`k\sqrt\eta\le` ``t_end``.
     Predicted orders in :math:`h = \sqrt\eta`: 1 (low), 2 (high).
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The frozen kernel, or its spectrum.
+    delta0 : array_like
+        The initial error, shape ``(n,)``.
+    lrs : iterable of float
+        The step sizes.
+    t_end : float
+        The time compared.
+    friction : float
+        The friction :math:`b`.
+
+    Returns
+    -------
+    OrderLadder
+        The errors per method, ODE and step, and their fitted orders.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64))
     >>> lad = order_ladder(H, torch.ones(3, dtype=torch.float64),
     ...                    [0.01, 0.0025], 3.0, friction=1.0)
@@ -230,6 +250,29 @@ def fast_modes(
     :math:`\frac{2(1+\beta)}{\lambda_{\max}}` when ``div_factor < 1 + 2beta``.
     The network's seed is ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    steps : int
+        The steps of each run.
+    div_factor : float
+        The second pair's step, in units of NAG-SC's stable step.
+    seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    FastModes
+        The top modes' radii and ODE predictions, the stable step, and the runs
+        (a :class:`~ntklib.training.DivergenceError` where one diverged).
+
+    Examples
+    --------
     >>> from ntklib import digits_sphere
     >>> X, y = digits_sphere(24, d=6)
     >>> fm = fast_modes(X, y, 1024, steps=20)
@@ -251,7 +294,8 @@ def fast_modes(
         raise ValueError(f"div_factor must be < 1 + 2 beta = {1 + 2 * beta:.4g}")
     lr_div = div_factor * stable["nesterov_sc"]
     top_vec = spec.eigenvectors[:, -1]
-    top, radii, high, low, diverged, runs = {}, {}, {}, {}, {}, {}
+    top, radii, high, low, runs = {}, {}, {}, {}, {}
+    diverged: dict[str, float | DivergenceError] = {}
     for method in METHODS:
         net = TwoLayerReLU.for_data(X, m, seed=seed)
         run = train(
@@ -348,6 +392,29 @@ def tuned_scaling(
     ``methods`` picks among ``"GD"``, ``"HB"`` and ``"NAG-SC"``; the networks'
     seed is ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    datasets : dict
+        ``{name: (X, y)}``.
+    m : int
+        The networks' width.
+    decades : float
+        The decades each run's predicted contraction covers.
+    network : bool
+        Train networks (``True``) or run the kernel model.
+    methods : iterable of str
+        Among ``"GD"``, ``"HB"`` and ``"NAG-SC"``.
+    seed : int
+        The networks' seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    TunedScaling
+        Per data set: :math:`\kappa`, and per method the predicted and measured
+        contractions, the fits and the step counts.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> ts = tuned_scaling({"a": sphere_data(8, 4)}, 1024, decades=3.0)
     >>> ts.measured["a"]["HB"] < ts.measured["a"]["GD"]
@@ -360,7 +427,12 @@ def tuned_scaling(
     labels = tuple(methods)
     if not labels or any(lab not in TUNED for lab in labels):
         raise ValueError(f"methods must be a non-empty subset of {tuple(TUNED)}")
-    kappa, pred, meas, fits, steps, end = {}, {}, {}, {}, {}, {}
+    kappa: dict[str, float] = {}
+    pred: dict[str, dict] = {}
+    meas: dict[str, dict] = {}
+    fits: dict[str, dict] = {}
+    steps: dict[str, dict] = {}
+    end: dict[str, dict] = {}
     seed = profiles.seed(seed)
     for name, (X, y) in datasets.items():
         spec = KernelSpectrum(empirical_ntk(TwoLayerReLU.for_data(X, m, seed=seed), X))
@@ -370,7 +442,7 @@ def tuned_scaling(
         pred[name], meas[name], fits[name], steps[name] = {}, {}, {}, {}
         end[name] = {}
         for label in labels:
-            method, p = registry.lookup(label).key, params[label]
+            method, p = registry.named(label).key, params[label]
             rho = _radii(method, lam, **p).max().item()
             end[name][label] = rho
             K = min(4000, math.ceil(2.3 * decades / -math.log(rho)))

@@ -286,6 +286,27 @@ def kernel_concentration(
 
     computed here from the angles (not from ``infinite_ntk``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    widths : iterable of int
+        The widths.
+    seeds : int
+        The initialisations per width.
+    delta : float
+        The failure probability :math:`\delta` of the Hoeffding bound.
+    seed : int, optional
+        The first initialisation's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    ConcentrationSweep
+        The deviations (widths by seeds), :math:`\lambda_{\min}(H(0))`, the
+        bound, the fit and the exact mean square.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, _ = sphere_data(6, 3)
     >>> sweep = kernel_concentration(X, [64, 4096], 4)

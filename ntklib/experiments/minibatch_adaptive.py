@@ -165,6 +165,7 @@ def minibatch_train(
     params = [p for g in optimizer.param_groups for p in g["params"]]
     if len(params) != 1 or params[0] is not model.W:
         raise ValueError("optimizer must hold exactly the model's weights model.W")
+    batch = check_int(batch, "batch")  # None would train at full batch
     run = train(
         model,
         X,
@@ -179,7 +180,7 @@ def minibatch_train(
         check_assumptions=False,
     )
     loss = run.loss.to(device="cpu", dtype=torch.float64)
-    return MiniBatchRun(run.step, loss, run.batch, run.lr)
+    return MiniBatchRun(run.step, loss, batch, run.lr)
 
 
 def _lr(optimizer: Optimizer) -> float:
@@ -277,9 +278,9 @@ def batch_sweep(
     X,
     y,
     m: int,
+    *,
     batches: Iterable[int],
     seeds: int,
-    *,
     horizon: float = 12.0,
     net_seed: int = 0,
     paths: int = 200,
@@ -293,9 +294,37 @@ def batch_sweep(
     and its rate is fitted on the last two thirds; ``paths`` kernel-model paths
     per batch size give the expected rate of one run and its scatter.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    batches : iterable of int
+        The batch sizes :math:`b`.
+    seeds : int
+        The batch sequences per batch size.
+    horizon : float
+        Each run lasts ``horizon / exact`` steps: the mean loss falls by
+        :math:`e^{-\text{horizon}}`.
+    net_seed : int
+        The network's seed (through :func:`ntklib.seed`).
+    paths : int
+        The kernel-model paths per batch size.
+
+    Returns
+    -------
+    BatchSweep
+        Per batch size: the step, the exact, bound and measured rates, the
+        kernel model's typical rate and spread, and the runs.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> sw = batch_sweep(X, y, 1024, [1, 6], 2, horizon=6.0)
+    >>> sw = batch_sweep(X, y, 1024, batches=[1, 6], seeds=2, horizon=6.0)
     >>> bool(np.all(np.abs(sw.mean / sw.exact - 1) < 0.3))
     True
     """
@@ -376,6 +405,34 @@ def kernel_path_rates(
     path shows, Jensen's side of the exact mean loss), and their spread is a
     single run's scatter.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    delta0 : torch.Tensor
+        The initial error, shape ``(n,)``.
+    lr : float
+        The step size :math:`\eta`.
+    batch : int
+        The batch size :math:`b`.
+    steps : int
+        The steps of each path.
+    paths : int
+        The number of paths.
+    seed : int
+        Seeds the batch draws (through :func:`ntklib.seed`).
+    every : int
+        The recording interval.
+    start : float
+        The fitting window's start, as a fraction of ``steps``.
+
+    Returns
+    -------
+    torch.Tensor
+        The fitted rate of each path, shape ``(paths,)``.
+
+    Examples
+    --------
     >>> H = torch.eye(4, dtype=torch.float64)
     >>> r = kernel_path_rates(H, torch.ones(4, dtype=torch.float64), 0.5, 4, 20)
     >>> bool(torch.allclose(r, torch.full_like(r, -2 * math.log(0.5))))  # GD
@@ -408,9 +465,9 @@ def kernel_path_rates(
         if k % every == 0 or k == steps:
             ks.append(k)
             logs.append(torch.log(0.5 * (err * err).sum(1)))
-    k = torch.tensor(ks, dtype=H.dtype, device=H.device)
-    keep = k >= start * steps
-    kc = k[keep] - k[keep].mean()
+    kt = torch.tensor(ks, dtype=H.dtype, device=H.device)
+    keep = kt >= start * steps
+    kc = kt[keep] - kt[keep].mean()
     y = torch.stack(logs, 1)[:, keep]
     slope = ((y - y.mean(1, keepdim=True)) * kc).sum(1) / (kc * kc).sum()
     return -slope
@@ -432,6 +489,26 @@ def best_step(
     \lambda_{\min})` and, at Polyak's momentum, heavy ball's
     :math:`4/(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2`.
 
+    Parameters
+    ----------
+    H : torch.Tensor
+        The kernel matrix ``(n, n)``.
+    batch : int
+        The batch size :math:`b`.
+    momentum : float
+        The momentum :math:`\beta`.
+    grid : sequence of float
+        The candidate factors :math:`s`.
+    refine : bool
+        Whether to refine the best candidate by a bounded scalar search.
+
+    Returns
+    -------
+    tuple of float
+        ``(lr, rate)``: the best step and its exact rate.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([1.0, 0.25], dtype=torch.float64))
     >>> lr, rate = best_step(H, 2, 0.0, (0.5, 1.0, 1.5, 2.5))
     >>> round(lr, 3), round(rate, 2)       # 2 / 1.25 and -2 log(0.6)
@@ -493,10 +570,10 @@ def momentum_study(
     X,
     y,
     m: int,
+    *,
     batches: Sequence[int],
     momentum: float,
     seeds: int,
-    *,
     grid: Sequence[float] = (0.5, 1.0, 1.5, 2.5, 4.0),
     refine: bool = False,
     horizon: float = 6.0,
@@ -511,9 +588,41 @@ def momentum_study(
     below the optimum understates the best rate: at the full batch heavy ball's
     optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    batches : sequence of int
+        The batch sizes.
+    momentum : float
+        The momentum :math:`\beta` compared with plain SGD.
+    seeds : int
+        The batch sequences per batch size and method.
+    grid : sequence of float
+        The candidate step factors of :func:`best_step`.
+    refine : bool
+        Whether :func:`best_step` refines its best candidate.
+    horizon : float
+        The length of each run, in units of ``1 / rate``.
+    net_seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    MomentumStudy
+        Per batch size and method: the best steps, the exact and measured rates,
+        and the runs.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> st = momentum_study(X, y, 1024, [1, 6], 0.3, 1, grid=(0.5, 1.0), horizon=6.0)
+    >>> st = momentum_study(X, y, 1024, batches=[1, 6], momentum=0.3, seeds=1,
+    ...                     grid=(0.5, 1.0), horizon=6.0)
     >>> bool(np.all(np.abs(st.measured / st.exact - 1) < 0.3))
     True
     """
@@ -583,7 +692,7 @@ def coordinate_preconditioner(W: torch.Tensor, spread: float) -> torch.Tensor:
 
 
 def preconditioned_run(
-    X, y, m: int, precond, lr: float, steps: int, *, seed: int = 0
+    X, y, m: int, *, precond, lr: float, steps: int, seed: int = 0
 ) -> PreconditionedRun:
     r"""Full-batch ``torch.optim.SGD`` with the gradient multiplied by ``precond``
     (the book's :math:`P`).
@@ -594,10 +703,36 @@ def preconditioned_run(
     (:func:`~ntklib.stochastic.preconditioned_kernel`). The network's seed is
     ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    precond : torch.Tensor
+        The preconditioner :math:`P`, of the shape of ``W``.
+    lr : float
+        The step size :math:`\eta`.
+    steps : int
+        The number of steps.
+    seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    PreconditionedRun
+        The loss, the prediction of :math:`H_P` (and of plain GD), and their
+        gaps.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> net = TwoLayerReLU(3, 2048)
-    >>> pr = preconditioned_run(X, y, 2048, 2 * torch.ones_like(net.W), 0.1, 50)
+    >>> pr = preconditioned_run(X, y, 2048, precond=2 * torch.ones_like(net.W),
+    ...                         lr=0.1, steps=50)
     >>> err = ((pr.loss - pr.predicted).abs() / pr.predicted).max()
     >>> bool(err < 0.15), bool(pr.loss[-1] < pr.plain[-1] / 2)   # H_P = 2H, not H
     (True, True)
@@ -702,10 +837,10 @@ def adaptive_run(
     X,
     y,
     m: int,
+    *,
     optimizer: str,
     lr: float,
     steps: int,
-    *,
     k0: int = 10,
     every: int = 5,
     seed: int = 0,
@@ -717,9 +852,39 @@ def adaptive_run(
     step ``k0`` freezes :math:`H_{P_{k_0}} = JP_{k_0}J^\top` (SGD: :math:`\eta H`).
     The network's seed is ``ntklib.seed(seed)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    optimizer : {"sgd", "rmsprop", "adam"}
+        The torch optimizer, at its default settings.
+    lr : float
+        The step size.
+    steps : int
+        The number of steps.
+    k0 : int
+        The step at which the preconditioned kernel is frozen.
+    every : int
+        The recording interval.
+    seed : int
+        The network's seed (through :func:`ntklib.seed`).
+
+    Returns
+    -------
+    AdaptiveRun
+        The loss, the kernel's drift, the preconditioner's spread and the
+        prediction from step ``k0``.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> ad = adaptive_run(X, y, 1024, "rmsprop", 1e-3, 40, k0=5, every=5)
+    >>> ad = adaptive_run(X, y, 1024, optimizer="rmsprop", lr=1e-3, steps=40, k0=5,
+    ...                   every=5)
     >>> len(ad.step), bool(ad.loss[-1] < ad.loss[0])
     (9, True)
     """
@@ -901,7 +1066,8 @@ def draw_adaptive(runs: Sequence[AdaptiveRun]):
     axes[2].set_ylabel("$\\lambda_{\\max}(JP_kJ^\\top)$")
     axes[2].axhline(2, color="0.4", ls=(0, (1, 3)), label="2: the edge of stability")
     axes[2].set_xlabel("step $k$")
-    handles, labels = [], []
+    handles: list = []
+    labels: list[str] = []
     for ax in (axes[0], axes[2]):
         h, lab = ax.get_legend_handles_labels()
         handles, labels = handles + h, labels + lab

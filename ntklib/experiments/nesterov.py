@@ -143,11 +143,11 @@ def nesterov_lyapunov_study(
     X,
     y,
     m: int,
+    *,
     alpha: float,
     gamma: float,
     lr: float,
     t_end: float,
-    *,
     lambda0: float,
     seed: int | None = None,
     every: int = 4,
@@ -163,9 +163,42 @@ def nesterov_lyapunov_study(
     :math:`K` of :func:`nesterov_lyapunov_constant` and :math:`t_0 = 2\sqrt K`,
     so that :math:`e^{K/(2t_0^2)} = e^{1/8}`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    alpha : float
+        The exponent :math:`\alpha` of :math:`V(t;\alpha,\gamma)`.
+    gamma : float
+        The friction constant :math:`\gamma`.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time :math:`T` reached, :math:`k\sqrt\eta`.
+    lambda0 : float
+        The :math:`\lambda_0` of the bound (:math:`\mu = \lambda_0/2`).
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    every : int
+        The recording interval of the run.
+    points : int
+        The times of the exact flow.
+
+    Returns
+    -------
+    LyapunovStudy
+        The run, :math:`V` along it and along the flow, and the bound.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> s = nesterov_lyapunov_study(X, y, 256, 5.0, 9.0, 0.01, 20.0, lambda0=0.5)
+    >>> s = nesterov_lyapunov_study(X, y, 256, alpha=5.0, gamma=9.0, lr=0.01,
+    ...                             t_end=20.0, lambda0=0.5)
     >>> round(s.t0 / math.sqrt(s.K), 6), int(s.run.step[-1])
     (2.0, 200)
     """
@@ -243,6 +276,26 @@ def bessel_amplitude(spec: KernelSpectrum, delta, velocity, t, gamma: float):
     an oscillating loss. ``delta`` and ``velocity`` are ``(T, n)``, ``t`` has
     length ``T``.
 
+    Parameters
+    ----------
+    spec : KernelSpectrum
+        The kernel's spectrum.
+    delta : torch.Tensor
+        The errors, ``(T, n)``.
+    velocity : torch.Tensor
+        Their time derivatives, ``(T, n)``.
+    t : torch.Tensor
+        The times, length ``T`` (positive).
+    gamma : float
+        The friction constant :math:`\gamma`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`E(t)`, length ``T``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
     >>> spec = KernelSpectrum(H)
     >>> t = torch.linspace(20, 80, 200, dtype=torch.float64)
@@ -282,9 +335,35 @@ def nesterov_exponents(
     by central differences for the iterations (the loss itself oscillates, and
     the peaks a fit window happens to cut would bias its slope by a few percent).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    gamma : float
+        The friction constant :math:`\gamma`.
+    lrs : iterable of float
+        The step sizes.
+    t_end : float
+        The continuous time :math:`T` reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    window : tuple of float
+        ``(a, b)``: the fitting window ``[a T, b T]``.
+
+    Returns
+    -------
+    tuple of (float, list of ExponentRow)
+        The exact flow's exponent, and one row per step size.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> flow, rows = nesterov_exponents(X, y, 512, 5.0, [0.01], 60.0)
+    >>> flow, rows = nesterov_exponents(X, y, 512, gamma=5.0, lrs=[0.01], t_end=60.0)
     >>> abs(flow - 5.0) < 0.1, rows[0].gap < 0.05, rows[0].network > flow
     (True, True, True)
     """
@@ -345,10 +424,10 @@ def nesterov_sc_rates(
     X,
     y,
     m: int,
+    *,
     lambda0: float,
     lrs: Iterable[float],
     t_end: float,
-    *,
     seed: int | None = None,
     t_min: float | None = None,
     every: int = 2,
@@ -362,9 +441,37 @@ def nesterov_sc_rates(
     width-``m`` network and lasts ``t_end``; the rate is fitted on the upper
     envelope of the loss for :math:`t\ge` ``t_min`` (default ``t_end / 6``).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lambda0 : float
+        The :math:`\lambda_0` of :math:`\mu = \lambda_0/2`.
+    lrs : iterable of float
+        The step sizes, one run each.
+    t_end : float
+        The continuous time reached, :math:`k\sqrt\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    t_min : float, optional
+        The fitting window's start (default ``t_end / 6``).
+    every : int
+        The recording interval.
+
+    Returns
+    -------
+    list of SCRow
+        One row per step size: the step, the momentum, the fitted rate and the run.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> rows = nesterov_sc_rates(X, y, 256, 0.5, [0.01], 30.0)
+    >>> rows = nesterov_sc_rates(X, y, 256, lambda0=0.5, lrs=[0.01], t_end=30.0)
     >>> round(rows[0].momentum, 4), rows[0].fit.r2 > 0.9
     (0.9048, True)
     """
@@ -387,9 +494,9 @@ def nesterov_sc_sgd_gap(
     X,
     y,
     m: int,
+    *,
     lr: float,
     momentum: float,
-    *,
     steps: int = 50,
     seed: int | None = None,
 ) -> float:
@@ -397,9 +504,33 @@ def nesterov_sc_sgd_gap(
 
     Both train the same width-``m`` network for ``steps`` steps.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size.
+    momentum : float
+        The momentum :math:`\beta`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    float
+        The largest absolute difference of the two runs' weights.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> nesterov_sc_sgd_gap(X, y, 64, 0.01, 0.9) < 1e-12
+    >>> nesterov_sc_sgd_gap(X, y, 64, lr=0.01, momentum=0.9) < 1e-12
     True
     """
     steps = check_int(steps, "steps")
@@ -441,10 +572,10 @@ def gradient_correction_study(
     X,
     y,
     m: int,
+    *,
     lr: float,
     momentum: float,
     t_end: float,
-    *,
     modes: tuple[int, ...] = (-1, -2),
     window: tuple[float, float] = (0.1, 1.0),
     seed: int | None = None,
@@ -465,9 +596,38 @@ def gradient_correction_study(
     coordinate's upper envelope is fitted on ``[window[0] T, window[1] T]`` and
     compared with the radii for the eigenvalues of :math:`H(T)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta` of both methods.
+    momentum : float
+        The momentum :math:`\beta` of both methods.
+    t_end : float
+        The continuous time :math:`T` reached.
+    modes : tuple of int
+        The modes read (indices into the ascending eigenvalues of :math:`H(T)`).
+    window : tuple of float
+        ``(a, b)``: the fitting window ``[a T, b T]``.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    ModeRates
+        Per method, the measured and predicted rates of each mode.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> s = gradient_correction_study(X, y, 1024, 0.01, 0.9, 10.0, modes=(-1,))
+    >>> s = gradient_correction_study(X, y, 1024, lr=0.01, momentum=0.9, t_end=10.0,
+    ...                               modes=(-1,))
     >>> bool(s.measured["NAG-SC"][0] > s.measured["HB"][0])
     True
     """
@@ -476,7 +636,7 @@ def gradient_correction_study(
     eigenvalues, predicted, measured, runs = {}, {}, {}, {}
     lo, hi = window[0] * t_end, window[1] * t_end
     for name in ("HB", "NAG-SC"):
-        record = registry.lookup(name)
+        record = registry.named(name)
         net = TwoLayerReLU.for_data(X, m, _seed(seed))
         opt = record.optimizer(net.parameters(), lr=lr, momentum=momentum)
         run = train(net, X, y, opt, t_end=t_end, record=("delta",), every=1)

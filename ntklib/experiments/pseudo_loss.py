@@ -90,7 +90,7 @@ def _pl(run: Run) -> PLRun:
 
 
 def pl_run(
-    X, y, m: int, lr: float, t_end: float, *, seed: int | None = None, every: int = 5
+    X, y, m: int, *, lr: float, t_end: float, seed: int | None = None, every: int = 5
 ) -> PLRun:
     r"""Gradient descent on a width-``m`` network, with its PL ratio.
 
@@ -100,9 +100,33 @@ def pl_run(
     2\lambda_{\min}(H(t))`; the PL\* theorem needs the ratio to stay above
     :math:`\lambda_0` for :math:`L(t)\le e^{-\lambda_0 t}L(0)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\eta`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    every : int
+        The recording interval.
+
+    Returns
+    -------
+    PLRun
+        The run, its PL ratio and the gap of the gradient identity.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> pl = pl_run(X, y, 256, 0.5, 5.0)
+    >>> pl = pl_run(X, y, 256, lr=0.5, t_end=5.0)
     >>> pl.identity_gap < 1e-10, bool((pl.ratio >= 2 * pl.run.lambda_min).all())
     (True, True)
     """
@@ -165,9 +189,32 @@ def loss_rate(
     fitted rate lies above it. ``seed`` must be the run's (default
     ``ntklib.seed(0)``, as in :func:`pl_run`).
 
+    Parameters
+    ----------
+    pl : PLRun
+        A :func:`pl_run` on ``X, y`` at width ``m``.
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The run's width.
+    t_min : float
+        The fitting window's start.
+    seed : int, optional
+        The run's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    LossRate
+        The network's fitted loss rate, the linearised prediction and
+        :math:`\lambda_{\min}(H(0))`.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> pl = pl_run(X, y, 1024, 0.5, 20.0)
+    >>> pl = pl_run(X, y, 1024, lr=0.5, t_end=20.0)
     >>> r = loss_rate(pl, X, y, 1024, 10.0)
     >>> abs(r.network / r.linearised - 1) < 0.05
     True
@@ -199,9 +246,9 @@ def pl_width_sweep(
     X,
     y,
     widths: Iterable[int],
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     every: int = 10,
 ) -> PLSweep:
@@ -212,9 +259,33 @@ def pl_width_sweep(
     :math:`\lambda_{\min}(H(0)) < \lambda_0/2`; the warning is caught here and
     the width recorded in ``warned`` (no stray output).
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths, one :func:`pl_run` each.
+    lr : float
+        The step size.
+    t_end : float
+        The continuous time reached.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    every : int
+        The recording interval.
+
+    Returns
+    -------
+    PLSweep
+        The runs by width, and the widths that warned.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(12, 3)
-    >>> sweep = pl_width_sweep(X, y, [2, 512], 0.1, 5.0)
+    >>> sweep = pl_width_sweep(X, y, [2, 512], lr=0.1, t_end=5.0)
     >>> sweep.warned, sweep.runs[2].run.lambda_min.abs().max().item() < 1e-10
     ((2,), True)
     """
@@ -225,7 +296,7 @@ def pl_width_sweep(
     for m in widths:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AssumptionWarning)
-            runs[m] = pl_run(X, y, m, lr, t_end, seed=seed, every=every)
+            runs[m] = pl_run(X, y, m, lr=lr, t_end=t_end, seed=seed, every=every)
         if any(issubclass(w.category, AssumptionWarning) for w in caught):
             warned.append(m)
     return PLSweep(runs, tuple(warned))
@@ -271,9 +342,9 @@ def permutation_segment(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     seed: int | None = None,
     perm_seed: int | None = None,
     points: int = 41,
@@ -285,9 +356,36 @@ def permutation_segment(
     the segment would be a global minimum too. ``seed`` and ``perm_seed``
     default to ``ntklib.seed(0)``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size of the training run.
+    t_end : float
+        Its continuous time.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    perm_seed : int, optional
+        Seeds the permutation (default ``ntklib.seed(0)``).
+    points : int
+        The points on the segment.
+
+    Returns
+    -------
+    Segment
+        The loss along the segment from :math:`W^\star` to :math:`\Pi W^\star`,
+        and the permutation.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
-    >>> seg = permutation_segment(X, y, 16, 0.1, 20.0, points=5)
+    >>> seg = permutation_segment(X, y, 16, lr=0.1, t_end=20.0, points=5)
     >>> seg.loss.shape, abs(seg.ends[0] - seg.ends[1]) < 1e-12
     (torch.Size([5]), True)
     """

@@ -39,7 +39,7 @@ import scipy.linalg
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .._validate import check_int, check_lr, check_real
+from .._validate import check_damping, check_int, check_lr, check_real
 from ..assumptions import AssumptionWarning
 from ..data import sphere_data
 from ..fitting import Fit, fit_exponential_rate, fit_power_law
@@ -50,7 +50,6 @@ from ..plotting import figure, to_numpy
 from ..profiles import seed as book_seed
 from ..second_order import (
     GaussNewton,
-    check_damping,
     gauss_newton_direction,
     gauss_newton_factor,
     gauss_newton_step_cost,
@@ -145,6 +144,26 @@ def newton_vs_gauss_newton(
     :math:`\frac1{\sqrt m}\sum_r a_r\log(1 + e^{w_r\cdot x})` has the same
     weights.
 
+    Parameters
+    ----------
+    n : int
+        The number of points.
+    d : int
+        Their dimension.
+    m : int
+        The width.
+    seed : int, optional
+        The data's and network's seed (default ``ntklib.seed(0)``).
+    h : float
+        The finite-difference step of the Hessian.
+
+    Returns
+    -------
+    NewtonCheck
+        The gaps between the steps and between the Hessians, ReLU and softplus.
+
+    Examples
+    --------
     >>> c = newton_vs_gauss_newton()
     >>> c.newton_gap < 1e-8, c.hessian_gap < 1e-6, c.smooth_newton_gap > 1e-2
     (True, True, True)
@@ -213,9 +232,9 @@ def gauss_newton_rate(
     X,
     y,
     m: int,
+    *,
     lr: float,
     t_end: float,
-    *,
     damping: float = 0.0,
     seed: int | None = None,
 ) -> RateRun:
@@ -225,8 +244,32 @@ def gauss_newton_rate(
     :math:`\dot\Delta = -\Delta` predicts 1, the linearised discrete method
     :math:`-\log(1-\eta)/\eta`, whatever :math:`\lambda_0`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    t_end : float
+        The continuous time reached, :math:`k\eta`.
+    damping : float
+        The damping :math:`\varepsilon \ge 0`.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    RateRun
+        The run, its fitted rate, the discrete prediction and the deviations.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
-    >>> r = gauss_newton_rate(X, y, 1024, 0.1, 2.0)
+    >>> r = gauss_newton_rate(X, y, 1024, lr=0.1, t_end=2.0)
     >>> abs(r.rate.value - r.discrete_rate) < 0.05, r.deviation < 0.05
     (True, True)
     """
@@ -292,7 +335,7 @@ def _steps_to(norms: torch.Tensor, tol: float) -> int:
 
 
 def per_iteration(
-    X, y, m: int, steps: int, *, tol: float = 1e-6, seed: int | None = None
+    X, y, m: int, *, steps: int, tol: float = 1e-6, seed: int | None = None
 ) -> PerIteration:
     r"""``steps`` full Gauss–Newton steps against ``steps`` of tuned gradient descent.
 
@@ -302,8 +345,30 @@ def per_iteration(
     :math:`(\kappa-1)/(\kappa+1)` per step; the number of steps linearised GD
     needs to reach ``tol`` is counted on :math:`H(0)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    steps : int
+        The steps of each method.
+    tol : float
+        The loss ratio that linearised GD's step count is counted to.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    PerIteration
+        Both runs' error norms, linearised GD's, and the step counts.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
-    >>> p = per_iteration(X, y, 2048, 4)
+    >>> p = per_iteration(X, y, 2048, steps=4)
     >>> p.gn_norm[-1] < 1e-6 * p.gn_norm[0], p.gd_steps > 4
     (tensor(True), True)
     """
@@ -366,12 +431,36 @@ class DampedModes:
 
 
 def damped_modes(
-    X, y, m: int, lr: float, damping: float, steps: int, *, seed: int | None = None
+    X, y, m: int, *, lr: float, damping: float, steps: int, seed: int | None = None
 ) -> DampedModes:
     r"""``steps`` damped Gauss–Newton steps, read in the eigenbasis of :math:`H(0)`.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The width of ``TwoLayerReLU(d, m, seed)``.
+    lr : float
+        The step size :math:`\eta`.
+    damping : float
+        The damping :math:`\varepsilon \ge 0`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    DampedModes
+        The modes before and after the steps, the prediction and its errors.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
-    >>> dm = damped_modes(X, y, 2048, 1.0, 0.5, 2)
+    >>> dm = damped_modes(X, y, 2048, lr=1.0, damping=0.5, steps=2)
     >>> dm.error < 0.02 < dm.undamped_error
     True
     """
@@ -464,9 +553,15 @@ def damping_tradeoff(model, X, dampings: Iterable[float]) -> Tradeoff:
         rows.append((lr, rho, float(radius), float(gain), float(gain_meas), bound))
     cols = torch.tensor(rows, dtype=torch.float64)
     kappa = lmax / lmin
+    lr_col, rho_col, radius_col, gain_col, gain_meas_col, bound_col = cols.T
     return Tradeoff(
         torch.tensor(eps, dtype=torch.float64),
-        *cols.T,
+        lr_col,
+        rho_col,
+        radius_col,
+        gain_col,
+        gain_meas_col,
+        bound_col,
         rho_gd=(kappa - 1) / (kappa + 1),
         lambda_min=lmin,
         lambda_max=lmax,
@@ -588,6 +683,26 @@ def step_cost(
     :math:`J^\top v`). Both run once under :class:`MultiplyAdds`, on one
     width-``m`` network and ``n`` random points in ``d`` dimensions.
 
+    Parameters
+    ----------
+    ns : iterable of int
+        The numbers of points.
+    m : int
+        The width.
+    d : int
+        The input dimension.
+    seed : int, optional
+        The data's and network's seed (default ``ntklib.seed(0)``).
+    device : str or torch.device, optional
+        Where the steps run.
+
+    Returns
+    -------
+    StepCost
+        The counts per ``n``, their ratio and its fit.
+
+    Examples
+    --------
     >>> c = step_cost([8, 32], 256, 4)
     >>> c.ratio.round(decimals=2).tolist(), c.formula.round(decimals=2).tolist()
     ([5.01, 15.83], [5.51, 17.68])
@@ -664,6 +779,27 @@ def one_step_residual(
 ) -> WidthStudy:
     r"""One full Gauss–Newton step at each width; the relative error it leaves.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    widths : iterable of int
+        The widths.
+    seeds : int
+        The networks per width (the results are their means).
+    seed : int, optional
+        The first network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    WidthStudy
+        Per width: the relative residual after one step, the flipped fraction,
+        and the residual's power-law fit.
+
+    Examples
+    --------
     >>> X, y = sphere_data(6, 3)
     >>> w = one_step_residual(X, y, [256, 4096])
     >>> bool(w.residual[1] < w.residual[0]), -1 < w.exponent < 0

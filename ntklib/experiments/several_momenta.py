@@ -134,6 +134,32 @@ def torch_reductions(
     (tested equal to ``torch.optim.SGD``) and avoids the seconds that
     ``torch.optim``'s first step spends importing ``torch._dynamo``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    lr : float
+        The step size.
+    momentum : float
+        The momentum :math:`\beta`.
+    steps : int
+        The number of steps.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+    reference : {"torch", "ntklib"}
+        The reference optimizers.
+
+    Returns
+    -------
+    dict of str to float
+        The largest relative weight difference, by key.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 3)
     >>> d = torch_reductions(X, y, 64, steps=5)
@@ -142,6 +168,7 @@ def torch_reductions(
     """
     m, steps = check_int(m, "m"), check_int(steps, "steps")
     b, eta = check_real(momentum, "momentum", low=0, high=1, high_open=True), lr
+    sgd: Callable[..., torch.optim.Optimizer]
     if reference == "torch":
         sgd = torch.optim.SGD
     elif reference == "ntklib":
@@ -175,7 +202,7 @@ def torch_reductions(
         ),
     }
     if reference == "torch":
-        damp = run(lambda p: sgd(p, lr=eta, momentum=b, dampening=1 - b))
+        damp = run(lambda p: torch.optim.SGD(p, lr=eta, momentum=b, dampening=1 - b))
         out["qhm_dampening"] = rel(qhm, damp)
     return out
 
@@ -281,6 +308,25 @@ def two_step_region(
     the companion matrix's eigenvalues, and compared with Jury's conditions at
     each mode.
 
+    Parameters
+    ----------
+    H : torch.Tensor or KernelSpectrum
+        The kernel, or its spectrum.
+    lr : float
+        The step size :math:`\eta`.
+    beta1, beta2 : array_like
+        The grid of momenta :math:`\beta_1`, :math:`\beta_2`.
+    margin : float
+        Points whose radius lies within ``margin`` of 1 are left out of the
+        comparison with Jury's conditions.
+
+    Returns
+    -------
+    TwoStepRegion
+        The radius and Jury's verdict on the grid, and where they disagree.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.2, 1.0], dtype=torch.float64))
     >>> reg = two_step_region(H, 1.0, np.linspace(-1, 2, 31), np.linspace(-1, 1, 21))
     >>> reg.agree
@@ -397,6 +443,24 @@ def flow_limit(
     recurrence starts from :math:`d_{-2} = d_{-1} = d_0 = 1`. ``s_values`` are
     the time steps :math:`\tau`.
 
+    Parameters
+    ----------
+    A, B : float
+        The flow's coefficients.
+    eigenvalue : float
+        The mode's eigenvalue :math:`\lambda`.
+    s_values : sequence of float
+        The time steps :math:`\tau`.
+    t_end : float
+        The time compared.
+
+    Returns
+    -------
+    FlowLimit
+        The error per step, the fitted order and the stability boundary.
+
+    Examples
+    --------
     >>> fl = flow_limit(3.0, 3.0, 1.0, [0.04, 0.02, 0.01], 6.0)
     >>> round(fl.order, 1), bool(abs(fl.boundary[-1] / 9 - 1) < 0.05)
     (1.0, True)
@@ -613,6 +677,34 @@ def optimise_radius(
     radius is that of the companion matrix, on ``points`` Chebyshev points of
     the interval. ``fixed`` pins parameters by name.
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    lambda_min, lambda_max : float
+        The ends of the spectrum.
+    starts : int
+        The random starting points.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The Chebyshev points of the interval.
+    fixed : dict of str to float, optional
+        Parameters pinned by name.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    RadiusOptimum
+        The best parameters (the step ``lr`` for this spectrum), their worst
+        radius on the optimisation grid (``rho``) and on a finer one
+        (``rho_fine``).
+
+    Examples
+    --------
     >>> opt = optimise_radius("heavy_ball", 0.1, 0.9, starts=2)
     >>> round(opt.rho, 4), round(opt.polyak, 4)
     (0.5, 0.5)
@@ -644,6 +736,7 @@ def optimise_radius(
         res = _restarted_nelder_mead(f, x0[free], (), rounds, maxiter)
         if best is None or res.fun < best.fun:
             best = res
+    assert best is not None  # starts >= 1
     x = full(best.x)
     fine = _grid(lmin, lmax, 20 * points) / lmax
     params = dict(zip(names, x.tolist()))
@@ -709,6 +802,31 @@ def optimise_affine(
     :math:`[1/\kappa, 1]`. The chapter proves :math:`\rho\ge` Polyak's rate for
     every such family; heavy ball (times :math:`z` for :math:`p = 3`) attains it.
 
+    Parameters
+    ----------
+    degree : int
+        The degree :math:`p` of :math:`\chi`.
+    kappa : float
+        The condition number :math:`\kappa`.
+    starts : int
+        The random starting points.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The Chebyshev points of :math:`[1/\kappa, 1]`.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    AffineOptimum
+        The best :math:`\chi` and :math:`\psi`, their worst radius on the grid and
+        on a finer one, and each start's result.
+
+    Examples
+    --------
     >>> opt = optimise_affine(2, 9.0, starts=2)
     >>> round(opt.rho_fine, 3), opt.polyak
     (0.5, 0.5)
@@ -757,10 +875,10 @@ def network_rate(
     X,
     y,
     m: int,
+    *,
     family: str,
     params: dict[str, float],
     H0,
-    *,
     steps: int,
     fit_from: int,
     seed: int | None = None,
@@ -772,11 +890,41 @@ def network_rate(
     ``predicted`` is :func:`worst_radius` over the eigenvalues of ``H0``, and
     ``predicted_end`` over those of the network's kernel after the run.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    y : torch.Tensor
+        The targets ``(n,)``.
+    m : int
+        The network's width.
+    family : str
+        A key of :data:`FAMILIES`.
+    params : dict of str to float
+        The family's parameters, ``lr`` included.
+    H0 : torch.Tensor
+        The network's initial kernel :math:`H(0)`, ``(n, n)``.
+    steps : int
+        The number of steps.
+    fit_from : int
+        The first step of the fitting window.
+    seed : int, optional
+        The network's seed (default ``ntklib.seed(0)``).
+
+    Returns
+    -------
+    NetworkRate
+        The measured contraction per step, the predictions over :math:`H(0)` and
+        :math:`H(T)`, and the loss.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data, empirical_ntk
     >>> X, y = sphere_data(6, 3)
     >>> H0 = empirical_ntk(TwoLayerReLU.for_data(X, 2048, 0), X)
-    >>> nr = network_rate(X, y, 2048, "heavy_ball", {"lr": 0.5, "momentum": 0.3},
-    ...                   H0, steps=60, fit_from=10)
+    >>> nr = network_rate(X, y, 2048, family="heavy_ball",
+    ...                   params={"lr": 0.5, "momentum": 0.3},
+    ...                   H0=H0, steps=60, fit_from=10)
     >>> abs(math.log(nr.measured) / math.log(nr.predicted) - 1) < 0.1
     True
     """
@@ -881,6 +1029,28 @@ def misjudged(
     :math:`1/\lambda_{\max}`; radii on ``points`` geometric eigenvalues and
     ``count`` condition numbers (see :class:`Misjudged`).
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    params : sequence of float
+        Its parameters, in :data:`FAMILIES` order.
+    kappa_hat : float
+        The condition number the parameters were chosen for.
+    spread : float
+        The range :math:`[\hat\kappa/s, \hat\kappa s]` of true condition numbers.
+    points : int
+        The geometric eigenvalues per condition number.
+    count : int
+        The condition numbers.
+
+    Returns
+    -------
+    Misjudged
+        The efficiency at each condition number.
+
+    Examples
+    --------
     >>> m = misjudged("heavy_ball", polyak_parameters(16.0), 16.0, 4.0)
     >>> round(float(m.efficiency[m.kappas.size // 2]), 6)     # tuned at kappa_hat
     1.0
@@ -926,6 +1096,36 @@ def robust_tuning(
     :func:`misjudged` on its finer grid. At ``spread`` near 1 every family's
     optimum is Polyak's heavy ball, by the chapter's theorem.
 
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    kappa_hat : float
+        The estimated condition number :math:`\hat\kappa`.
+    spread : float
+        The factor :math:`s` of the range :math:`[\hat\kappa/s, \hat\kappa s]`.
+    start : sequence of float, optional
+        A starting point, in :data:`FAMILIES` order.
+    starts : int
+        The random starting points besides ``start``.
+    seed : int, optional
+        Seeds them (default ``ntklib.seed(0)``).
+    points : int
+        The eigenvalues of the optimisation grid.
+    count : int
+        Its condition numbers.
+    maxiter : int
+        The iterations of each Nelder–Mead run.
+    rounds : int
+        The restart rounds (three simplex sizes each).
+
+    Returns
+    -------
+    Misjudged
+        The best parameters, evaluated by :func:`misjudged`.
+
+    Examples
+    --------
     >>> hb = robust_tuning("heavy_ball", 16.0, 2.0, start=polyak_parameters(16.0))
     >>> 0.5 < hb.worst < 0.7
     True
@@ -957,7 +1157,7 @@ def robust_tuning(
 # -- beyond quadratic models --------------------------------------------------------
 
 
-def lessard_gradient(x: np.ndarray) -> np.ndarray:
+def lessard_gradient(x: float | np.ndarray) -> np.ndarray:
     r"""The gradient of Lessard, Recht & Packard's one-dimensional counterexample.
 
     :math:`f'(x) = 25x` for :math:`x < 1`, :math:`x + 24` for

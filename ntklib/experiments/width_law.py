@@ -200,12 +200,12 @@ def train_population(
     X,
     y,
     widths: Sequence[int],
+    *,
     seeds: Sequence[int],
     method: str,
     lr: float,
     steps: int,
     momentum: float = 0.0,
-    *,
     kernel_records: int = 20,
     divergence_factor: float = 1e6,
 ) -> Population:
@@ -255,7 +255,8 @@ def train_population(
     --------
     >>> from ntklib import sphere_data
     >>> X, y = sphere_data(6, 4, seed=0)
-    >>> pop = train_population(X, y, [64, 1024], [1, 2], "GD", lr=0.5, steps=40)
+    >>> pop = train_population(X, y, [64, 1024], seeds=[1, 2], method="GD", lr=0.5,
+    ...                        steps=40)
     >>> pop.loss.shape, pop.lambda_min.shape, bool(pop.diverged.any())
     (torch.Size([41, 2]), torch.Size([21, 2]), False)
     >>> bool((pop.loss[-1] < 0.1 * pop.loss[0]).all())
@@ -309,7 +310,7 @@ def _train_population(
     alive = torch.ones(B, dtype=torch.bool, device=X.device)
     loss = torch.empty(steps + 1, B, dtype=X.dtype, device=X.device)
     k_steps, lmins = [], []
-    delta0 = None
+    delta0: torch.Tensor | None = None  # the error at step 0
     sizes = torch.tensor(widths, device=X.device)
     size = coef.abs()
     for k in range(steps + 1):
@@ -348,6 +349,7 @@ def _train_population(
     loss[:, dead] = float("nan")
     lam = torch.stack(lmins)
     lam[:, dead] = float("nan")
+    assert delta0 is not None  # step 0 set it
     return Population(
         method=method,
         widths=widths,
@@ -375,6 +377,26 @@ def linearised_loss(
     :math:`d_{-1} = d_0 = c`; the loss is :math:`\frac12\sum d_k^2`. ``kernel0`` is
     ``(B, n, n)`` and ``delta0`` ``(B, n)``; the result is ``(steps + 1, B)``.
 
+    Parameters
+    ----------
+    kernel0 : torch.Tensor
+        The kernels, ``(B, n, n)``.
+    delta0 : torch.Tensor
+        The initial errors, ``(B, n)``.
+    steps : int
+        The number of steps.
+    lr : float
+        The step size :math:`\eta`.
+    momentum : float
+        The momentum :math:`\beta` (0: GD).
+
+    Returns
+    -------
+    torch.Tensor
+        The losses, ``(steps + 1, B)``.
+
+    Examples
+    --------
     >>> H = torch.diag(torch.tensor([0.5, 1.0], dtype=torch.float64))[None]
     >>> L = linearised_loss(H, torch.ones(1, 2, dtype=torch.float64), 2, 1.0)
     >>> L[:, 0].tolist()   # modes multiplied by 1/2 and 0 per step
@@ -391,7 +413,9 @@ def linearised_loss(
     return torch.stack(out)
 
 
-def window_rate(time, loss, t_end: float, envelope: bool = False) -> torch.Tensor:
+def window_rate(
+    time, loss, t_end: float | torch.Tensor, envelope: bool = False
+) -> torch.Tensor:
     r"""Least-squares rate :math:`-\mathrm d\log L/\mathrm dt` on :math:`[T/4, T]`.
 
     One rate per column of ``loss`` (``(R, B)``, rows at ``time``); with
@@ -501,6 +525,35 @@ def sweep(
     (:func:`train_population`) with the step of :func:`schedule`; the kernel
     model is :func:`linearised_loss` on each network's :math:`H(0)`.
 
+    Parameters
+    ----------
+    ns : sequence of int
+        The data-set sizes.
+    d : int
+        The input dimension.
+    widths : sequence of int
+        The widths, strictly increasing.
+    method : str
+        ``"GD"`` or ``"HB"`` (:func:`schedule`).
+    draws : int
+        The data draws per ``n``.
+    tol : float
+        The criterion's rate tolerance (:class:`Sweep`).
+    epsilon : float
+        The step parameter of :func:`schedule`.
+    kernel_records : int
+        The kernel records per run (:func:`train_population`).
+    seed_base : int
+        The first data draw's seed.
+
+    Returns
+    -------
+    Sweep
+        The measured and predicted rates and kernel ratios, shape
+        ``(draws, len(ns), len(widths))``.
+
+    Examples
+    --------
     >>> sw = sweep([6], 4, [64, 256], "GD", draws=2)
     >>> sw.score.shape, bool((sw.lambda0 > 0).all())
     (torch.Size([2, 1, 2]), True)
@@ -538,11 +591,11 @@ def sweep(
                 X,
                 y,
                 widths,
-                net_seeds,
-                method,
-                lr,
-                steps,
-                beta,
+                seeds=net_seeds,
+                method=method,
+                lr=lr,
+                steps=steps,
+                momentum=beta,
                 kernel_records=kernel_records,
             )
             ref = linearised_loss(pop.kernel0, pop.delta0, steps, lr, beta)
@@ -770,6 +823,26 @@ def concentration(
     The weights come from one generator seeded with ``seed(seed)``
     (:func:`ntklib.profiles.seed`); ``neurons`` more draws estimate ``sigma``.
 
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs ``(n, d)``, unit rows.
+    widths : sequence of int
+        The widths.
+    draws : int
+        The initial kernels per width.
+    neurons : int
+        The extra draws that estimate ``sigma``.
+    seed : int
+        Seeds the generator (through :func:`ntklib.profiles.seed`).
+
+    Returns
+    -------
+    Concentration
+        :math:`\lambda_0`, ``sigma`` and, per width, the spread of the draws.
+
+    Examples
+    --------
     >>> from ntklib import sphere_data
     >>> X, _ = sphere_data(8, 8, seed=0)
     >>> c = concentration(X, [256, 1024], draws=8)
@@ -859,6 +932,28 @@ def concentration_law(
     Draw ``s`` uses the data of :func:`sweep` (``sphere_data(n, d,
     seed=seed(s))``) and the weights ``seed(seed_base + s)``.
 
+    Parameters
+    ----------
+    ns : sequence of int
+        The data-set sizes.
+    d : int
+        The input dimension.
+    draws : int
+        The data draws per ``n``.
+    widths : sequence of int
+        The widths.
+    kernels : int
+        The initial kernels per width (``draws`` of :func:`concentration`).
+    seed_base : int
+        The weights' first seed.
+
+    Returns
+    -------
+    ConcentrationLaw
+        The spreads against ``n``, relative to their predictions.
+
+    Examples
+    --------
     >>> law = concentration_law([6, 8], 4, 2, kernels=4)
     >>> law.spectral.shape, law.sd_ratio > 0
     (torch.Size([2, 2]), True)
@@ -971,7 +1066,7 @@ def draw_width_law(
     fig, ax = figure(width=5.6, height=4.6)
     first = next(iter(sweeps.values()))
     ns = torch.tensor(first.ns, dtype=torch.float64)
-    anchor = None
+    anchor: torch.Tensor | None = None  # the first sweep's m* at the smallest n
     for k, (method, sw) in enumerate(sweeps.items()):
         m = m_star(sw)
         ci = Bootstrap.interval(boots[method].m_star)
@@ -987,6 +1082,7 @@ def draw_width_law(
             **style,
         )
         anchor = m[0] if anchor is None else anchor
+    assert anchor is not None  # sweeps holds at least `first`
     styles = (":", "-.", (0, (3, 1, 1, 1, 1, 1)))
     for k, (label, widths) in enumerate((references or {}).items()):
         w = torch.as_tensor(widths, dtype=torch.float64)
