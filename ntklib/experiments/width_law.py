@@ -344,7 +344,7 @@ def _train_population(
             W.sub_(velocity, alpha=lr)
         else:
             W.sub_(velocity * (lr * alive[block].to(X.dtype))[:, None])
-    h = registry.lookup(method).clock.time_per_step(lr)  # the method's clock
+    h = registry.named(method).clock.time_per_step(lr)  # the method's clock
     dead = ~alive
     loss[:, dead] = float("nan")
     lam = torch.stack(lmins)
@@ -583,7 +583,7 @@ def sweep(
             ev = torch.linalg.eigvalsh(infinite_ntk(X))
             lam0[s, i] = ev[0]
             lr, beta, t_end = schedule(method, float(ev[0]), float(ev[-1]), epsilon)
-            h = registry.lookup(method).clock.time_per_step(lr)  # the method's clock
+            h = registry.named(method).clock.time_per_step(lr)  # the method's clock
             steps = round(t_end / h)
             if s == 0:
                 steps_of.append(steps)
