@@ -280,7 +280,7 @@ def explorer_data(
     delta0 : array_like
         The initial error :math:`\Delta_0`, shape ``(n,)``.
     method : str
-        The method shown first (a key of :data:`ntklib.methods.METHODS`).
+        The method shown first (a key of ``ntklib.methods.METHODS``).
     lr_fraction : float
         The default step as a fraction of :math:`2/\lambda_{\max}`, in
         :data:`LR_FRACTION_RANGE`.
@@ -289,7 +289,7 @@ def explorer_data(
     steps : int
         The default number of iterations, at most :data:`STEPS_MAX`.
     methods : sequence of str
-        The methods offered (keys of :data:`ntklib.methods.METHODS`).
+        The methods offered (keys of ``ntklib.methods.METHODS``).
     compare : bool
         Whether the page draws the other methods too.
     **settings
@@ -383,7 +383,7 @@ def explorer_reference(
     delta0 : array_like
         The initial error :math:`\Delta_0`, shape ``(n,)``.
     method : str
-        A key of :data:`ntklib.methods.METHODS`.
+        A key of ``ntklib.methods.METHODS``.
     lr_fraction : float
         The step as a fraction of :math:`2/\lambda_{\max}`.
     momentum : float, optional

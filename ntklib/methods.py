@@ -118,7 +118,7 @@ class Param:
 
     ``name`` is the optimizer's keyword, ``symbol`` the book's letter,
     ``check(value)`` returns the validated value (or raises naming the
-    argument), ``default`` is :data:`REQUIRED` for a required one, ``example``
+    argument), ``default`` is ``REQUIRED`` for a required one, ``example``
     a typical value (error messages, generic tests, the explorer's default),
     ``needs`` what a missing value should be (``"a momentum beta in [0, 1)"``),
     ``hint`` a second way to get it; ``slider`` the explorer's
@@ -450,11 +450,12 @@ CROSSING = "h*/lambda_max, h* the first unit-circle crossing of its polynomial"
 
 # -- the registry ---------------------------------------------------------------------
 
+#: Every method family by key, in the order registered.
 METHODS: dict[str, Method] = {}
 
 
 def register(method: Method) -> Method:
-    """Add ``method`` to :data:`METHODS` and give its optimizer its signature.
+    """Add ``method`` to ``METHODS`` and give its optimizer its signature.
 
     A second record for the same key replaces the first.
     """

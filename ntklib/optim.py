@@ -74,7 +74,7 @@ class _FullBatch(Optimizer):
 
     @property
     def method(self):
-        """This optimizer's record in :data:`ntklib.methods.METHODS`."""
+        """This optimizer's record in ``ntklib.methods.METHODS``."""
         from .methods import of
 
         return of(type(self))
@@ -440,7 +440,7 @@ def time_per_step(optimizer: Optimizer) -> float:
     It is :math:`\eta` without momentum, :math:`\sqrt\eta` with
     (:class:`ntklib.methods.Clock`, found by :func:`clock_of`). An optimizer
     whose continuous-time limit ntklib does not know (Adam, RMSprop, ...) has no
-    time per step: ``ValueError``, as in :func:`ntklib.train`.
+    time per step: ``ValueError``, as in :func:`ntklib.training.train`.
 
     >>> w = torch.nn.Parameter(torch.zeros(1))
     >>> time_per_step(torch.optim.SGD([w], lr=0.04, momentum=0.9))

@@ -6,8 +6,8 @@ r"""Plot helpers for the figures the chapters repeat.
 
 All take a Matplotlib ``Axes`` and return it, so figures stay in the notebook.
 
-Every figure made by :func:`figure` cycles through :data:`PALETTE` (defined with
-the methods' styles in :mod:`ntklib.methods`): six colours
+Every figure made by :func:`figure` cycles through
+:data:`ntklib.methods.PALETTE` (defined with the methods' styles): six colours
 that a reader with any of the three colour-vision deficiencies can tell apart
 and that keep WCAG's 3:1 contrast for graphics against the white page
 (:func:`contrast_ratio`). Curves are also told apart by line style and legend,
@@ -298,7 +298,7 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.4, height: float 
     holds ``ncols * nrows`` panels. A panel wider than :data:`FIGURE_WIDTH` is
     shrunk to it, keeping its shape. No text is drawn smaller than
     :func:`min_text_points`, and Jupyter shows the figure as SVG
-    (:func:`show_figures_as`). The axes cycle through :data:`PALETTE`.
+    (:func:`show_figures_as`). The axes cycle through :data:`ntklib.methods.PALETTE`.
 
     >>> fig, axes = figure(2)
     >>> len(axes), fig.get_size_inches().round(1).tolist()  # stacked

@@ -524,7 +524,7 @@ def momentum_vs_flow(
         The heavy ball's friction :math:`b` (default
         :math:`\sqrt{2\lambda_{\min}(sH(0))}`).
     seed : int
-        The networks' seed (through :func:`ntklib.seed`).
+        The networks' seed (through :func:`ntklib.profiles.seed`).
     depth : int
         The hidden layers.
 

@@ -90,7 +90,7 @@ def run_optimizers(
         The targets ``(n,)``.
     m : int
         The width of ``TwoLayerReLU(d, m, seed)``.
-    makers : dict of str to callable
+    makers : dict
         ``name -> (params -> optimizer)``, one run each.
     t_end : float
         The continuous time every run reaches.
@@ -103,7 +103,7 @@ def run_optimizers(
 
     Returns
     -------
-    dict of str to Run
+    dict
         The runs, by name.
 
     Examples
@@ -198,7 +198,7 @@ def rate_table(
 
     Parameters
     ----------
-    runs : dict of str to Run
+    runs : dict
         The network runs, keyed by short labels among ``METHODS``.
     H : torch.Tensor or KernelSpectrum
         :math:`H(0)`, or its spectrum.
@@ -327,7 +327,7 @@ def width_requirements(
         The failure probability :math:`\delta`.
     profile_name : str
         The profile named in the book's row.
-    runs : dict of str to Run, optional
+    runs : dict, optional
         Runs with a ``kernel_drift`` record.
     lambda_max : float, optional
         :math:`\lambda_{\max}(H(0))`, to scale the drift.
@@ -421,7 +421,7 @@ class TunedRow:
     (:func:`ntklib.methods.spectral_radius`, largest over the modes of
     :math:`H(0)`; ``nan`` for NAG, whose momentum changes with :math:`k`);
     ``measured`` the fit :math:`L_k\approx Ce^{-rk}` per iteration on the window
-    of :func:`_window`; ``steps`` the first iteration with :math:`L_k\le`
+    of ``_window``; ``steps`` the first iteration with :math:`L_k\le`
     ``target`` :math:`L_0` (``reached`` says whether the run got there);
     ``gradient_evaluations`` the number of gradients the run took to get there
     (counted, not assumed).
@@ -657,7 +657,7 @@ def draw_illustration(
 
     Parameters
     ----------
-    runs : dict of str to Run
+    runs : dict
         Runs with ``"HB"`` and ``"NAG"`` among their keys.
     H : torch.Tensor or KernelSpectrum
         :math:`H(0)`, or its spectrum, for the exact flows.

@@ -263,7 +263,7 @@ def fast_modes(
     div_factor : float
         The second pair's step, in units of NAG-SC's stable step.
     seed : int
-        The network's seed (through :func:`ntklib.seed`).
+        The network's seed (through :func:`ntklib.profiles.seed`).
 
     Returns
     -------
@@ -405,7 +405,7 @@ def tuned_scaling(
     methods : iterable of str
         Among ``"GD"``, ``"HB"`` and ``"NAG-SC"``.
     seed : int
-        The networks' seed (through :func:`ntklib.seed`).
+        The networks' seed (through :func:`ntklib.profiles.seed`).
 
     Returns
     -------

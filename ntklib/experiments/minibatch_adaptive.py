@@ -288,7 +288,7 @@ def batch_sweep(
     r"""SGD at the bound's step :math:`\eta^*(b)` for each batch size and seed.
 
     One network (seed ``net_seed``); the seeds vary the batch draws (seeds
-    ``1000 + s``); every seed goes through :func:`ntklib.seed`, so
+    ``1000 + s``); every seed goes through :func:`ntklib.profiles.seed`, so
     ``NTKLIB_SEED`` shifts them all. Each run
     lasts ``horizon / exact`` steps (the mean loss falls by :math:`e^{-\text{horizon}}`)
     and its rate is fitted on the last two thirds; ``paths`` kernel-model paths
@@ -310,7 +310,7 @@ def batch_sweep(
         Each run lasts ``horizon / exact`` steps: the mean loss falls by
         :math:`e^{-\text{horizon}}`.
     net_seed : int
-        The network's seed (through :func:`ntklib.seed`).
+        The network's seed (through :func:`ntklib.profiles.seed`).
     paths : int
         The kernel-model paths per batch size.
 
@@ -420,7 +420,7 @@ def kernel_path_rates(
     paths : int
         The number of paths.
     seed : int
-        Seeds the batch draws (through :func:`ntklib.seed`).
+        Seeds the batch draws (through :func:`ntklib.profiles.seed`).
     every : int
         The recording interval.
     start : float
@@ -584,7 +584,7 @@ def momentum_study(
     The steps are the best on ``grid`` for the kernel model's exact rate
     (:func:`~ntklib.stochastic.sgd_expected_rate`; :func:`best_step`), then the
     network is trained at them on ``seeds`` batch sequences (seeds ``0, 1, ...``
-    and ``net_seed``, through :func:`ntklib.seed`). A grid that stops
+    and ``net_seed``, through :func:`ntklib.profiles.seed`). A grid that stops
     below the optimum understates the best rate: at the full batch heavy ball's
     optimum is :math:`s = \sqrt\kappa` at Polyak's momentum.
 
@@ -609,7 +609,7 @@ def momentum_study(
     horizon : float
         The length of each run, in units of ``1 / rate``.
     net_seed : int
-        The network's seed (through :func:`ntklib.seed`).
+        The network's seed (through :func:`ntklib.profiles.seed`).
 
     Returns
     -------
@@ -718,7 +718,7 @@ def preconditioned_run(
     steps : int
         The number of steps.
     seed : int
-        The network's seed (through :func:`ntklib.seed`).
+        The network's seed (through :func:`ntklib.profiles.seed`).
 
     Returns
     -------
@@ -871,7 +871,7 @@ def adaptive_run(
     every : int
         The recording interval.
     seed : int
-        The network's seed (through :func:`ntklib.seed`).
+        The network's seed (through :func:`ntklib.profiles.seed`).
 
     Returns
     -------

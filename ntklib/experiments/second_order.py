@@ -23,8 +23,8 @@ The studies of the chapter, each one call:
   (zero for a linear model) against the width.
 
 The functions that draw take ``seed``; the default ``None`` is
-:func:`ntklib.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the chapter's claims
-are tested on other draws by ``make robustness``.
+:func:`ntklib.profiles.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the
+chapter's claims are tested on other draws by ``make robustness``.
 """
 
 from __future__ import annotations
@@ -585,7 +585,7 @@ class MultiplyAdds(TorchDispatchMode):
     operator (an eigensolver, an LU solve) raises, so a count is never
     silently short. The counts are exact and depend on neither the machine nor
     its load: the book compares methods' costs with them, and leaves timings
-    to :mod:`ntklib.bench`.
+    to ``ntklib.bench``.
 
     >>> A, B = torch.ones(3, 4), torch.ones(4, 5)
     >>> with MultiplyAdds() as count:

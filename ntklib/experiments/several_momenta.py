@@ -22,8 +22,8 @@ The studies of the chapter, each one call:
   contraction against the predicted radius on :math:`H(0)`.
 
 The functions that draw take ``seed``; the default ``None`` is
-:func:`ntklib.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the chapter's claims
-are tested on other draws by ``make robustness``.
+:func:`ntklib.profiles.seed` ``(0)``, which ``NTKLIB_SEED`` shifts, so the
+chapter's claims are tested on other draws by ``make robustness``.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def torch_reductions(
 
     Returns
     -------
-    dict of str to float
+    dict
         The largest relative weight difference, by key.
 
     Examples
@@ -689,7 +689,7 @@ def optimise_radius(
         Seeds them (default ``ntklib.seed(0)``).
     points : int
         The Chebyshev points of the interval.
-    fixed : dict of str to float, optional
+    fixed : dict, optional
         Parameters pinned by name.
     maxiter : int
         The iterations of each Nelder–Mead run.
@@ -900,7 +900,7 @@ def network_rate(
         The network's width.
     family : str
         A key of :data:`FAMILIES`.
-    params : dict of str to float
+    params : dict
         The family's parameters, ``lr`` included.
     H0 : torch.Tensor
         The network's initial kernel :math:`H(0)`, ``(n, n)``.

@@ -213,7 +213,7 @@ def train_population(
 
     Network ``b`` is ``TwoLayerReLU.for_data(X, widths[b], seed=seeds[b])``, and
     its iterates are those of :class:`~ntklib.optim.GD` (``momentum=0``) or
-    :class:`~ntklib.optim.HeavyBall` trained alone with :func:`ntklib.train`:
+    :class:`~ntklib.optim.HeavyBall` trained alone with :func:`ntklib.training.train`:
     the velocity :math:`v_k = \beta v_{k-1} + \nabla L(W_k)`, :math:`v_{-1} = 0`,
     and :math:`W_{k+1} = W_k - \eta v_k`. The neurons of all networks sit in one
     ``(M, d)`` matrix, :math:`M = \sum_b m_b`; with :math:`s_{ri} = 1[w_r\cdot
@@ -489,12 +489,15 @@ class Sweep:
 
     @property
     def rate_ok(self) -> torch.Tensor:
-        """The rate half: ``|rel_error| <= tol`` (False where diverged)."""
+        """Where the rate half holds, ``|rel_error| <= tol`` (False where diverged)."""
         return self.rel_error.abs() <= self.tol
 
     @property
     def kernel_ok(self) -> torch.Tensor:
-        r"""The kernel half: :math:`\min_t\lambda_{\min}(H(t)) \ge \lambda_0/2`."""
+        r"""Where the kernel half holds.
+
+        That is, :math:`\min_t\lambda_{\min}(H(t)) \ge \lambda_0/2`.
+        """
         return self.ratio >= 0.5
 
     @property
