@@ -98,7 +98,7 @@ def _offered(m: registry.Method) -> bool:
     )
 
 
-#: The families the page offers: every record it can run (:mod:`ntklib.methods`).
+#: The families the page offers, every record it can run (:mod:`ntklib.methods`).
 METHODS: tuple[str, ...] = tuple(
     key for key, m in registry.METHODS.items() if _offered(m)
 )

@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 
-#: The book's colour cycle (every figure's, and the methods' styles): Okabe & Ito's
+#: The book's colour cycle, for every figure and the methods' styles. Okabe & Ito's
 #: blue, vermillion, bluish green and reddish purple, then black and a dark grey.
 #: Their orange, sky blue and yellow are left out: under 3:1 against white. Tested:
 #: contrast >= 3 against white, and pairwise CAM02-UCS distance >= 10 under

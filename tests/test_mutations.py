@@ -28,8 +28,11 @@ from nbclient.exceptions import CellExecutionError
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 
+# Two kernels run at once on CI's two cores: one intra-op thread each, or torch's
+# OpenMP threads oversubscribe the cores and a chapter runs ten times slower.
 SWAP = """
 import sys, math, torch, ntklib, ntklib.experiments
+torch.set_num_threads(1)
 def _swap(old, new):
     for mod in list(sys.modules.values()):
         if getattr(mod, "__name__", "").startswith("ntklib"):

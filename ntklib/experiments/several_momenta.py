@@ -535,9 +535,9 @@ def _valid_agg(x):
     return 0 <= x[1] < 1 and 0 <= x[2] < 1
 
 
-#: family -> (parameter names, the record's parameters from them, validity): the
-#: parameters the optimiser searches, the step first; the polynomial is the
-#: record's (:mod:`ntklib.methods`).
+#: For each family, the parameters the optimiser searches (the step first), the
+#: record's parameters built from them, and their validity test; the polynomial
+#: is the record's (:mod:`ntklib.methods`).
 FAMILIES: dict[str, tuple[tuple[str, ...], Callable, Callable]] = {
     "heavy_ball": (("lr", "momentum"), lambda x: {"momentum": x[1]}, _valid_hb),
     "two_step_momentum": (
