@@ -253,7 +253,9 @@ def show_figures_as(fmt: str | None = None) -> str | None:
     if _shown_as != fmt:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        options = {"metadata": {"Date": None}} if fmt == "svg" else {"dpi": 200}
+        # IPython passes dpi=fig.dpi unless told: rasters inside an SVG need 200 too
+        options = {"metadata": {"Date": None}} if fmt == "svg" else {}
+        options["dpi"] = 200
         set_matplotlib_formats(fmt, **options)
         _shown_as = fmt
     return fmt
