@@ -254,8 +254,9 @@ def show_figures_as(fmt: str | None = None) -> str | None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         # IPython passes dpi=fig.dpi unless told: rasters inside an SVG need 200 too
-        options = {"metadata": {"Date": None}} if fmt == "svg" else {}
-        options["dpi"] = 200
+        options: dict[str, Any] = {"dpi": 200}
+        if fmt == "svg":
+            options["metadata"] = {"Date": None}
         set_matplotlib_formats(fmt, **options)
         _shown_as = fmt
     return fmt
