@@ -53,6 +53,7 @@ from ..optim import GD, momentum_from_friction
 from ..plotting import figure, to_numpy
 from ..spectrum import KernelSpectrum
 from ..training import Run, train
+from ._style import legend_below
 
 __all__ = [
     "KINDS",
@@ -579,17 +580,6 @@ def momentum_vs_flow(
     )
 
 
-def _legend_below(ax, ncol: int = 2) -> None:
-    """A legend under the axes, off the data."""
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.24),
-        ncol=ncol,
-        fontsize="small",
-        frameon=False,
-    )
-
-
 def draw_drift(*sweeps: DriftSweep):
     """Relative kernel drift (and Jacobian change) against width, log-log."""
     fig, axes = figure(len(sweeps))
@@ -616,7 +606,7 @@ def draw_drift(*sweeps: DriftSweep):
             ylabel="relative change at T",
             title=f"{sw.kind.upper()}, {param}",
         )
-        _legend_below(ax, ncol=1)
+        legend_below(ax, ncol=1, offset=0.24)
     return fig
 
 
@@ -658,5 +648,5 @@ def draw_lambda_min(runs: dict):
         ylabel=r"$\lambda_{\min}(H(t))/\lambda_{\min}(H(0))$",
         yscale="log",
     )
-    _legend_below(ax, ncol=3)
+    legend_below(ax, ncol=3, offset=0.24)
     return fig

@@ -48,6 +48,7 @@ from ..profiles import seed as shifted_seed
 from ..spectrum import KernelSpectrum
 from ..theory import gd_bound, gd_stable_lr
 from ..training import DivergenceError, Run, train
+from ._style import legend_below
 from .discretisation import OrderStudy, discretisation_order
 
 __all__ = [
@@ -267,13 +268,6 @@ _STYLES: tuple[dict[str, Any], ...] = (
 )
 
 
-def _legend_below(ax, ncol: int = 2) -> None:
-    """The legend under the axes, off the data."""
-    ax.legend(
-        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol
-    )
-
-
 def draw_gd_against_kernel(
     comparison: KernelComparison, indices: Iterable[int], axes=None
 ):
@@ -297,7 +291,7 @@ def draw_gd_against_kernel(
     )
     ax.set_xlabel("continuous time $t = k\\eta$")
     ax.set_ylabel("loss")
-    _legend_below(ax, ncol=2)
+    legend_below(ax, ncol=2)
     ax.set_title("loss: network, kernel flow and bounds")
     modes = comparison.modes.abs()
     for i, style in zip(indices, itertools.cycle(_STYLES)):
@@ -315,7 +309,7 @@ def draw_gd_against_kernel(
     axes[1].set_ylim(1e-8, 2)
     axes[1].set_xlabel("continuous time $t$")
     axes[1].set_ylabel(r"$|q_i^\top\Delta(t)|$")
-    _legend_below(axes[1], ncol=2)
+    legend_below(axes[1], ncol=2)
     axes[1].set_title(r"eigenmodes against $e^{-\lambda_i t}$ (grey dotted)")
     return axes
 
@@ -470,7 +464,7 @@ def draw_lazy_sweep(sweep: LazySweep, ax=None):
     ax.set_xticks(m, labels=[f"{int(w)}" for w in m])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("width $m$")
-    _legend_below(ax, ncol=1)
+    legend_below(ax, ncol=1)
     ax.set_title(f"after training to t = {sweep.t_end:g}")
     return ax
 
@@ -497,7 +491,7 @@ def draw_discretisation(study: GDDiscretisation, t_end: float, *, m: int, ax=Non
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(r"step size $\eta$")
     ax.set_ylabel(rf"$\|\Delta(T) - \Delta_{{flow}}(T)\|$, T = {t_end:g}")
-    _legend_below(ax, ncol=1)
+    legend_below(ax, ncol=1)
     ax.set_title("discretisation error is first order")
     return ax
 
@@ -890,6 +884,6 @@ def draw_stable_step(study: StableStepStudy, ax=None):
     ax.set_ylim(1e-12, 1e6)
     ax.set_xlabel("step $k$")
     ax.set_ylabel("loss")
-    _legend_below(ax, ncol=1)
+    legend_below(ax, ncol=1)
     ax.set_title("below, just above and far above the stable step")
     return ax

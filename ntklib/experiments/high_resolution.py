@@ -40,6 +40,7 @@ from ..optim import nesterov_sc_momentum
 from ..plotting import figure, method_style, to_numpy
 from ..spectrum import KernelSpectrum, as_spectrum
 from ..training import DivergenceError, train
+from ._style import legend_below
 from .comparison import tuned_parameters
 
 __all__ = [
@@ -463,17 +464,6 @@ def tuned_scaling(
     return TunedScaling(kappa, pred, meas, fits, steps, end, network)
 
 
-def _legend_below(ax, ncol: int = 2) -> None:
-    """A legend under the axes, off the data."""
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.24),
-        ncol=ncol,
-        fontsize="small",
-        frameon=False,
-    )
-
-
 def _look(method: str) -> tuple[str, dict]:
     """A method's short label, and its markers: the first method's filled, the
     others' open, so that the methods differ in more than colour."""
@@ -498,7 +488,7 @@ def draw_orders(ladder: OrderLadder, t_end: float):
     ax.set_xlabel(r"$h = \sqrt{\eta}$")
     ax.set_ylabel(rf"$\max_{{kh\leq {t_end:g}}}\|\Delta_k - \Delta(kh)\|$")
     ax.set_title("discrete iterates against the ODEs")
-    _legend_below(ax)
+    legend_below(ax, offset=0.24)
     return fig
 
 
@@ -530,7 +520,7 @@ def draw_fast_modes(fm: FastModes):
     axes[1].set_xlabel(r"eigenvalue $\lambda$ of $H(0)$")
     axes[1].set_ylabel("per-step contraction")
     for ax in axes:
-        _legend_below(ax, ncol=1)
+        legend_below(ax, ncol=1, offset=0.24)
     return fig
 
 
@@ -559,5 +549,5 @@ def draw_tuned_scaling(ts: TunedScaling):
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(r"condition number $\kappa$ of $H(0)$")
     ax.set_ylabel(r"$-\log\rho$ per iteration")
-    _legend_below(ax)
+    legend_below(ax, offset=0.24)
     return fig

@@ -47,6 +47,7 @@ from ..stochastic import (
     sgd_step_size,
 )
 from ..training import train
+from ._style import legend_below
 
 __all__ = [
     "MiniBatchRun",
@@ -957,17 +958,6 @@ _STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
 _MARKS = "osD^vx*"
 
 
-def _legend_below(ax, ncol: int = 2) -> None:
-    """A legend under the axes, off the data."""
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.24),
-        ncol=ncol,
-        fontsize="small",
-        frameon=False,
-    )
-
-
 def draw_batch_sweep(sweep: BatchSweep):
     """Left: the loss of one run per batch size; right: per-epoch rates by batch."""
     fig, axes = figure(2)
@@ -985,7 +975,7 @@ def draw_batch_sweep(sweep: BatchSweep):
     axes[0].set_xlabel("epochs ($k\\,b/n$)")
     axes[0].set_ylabel("loss $L$")
     axes[0].set_title("SGD at $\\eta^*(b)$, one seed")
-    _legend_below(axes[0], ncol=3)
+    legend_below(axes[0], ncol=3, offset=0.24)
     b = np.asarray(sweep.batches)
     ax = axes[1]
     ax.errorbar(
@@ -1004,7 +994,7 @@ def draw_batch_sweep(sweep: BatchSweep):
     ax.set_yscale("log")
     ax.set_xlabel("batch size $b$")
     ax.set_ylabel("rate per epoch (n/b steps)")
-    _legend_below(ax)
+    legend_below(ax, offset=0.24)
     return fig
 
 
@@ -1026,7 +1016,7 @@ def draw_momentum(study: MomentumStudy):
     ax.set_xticks(x, [f"b = {b}" for b in study.batches])
     ax.set_yscale("log")
     ax.set_ylabel("best rate per step")
-    _legend_below(ax)
+    legend_below(ax, offset=0.24)
     return fig
 
 
@@ -1039,7 +1029,7 @@ def draw_preconditioned(pr: PreconditionedRun):
     ax.semilogy(k, to_numpy(pr.plain), ":", label="frozen $JJ^\\top$ (no $P$)")
     ax.set_xlabel("step $k$")
     ax.set_ylabel("loss")
-    _legend_below(ax)
+    legend_below(ax, offset=0.24)
     return fig
 
 

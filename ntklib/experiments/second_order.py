@@ -59,6 +59,7 @@ from ..second_order import (
 )
 from ..spectrum import KernelSpectrum
 from ..training import Run, train
+from ._style import legend_below
 
 __all__ = [
     "NewtonCheck",
@@ -830,13 +831,6 @@ def one_step_residual(
 # -- figures --------------------------------------------------------------------------
 
 
-def _legend_below(ax, ncol: int = 1) -> None:
-    """The legend under the axes, off the data."""
-    ax.legend(
-        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=ncol
-    )
-
-
 def draw_rates(runs: dict[str, RateRun]):
     r"""Gauss–Newton's :math:`\|\Delta_k\|/\|\Delta_0\|` against :math:`t = k\eta`.
 
@@ -857,7 +851,7 @@ def draw_rates(runs: dict[str, RateRun]):
     if all(r.lr == lr for r in runs.values()):
         ax.plot(t, (1 - lr) ** (t / lr), "k:", label="linearised, $(1-\\eta)^k$")
     ax.set(yscale="log", xlabel="continuous time $t = k\\eta$", ylabel="relative error")
-    _legend_below(ax, ncol=2)
+    legend_below(ax, ncol=2, offset=0.22)
     return fig
 
 
@@ -869,7 +863,7 @@ def draw_per_iteration(p: PerIteration):
     ax.semilogy(k, to_numpy(p.gd_norm / p.gd_norm[0]), "s--", label="GD, tuned step")
     ax.semilogy(k, to_numpy(p.gd_linear / p.gd_linear[0]), "k:", label="GD, linearised")
     ax.set(xlabel="iteration $k$", ylabel="$\\|\\Delta_k\\| / \\|\\Delta_0\\|$")
-    _legend_below(ax, ncol=3)
+    legend_below(ax, ncol=3, offset=0.22)
     return fig
 
 
@@ -887,7 +881,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     a0.axvline(
         dm.damping, color="grey", lw=0.8, ls=":", label="$\\lambda_i = \\varepsilon$"
     )
-    _legend_below(a0)
+    legend_below(a0, ncol=1, offset=0.22)
     e = to_numpy(tr.dampings)
     a1.loglog(e, to_numpy(tr.rho_measured), "o", label="tuned contraction (eigvals)")
     a1.loglog(e, to_numpy(tr.rho), "k-", lw=0.8)
@@ -895,7 +889,7 @@ def draw_damping(dm: DampedModes, tr: Tradeoff):
     a1.loglog(e, to_numpy(tr.gain), "k-", lw=0.8, label="formulas")
     a1.axhline(tr.rho_gd, color="grey", ls=":", label="tuned GD's contraction")
     a1.set(xlabel="damping $\\varepsilon$", ylabel="per-step factor")
-    _legend_below(a1)
+    legend_below(a1, ncol=1, offset=0.22)
     return fig
 
 
@@ -906,7 +900,7 @@ def draw_cost_and_width(cost: StepCost, width: WidthStudy):
     a0.loglog(n, to_numpy(cost.ratio), "o-", label="counted on the steps")
     a0.loglog(n, to_numpy(cost.formula), "k--", label="formula $n^2D + 3nD + \\dots$")
     a0.set(xlabel="data points $n$", ylabel="multiply-adds per step, GN / GD")
-    _legend_below(a0)
+    legend_below(a0, ncol=1, offset=0.22)
     w = to_numpy(width.widths)
     a1.loglog(
         w, to_numpy(width.residual), "o-", label="$\\|\\Delta_1\\|/\\|\\Delta_0\\|$"
@@ -917,5 +911,5 @@ def draw_cost_and_width(cost: StepCost, width: WidthStudy):
         w, to_numpy(width.residual[0]) * (w / w[0]) ** -0.5, ":", label="$m^{-1/2}$"
     )
     a1.set(xlabel="width $m$", ylabel="after one step, $\\eta = 1$")
-    _legend_below(a1, ncol=2)
+    legend_below(a1, ncol=2, offset=0.22)
     return fig

@@ -54,6 +54,7 @@ from ..profiles import seed as book_seed
 from ..spectrum import as_spectrum
 from ..theory import _radius
 from ..training import train
+from ._style import legend_below
 
 __all__ = [
     "torch_reductions",
@@ -1237,13 +1238,6 @@ def beyond_quadratics(x0: float = 3.3, steps: int = 300) -> BeyondQuadratics:
 # -- figures -------------------------------------------------------------------------
 
 
-def _legend_below(ax, ncol: int = 2) -> None:
-    """The legend under the axes, off the data."""
-    ax.legend(
-        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol
-    )
-
-
 def draw_region(region: TwoStepRegion):
     r"""Two-step momentum's radius over (beta1, beta2), with Jury's boundary."""
     from matplotlib import patheffects
@@ -1274,7 +1268,7 @@ def draw_region(region: TwoStepRegion):
     ax.set_xlim(region.beta1.min(), region.beta1.max())
     ax.set_xlabel(r"$\beta_1$")
     ax.set_ylabel(r"$\beta_2$")
-    _legend_below(ax)
+    legend_below(ax)
     h = region.lr * region.lambda_max
     ax.set_title(rf"two-step momentum, $\eta\lambda_{{\max}}$ = {h:.2g}")
     return fig
@@ -1297,7 +1291,7 @@ def draw_optima(optima: Sequence[RadiusOptimum], lambda_min: float, lambda_max: 
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(r"eigenvalue $\lambda$ (dotted: the ends of the spectrum of $H(0)$)")
     ax.set_ylabel("per-mode spectral radius")
-    _legend_below(ax, ncol=1)
+    legend_below(ax, ncol=1)
     ax.set_title("tuned methods, per mode")
     return fig
 
@@ -1320,7 +1314,7 @@ def draw_network(runs: dict[str, NetworkRate]):
     ax.plot([], [], "-.", color="0.2", label=r"$\rho$ from $H(T)$, after the run")
     ax.set_xlabel("step $k$ (one gradient each)")
     ax.set_ylabel("loss")
-    _legend_below(ax, ncol=1)
+    legend_below(ax, ncol=1)
     ax.set_title("networks at the tuned parameters")
     return fig
 
@@ -1351,6 +1345,6 @@ def draw_misjudged(tuned: Misjudged, robust: dict[str, Misjudged]):
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(r"true $\kappa$ / assumed $\hat\kappa$")
     ax.set_ylabel("efficiency (steps of tuned HB / steps)")
-    _legend_below(ax)
+    legend_below(ax)
     ax.set_title("tuned for the wrong condition number")
     return fig
