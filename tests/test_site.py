@@ -389,7 +389,11 @@ def test_assignment_pages_offer_the_student_notebook():
         assert len(local) == 1, f"{page}: one download link, got {local}"
         served = ((HTML / page).parent / local[0]).resolve()
         assert served.is_file(), f"{page}: {local[0]} is not in the site"
-        assert '"colab-setup"' in served.read_text(), "a student notebook, Colab-ready"
+        cells = json.loads(served.read_text())["cells"]
+        setup = [c for c in cells if "setup" in c["metadata"].get("tags", [])]
+        assert setup and '"google.colab" in sys.modules' in "".join(
+            setup[0]["source"]
+        ), f"{page}: a student notebook whose setup cell installs on Colab"
         assert "BEGIN SOLUTION" not in served.read_text(), "no solutions in the site"
         colab = [h for h in hrefs if "colab.research.google.com/github/" in h]
         assert colab and colab[0].endswith("/" + served.name), f"{page}: Colab link"
