@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
+import contextlib
 import csv
 import json
 import multiprocessing
@@ -79,12 +80,32 @@ def _submissions(built: dict, work: Path) -> dict:
     return jobs
 
 
+@contextlib.contextmanager
+def _one_thread_kernels():
+    """Two gradings run at once on CI's two cores: the kernels they start get one
+    intra-op thread each (torch reads OMP_NUM_THREADS at import), or their OpenMP
+    threads oversubscribe the cores."""
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def grades(built, tmp_path_factory) -> dict:
     """(assignment, label) -> {question: Score}, graded two at a time."""
     jobs = _submissions(built, tmp_path_factory.mktemp("submissions"))
     context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+    with (
+        _one_thread_kernels(),
+        concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool,
+    ):
         futures = {
             key: pool.submit(build.grade, path, built[key[0]].autograder)
             for key, path in jobs.items()
