@@ -16,9 +16,11 @@ A Taylor expansion of :math:`x_{k\pm1} = x(t\pm h)` gives, up to
 
 .. math::
 
-    (1-\tfrac{bh}2)\ddot x + b\,\dot x + \lambda x = 0 \quad\text{(HB)},\qquad
-    (1-\tfrac{bh}2)\ddot x + (b + h\lambda)\,\dot x + \lambda x = 0
-    \quad\text{(NAG-SC)},
+    \begin{aligned}
+    (1-\tfrac{bh}2)\ddot x + b\,\dot x + \lambda x &= 0 &&\text{(HB)},\\
+    (1-\tfrac{bh}2)\ddot x + (b + h\lambda)\,\dot x + \lambda x &= 0
+    &&\text{(NAG-SC)},
+    \end{aligned}
 
 with :math:`x(0) = x_0` and :math:`\dot x(0) = -\tfrac12 h\lambda x_0` (HB),
 :math:`-\tfrac32 h\lambda x_0` (NAG-SC). The term :math:`h\lambda\dot x` is the

@@ -2,8 +2,10 @@ r"""The two-layer ReLU network of Du et al. (2019).
 
 .. math::
 
-    f(W, x) = \frac{1}{\sqrt m} \sum_{r=1}^m a_r\, \mathrm{relu}(w_r \cdot x),
-    \qquad w_r(0) \sim N(0, I_d),\quad a_r \sim \mathrm{Unif}\{-1, +1\}.
+    \begin{aligned}
+    f(W, x) &= \frac{1}{\sqrt m} \sum_{r=1}^m a_r\, \mathrm{relu}(w_r \cdot x),\\
+    w_r(0) &\sim N(0, I_d),\quad a_r \sim \mathrm{Unif}\{-1, +1\}.
+    \end{aligned}
 
 Only :math:`W` (the ``m x d`` matrix with rows :math:`w_r`) is trained; the
 output signs :math:`a` are a fixed buffer.
@@ -154,11 +156,13 @@ class TwoLayerReLU(nn.Module):
 
         .. math::
 
-            \nabla_{w_r} L = \frac{a_r}{\sqrt m}
-            \sum_i \Delta_i\, 1[w_r\cdot x_i \ge 0]\, x_i,
-            \quad\text{i.e.}\quad
-            \nabla_W L = \frac{1}{\sqrt m}\,\mathrm{diag}(a)\,
+            \begin{aligned}
+            \nabla_{w_r} L &= \frac{a_r}{\sqrt m}
+            \sum_i \Delta_i\, 1[w_r\cdot x_i \ge 0]\, x_i,\\
+            \text{i.e.}\quad
+            \nabla_W L &= \frac{1}{\sqrt m}\,\mathrm{diag}(a)\,
             (S \odot \Delta 1^\top)^\top X .
+            \end{aligned}
 
         One forward GEMM and one backward GEMM; no autograd graph.
 

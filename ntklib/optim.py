@@ -213,8 +213,10 @@ class Nesterov(_FullBatch):
 
     .. math::
 
-        V_k = W_{k-1} - \eta\nabla L(W_{k-1}),\qquad
-        W_k = V_k + \frac{k-1}{k+\gamma-1}(V_k - V_{k-1}),\qquad V_0 = W_0 .
+        \begin{aligned}
+        V_k &= W_{k-1} - \eta\nabla L(W_{k-1}),\\
+        W_k &= V_k + \frac{k-1}{k+\gamma-1}(V_k - V_{k-1}),\qquad V_0 = W_0 .
+        \end{aligned}
 
     The parameters hold :math:`W_k`, where the gradient is taken; the state
     holds :math:`V_k`. :math:`\gamma = 3` (the default) is Nesterov's classical
@@ -481,8 +483,11 @@ class TwoStepMomentum(_FullBatch):
 
     .. math::
 
-        W_{k+1} = W_k - \eta g_k + \beta_1(W_k - W_{k-1}) + \beta_2(W_{k-1} - W_{k-2}),
-        \qquad W_{-2} = W_{-1} = W_0 .
+        \begin{aligned}
+        W_{k+1} &= W_k - \eta g_k + \beta_1(W_k - W_{k-1})
+        + \beta_2(W_{k-1} - W_{k-2}),\\
+        W_{-2} &= W_{-1} = W_0 .
+        \end{aligned}
 
     The state holds the last two steps :math:`W_k - W_{k-1}` and
     :math:`W_{k-1} - W_{k-2}`. With :math:`\beta_2 = 0` it is

@@ -29,9 +29,11 @@ The bound of Ma, Bassily & Belkin in this normalisation: with
 
 .. math::
 
-    \Lambda_b = \frac{n\,[(b-1)\lambda_{\max} + (n-b)H_{\max}]}{b(n-1)}
-    \quad\text{(without replacement)},\qquad
-    \Lambda_b = \frac{nH_{\max} + (b-1)\lambda_{\max}}{b}\quad\text{(with)},
+    \begin{aligned}
+    \Lambda_b &= \frac{n\,[(b-1)\lambda_{\max} + (n-b)H_{\max}]}{b(n-1)}
+    &&\text{(without replacement)},\\
+    \Lambda_b &= \frac{nH_{\max} + (b-1)\lambda_{\max}}{b}&&\text{(with)},
+    \end{aligned}
 
 the energy :math:`\mathbb E[\Delta^\top H^{-1}\Delta]` contracts by at least
 :math:`1 - \eta(2-\eta\Lambda_b)\lambda_{\min}` per step; the step

@@ -276,10 +276,12 @@ def polyak_tuning(lambda_min: float, lambda_max: float) -> tuple[float, float, f
 
     .. math::
 
-        \eta^\star = \frac{4}{(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2},\qquad
-        \beta^\star = \rho^2,\qquad
-        \rho = \frac{\sqrt\kappa-1}{\sqrt\kappa+1},\quad
+        \begin{aligned}
+        \eta^\star &= \frac{4}{(\sqrt{\lambda_{\max}}+\sqrt{\lambda_{\min}})^2},\qquad
+        \beta^\star = \rho^2,\\
+        \rho &= \frac{\sqrt\kappa-1}{\sqrt\kappa+1},\quad
         \kappa = \lambda_{\max}/\lambda_{\min}:
+        \end{aligned}
 
     both extreme modes then sit at a double root of modulus :math:`\rho`, the
     smallest worst-case per-step contraction of heavy ball. :math:`\rho` is

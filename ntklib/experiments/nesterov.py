@@ -673,9 +673,11 @@ def nesterov_movement_bound(run: Run, n: int, m: int, gamma: float) -> torch.Ten
 
     .. math::
 
-        \|w_r(t)-w_r(0)\|\le\frac{\sqrt n}{\sqrt m}\int_0^t
-        \frac{s\,(1-(s/t)^{\gamma-1})}{\gamma-1}\|\Delta(s)\|\,ds
-        \le\frac{\sqrt n}{\sqrt m\,(\gamma-1)}\int_0^t s\|\Delta(s)\|\,ds .
+        \begin{aligned}
+        \|w_r(t)-w_r(0)\|&\le\frac{\sqrt n}{\sqrt m}\int_0^t
+        \frac{s\,(1-(s/t)^{\gamma-1})}{\gamma-1}\|\Delta(s)\|\,ds\\
+        &\le\frac{\sqrt n}{\sqrt m\,(\gamma-1)}\int_0^t s\|\Delta(s)\|\,ds .
+        \end{aligned}
 
     Returns the right-hand side at each recorded time (trapezoid rule on the
     recorded ``loss``, :math:`\|\Delta\| = \sqrt{2L}`). If :math:`\|\Delta(s)\|\lesssim
