@@ -467,11 +467,6 @@ def test_nothing_but_display_equations_scrolls_sideways_on_a_desktop(layouts):
     assert not found, _listing("elements that scroll sideways or are cut off", found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 24: the chapter helpers split the long display equations on their "
-    "branches; after they are merged, remove this mark (the test must pass)",
-)
 def test_display_equations_fit_a_desktop_window(layouts):
     """At 1280 px no display equation scrolls sideways or is cut off: a long one is
     split (``aligned``, ``multline``), as CONTRIBUTING asks."""
